@@ -1,0 +1,50 @@
+# The two commands: `make run` and `make test`. Both install what is
+# missing first (scripts/setup.sh is idempotent).
+SHELL   := /bin/bash
+export PATH := $(PATH):/usr/local/go/bin
+PYTHON  ?= /usr/bin/python3
+GO      ?= go
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+ORT_LIB := $(CURDIR)/.deps/onnxruntime/lib/libonnxruntime.so
+DATA    ?= data/birds
+MODELS  ?= samples/models
+
+export ORT_LIB_PATH ?= $(ORT_LIB)
+
+.PHONY: run test build setup setup-test test-go test-python data train fmt vet clean
+
+## run: install what is missing, build, and start the studio on :8080
+run: setup build
+	./bin/studio serve
+
+## test: install what the tests need (Redis, Chromium, torch), run every test
+test: setup-test vet test-go test-python
+
+setup:
+	@scripts/setup.sh run
+
+setup-test:
+	@scripts/setup.sh test
+
+build:
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/studio ./cmd/studio
+
+vet:
+	$(GO) vet ./...
+
+test-go:
+	$(GO) test -count=1 ./...
+
+# pytest exits 5 when it collects nothing; that is a failure here too.
+test-python:
+	$(PYTHON) -m pytest -q
+
+## data: the sample fine-grained data set in CUB-200-2011 layout
+data:
+	$(PYTHON) -m samples.cubmaker --out $(DATA)
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf bin

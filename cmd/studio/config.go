@@ -1,0 +1,241 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"fgstudio/ort"
+	"fgstudio/queue"
+)
+
+// option is one setting: a flag, the environment variable that sets it
+// when the flag is absent, a default, and the subcommands that read it.
+// Every setting of the binary is in the options table below, and nothing
+// below cmd/ reads the environment.
+type option struct {
+	name, env, def, usage string
+	cmds                  []string
+
+	value, source string
+}
+
+func options() []*option {
+	both := []string{"serve", "worker"}
+	return []*option{
+		{name: "addr", env: "STUDIO_ADDR", def: ":8080", cmds: []string{"serve"},
+			usage: "HTTP listen address of the API and web studio"},
+		{name: "admin-addr", env: "STUDIO_ADMIN_ADDR", def: ":9090", cmds: []string{"worker"},
+			usage: "listen address of the worker's /healthz, /readyz and /metrics"},
+		{name: "redis-url", env: "REDIS_URL", def: "", cmds: both,
+			usage: "Redis URL (redis://host:port/db); empty for serve = embedded queue, API and worker in one process"},
+		{name: "models-dir", env: "STUDIO_MODELS_DIR", def: "samples/models", cmds: both,
+			usage: "folder of model directories (each with a model.json)"},
+		{name: "ort-lib", env: "ORT_LIB_PATH", def: ort.DefaultLibraryPath(), cmds: both,
+			usage: "path of libonnxruntime.so (ONNX Runtime 1.24.x)"},
+		{name: "provider", env: "STUDIO_PROVIDER", def: "cpu", cmds: both,
+			usage: "execution provider: cpu, or cuda (falls back to cpu with a warning when unavailable)"},
+		{name: "threads", env: "STUDIO_THREADS", def: "0", cmds: both,
+			usage: "intra-op threads per graph session; 0 = number of CPUs"},
+		{name: "log-format", env: "STUDIO_LOG_FORMAT", def: "text", cmds: both,
+			usage: "log format: text or json"},
+		{name: "log-level", env: "STUDIO_LOG_LEVEL", def: "info", cmds: both,
+			usage: "log level: debug, info, warn or error"},
+		{name: "shutdown-timeout", env: "STUDIO_SHUTDOWN_TIMEOUT", def: "30s", cmds: both,
+			usage: "how long in-flight work may take to finish after SIGINT/SIGTERM"},
+		{name: "body-limit", env: "STUDIO_BODY_LIMIT", def: "8388608", cmds: []string{"serve"},
+			usage: "largest request body in bytes"},
+	}
+}
+
+// Config is the effective configuration of serve and worker.
+type Config struct {
+	Addr            string
+	AdminAddr       string
+	RedisURL        string
+	ModelsDir       string
+	ORT             ort.Config
+	LogFormat       string
+	LogLevel        slog.Level
+	ShutdownTimeout time.Duration
+	BodyLimit       int
+
+	opts []*option // for logging the effective config with its sources
+}
+
+// usageError is a bad flag or setting: reported in one line, exit code 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func badValue(o *option, why string) error {
+	src := "--" + o.name
+	if o.source == "env" {
+		src = o.env
+	}
+	return &usageError{fmt.Sprintf("invalid %s=%q: %s", src, o.value, why)}
+}
+
+// errHelp is returned when -h was asked for; usage has been printed.
+var errHelp = errors.New("help requested")
+
+// parseConfig reads the flags of cmd, then the environment, then defaults.
+func parseConfig(cmd string, args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
+	fs := flag.NewFlagSet("studio "+cmd, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var mine []*option
+	for _, o := range options() {
+		if !contains(o.cmds, cmd) {
+			continue
+		}
+		mine = append(mine, o)
+		o.value, o.source = o.def, "default"
+		if v, ok := lookup(getenv, o.env); ok {
+			o.value, o.source = v, "env"
+		}
+		fs.Func(o.name, fmt.Sprintf("%s (env %s, default %q)", o.usage, o.env, o.def), func(v string) error {
+			o.value, o.source = v, "flag"
+			return nil
+		})
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stderr)
+			fmt.Fprintf(stderr, "usage: studio %s [flags]\n", cmd)
+			fs.PrintDefaults()
+			return Config{}, errHelp
+		}
+		return Config{}, &usageError{err.Error() + " (see studio " + cmd + " -h)"}
+	}
+	if fs.NArg() > 0 {
+		return Config{}, &usageError{fmt.Sprintf("unexpected argument %q (see studio %s -h)", fs.Arg(0), cmd)}
+	}
+	return buildConfig(cmd, mine)
+}
+
+func buildConfig(cmd string, opts []*option) (Config, error) {
+	cfg := Config{opts: opts, ORT: ort.Config{InterOpThreads: 1}}
+	for _, o := range opts {
+		v := o.value
+		switch o.name {
+		case "addr", "admin-addr":
+			if _, port, err := net.SplitHostPort(v); err != nil || !validPort(port) {
+				return cfg, badValue(o, "want host:port, e.g. :8080 or 127.0.0.1:8080")
+			}
+			if o.name == "addr" {
+				cfg.Addr = v
+			} else {
+				cfg.AdminAddr = v
+			}
+		case "redis-url":
+			if v != "" {
+				if err := queue.ParseRedisURL(v); err != nil {
+					return cfg, badValue(o, err.Error())
+				}
+			}
+			cfg.RedisURL = v
+		case "models-dir":
+			if v == "" {
+				return cfg, badValue(o, "must not be empty")
+			}
+			cfg.ModelsDir = v
+		case "ort-lib":
+			if v == "" {
+				return cfg, badValue(o, "must not be empty")
+			}
+			cfg.ORT.LibraryPath = v
+		case "provider":
+			p, err := ort.ParseProvider(v)
+			if err != nil {
+				return cfg, badValue(o, "want cpu or cuda")
+			}
+			cfg.ORT.Provider = p
+		case "threads":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || n > 1024 {
+				return cfg, badValue(o, "want a whole number from 0 to 1024")
+			}
+			if n == 0 {
+				n = runtime.NumCPU()
+			}
+			cfg.ORT.IntraOpThreads = n
+		case "log-format":
+			if v != "text" && v != "json" {
+				return cfg, badValue(o, "want text or json")
+			}
+			cfg.LogFormat = v
+		case "log-level":
+			if err := cfg.LogLevel.UnmarshalText([]byte(v)); err != nil {
+				return cfg, badValue(o, "want debug, info, warn or error")
+			}
+		case "shutdown-timeout":
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				return cfg, badValue(o, "want a positive duration such as 30s")
+			}
+			cfg.ShutdownTimeout = d
+		case "body-limit":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1024 || n > 1<<30 {
+				return cfg, badValue(o, "want a number of bytes from 1024 to 1073741824")
+			}
+			cfg.BodyLimit = n
+		}
+	}
+	if cmd == "worker" && cfg.RedisURL == "" {
+		return cfg, &usageError{"--redis-url (REDIS_URL) is required: workers share jobs through Redis"}
+	}
+	return cfg, nil
+}
+
+// logAttrs lists every setting with its value and where it came from,
+// hiding the password in a Redis URL.
+func (c Config) logAttrs() []any {
+	sorted := append([]*option(nil), c.opts...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].name < sorted[j].name })
+	attrs := make([]any, 0, len(sorted))
+	for _, o := range sorted {
+		v := o.value
+		if o.name == "redis-url" {
+			v = redactURL(v)
+		}
+		attrs = append(attrs, slog.String(o.name, v+" ("+o.source+")"))
+	}
+	return attrs
+}
+
+func redactURL(u string) string {
+	at := strings.LastIndex(u, "@")
+	scheme := strings.Index(u, "://")
+	if at < 0 || scheme < 0 || at < scheme {
+		return u
+	}
+	return u[:scheme+3] + "***" + u[at:]
+}
+
+func lookup(getenv func(string) string, key string) (string, bool) {
+	v := getenv(key)
+	return v, v != ""
+}
+
+func validPort(p string) bool {
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 0 && n <= 65535
+}
+
+func contains(xs []string, x string) bool {
+	for _, s := range xs {
+		if s == x {
+			return true
+		}
+	}
+	return false
+}
