@@ -35,10 +35,10 @@ func Open(dir string) (*Catalog, error) {
 		return nil, fmt.Errorf("models dir: %w", err)
 	}
 	for _, e := range entries {
-		if !e.IsDir() {
+		sub := filepath.Join(dir, e.Name())
+		if st, err := os.Stat(sub); err != nil || !st.IsDir() { // follows symlinks
 			continue
 		}
-		sub := filepath.Join(dir, e.Name())
 		if _, err := os.Stat(filepath.Join(sub, "model.json")); err != nil {
 			continue
 		}

@@ -22,6 +22,7 @@ type Tensor struct {
 	DType DType
 	F32   []float32
 	I64   []int64
+	Bool  []bool
 }
 
 // F32Tensor makes a float32 tensor; data length must match the shape.
@@ -32,6 +33,11 @@ func F32Tensor(data []float32, shape ...int64) Tensor {
 // I64Tensor makes an int64 tensor; data length must match the shape.
 func I64Tensor(data []int64, shape ...int64) Tensor {
 	return Tensor{Shape: shape, DType: Int64, I64: data}
+}
+
+// BoolTensor makes a bool tensor; data length must match the shape.
+func BoolTensor(data []bool, shape ...int64) Tensor {
+	return Tensor{Shape: shape, DType: Bool, Bool: data}
 }
 
 // Len is the number of elements the shape holds.
@@ -56,6 +62,11 @@ func (t Tensor) value() (onnx.Value, error) {
 			return nil, fmt.Errorf("%d values for shape %v", len(t.I64), t.Shape)
 		}
 		return onnx.NewTensor(shape, t.I64)
+	case Bool:
+		if int64(len(t.Bool)) != t.Len() {
+			return nil, fmt.Errorf("%d values for shape %v", len(t.Bool), t.Shape)
+		}
+		return onnx.NewTensor(shape, t.Bool)
 	}
 	return nil, fmt.Errorf("unsupported dtype %q", t.DType)
 }
@@ -67,6 +78,8 @@ func fromValue(v onnx.Value) (Tensor, error) {
 		return Tensor{Shape: shape, DType: Float32, F32: append([]float32(nil), x.GetData()...)}, nil
 	case *onnx.Tensor[int64]:
 		return Tensor{Shape: shape, DType: Int64, I64: append([]int64(nil), x.GetData()...)}, nil
+	case *onnx.Tensor[bool]:
+		return Tensor{Shape: shape, DType: Bool, Bool: append([]bool(nil), x.GetData()...)}, nil
 	}
 	return Tensor{}, fmt.Errorf("unsupported output type %T", v)
 }

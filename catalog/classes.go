@@ -1,0 +1,87 @@
+package catalog
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Class is one class of a model's data set. Index is its position in the
+// model's outputs or one-hot input, -1 for a class the model was not
+// trained on (held out), which can still be described.
+type Class struct {
+	Index      int               `json:"index"`
+	ID         int               `json:"id"`
+	Name       string            `json:"name"`
+	Label      string            `json:"label"`
+	Seen       bool              `json:"seen"`
+	Attributes map[string]string `json:"attributes"`
+}
+
+// Classes is classes.json.
+type Classes struct {
+	Attributes []string `json:"attributes"`
+	Classes    []Class  `json:"classes"`
+}
+
+// ReadClasses reads the model's classes.json; a model without one has none.
+func (m *Model) ReadClasses() (*Classes, error) {
+	if m.Manifest.Classes == "" {
+		return &Classes{}, nil
+	}
+	raw, err := os.ReadFile(filepath.Join(m.Dir, m.Manifest.Classes))
+	if err != nil {
+		return nil, fmt.Errorf("classes of %s: %w", m.Manifest.Name, err)
+	}
+	var c Classes
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return nil, fmt.Errorf("classes of %s: %w", m.Manifest.Name, err)
+	}
+	return &c, nil
+}
+
+// Lookup finds a class by name ("001.Red_crowned_Hookbill"), by label
+// ("Red crowned Hookbill", any case, spaces or underscores), or by id.
+func (c *Classes) Lookup(key string) (Class, bool) {
+	norm := func(s string) string {
+		s = strings.ToLower(strings.TrimSpace(s))
+		return strings.NewReplacer("_", " ", "-", " ").Replace(s)
+	}
+	k := norm(key)
+	for _, cl := range c.Classes {
+		if cl.Name == key || norm(cl.Label) == k || norm(cl.Name) == k || fmt.Sprint(cl.ID) == key {
+			return cl, true
+		}
+		if _, rest, ok := strings.Cut(cl.Name, "."); ok && norm(rest) == k {
+			return cl, true
+		}
+	}
+	return Class{}, false
+}
+
+// Trained lists the classes with an output index, ordered by index.
+func (c *Classes) Trained() []Class {
+	n := 0
+	for _, cl := range c.Classes {
+		if cl.Index >= 0 {
+			n++
+		}
+	}
+	res := make([]Class, n)
+	for _, cl := range c.Classes {
+		if cl.Index >= 0 && cl.Index < n {
+			res[cl.Index] = cl
+		}
+	}
+	return res
+}
+
+// Size reads an integer from the manifest's sizes, or def when absent.
+func (m *Manifest) Size(key string, def int) int {
+	if v, ok := m.Sizes[key].(float64); ok {
+		return int(v)
+	}
+	return def
+}
