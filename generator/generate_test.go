@@ -219,4 +219,3 @@ func with(r generator.Request, f func(*generator.Request)) generator.Request {
 	f(&r)
 	return r
 }
-

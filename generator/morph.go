@@ -197,4 +197,3 @@ func decodeUpload(data []byte, size int) ([]float32, error) {
 	}
 	return resizeBatch(sq, 1, side, size), nil
 }
-
