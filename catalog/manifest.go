@@ -22,17 +22,20 @@ const (
 
 // Manifest is model.json (see training/SPEC.md and the graph contract).
 type Manifest struct {
-	Schema      int              `json:"schema"`
-	Name        string           `json:"name"`
-	Kind        string           `json:"kind"`
-	Version     string           `json:"version"`
-	Description string           `json:"description"`
-	Scorer      string           `json:"scorer,omitempty"`
-	Sizes       map[string]any   `json:"sizes"`
-	Vocab       string           `json:"vocab,omitempty"`
-	Classes     string           `json:"classes,omitempty"`
-	Graphs      map[string]Graph `json:"graphs"`
-	Training    json.RawMessage  `json:"training,omitempty"`
+	Schema      int            `json:"schema"`
+	Name        string         `json:"name"`
+	Kind        string         `json:"kind"`
+	Version     string         `json:"version"`
+	Description string         `json:"description"`
+	Scorer      string         `json:"scorer,omitempty"`
+	Sizes       map[string]any `json:"sizes"`
+	Vocab       string         `json:"vocab,omitempty"`
+	Classes     string         `json:"classes,omitempty"`
+	// FeatureStats (classifiers) names a JSON file with the mean and
+	// covariance of real images' features, for Fréchet distance.
+	FeatureStats string           `json:"feature_stats,omitempty"`
+	Graphs       map[string]Graph `json:"graphs"`
+	Training     json.RawMessage  `json:"training,omitempty"`
 }
 
 // Graph is one .onnx file of a model and its tensors by role.
@@ -110,7 +113,7 @@ func (m *Manifest) check(dir string) error {
 			}
 		}
 	}
-	for what, f := range map[string]string{"vocab": m.Vocab, "classes": m.Classes} {
+	for what, f := range map[string]string{"vocab": m.Vocab, "classes": m.Classes, "feature_stats": m.FeatureStats} {
 		if f == "" {
 			continue
 		}

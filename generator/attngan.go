@@ -202,7 +202,7 @@ func (a *attnGAN) run(ctx context.Context, reqs []Request, chunk []item) ([]Imag
 		}
 	}
 	var scores []Scores
-	if a.scorer != nil {
+	if a.scorer != nil && !a.svc.cfg.NoScore {
 		if scores, err = a.scorer.score(ctx, final.F32, size, sreqs); err != nil {
 			return nil, err
 		}

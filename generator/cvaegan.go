@@ -123,7 +123,7 @@ func (c *cvaeGAN) decode(ctx context.Context, z, onehot []float32, meta []imageM
 	img := out["image"]
 	size := int(img.Shape[2])
 	var scores []Scores
-	if c.scorer != nil {
+	if c.scorer != nil && !c.svc.cfg.NoScore {
 		sreqs := make([]scoreRequest, b)
 		for i := range meta {
 			sreqs[i].class = meta[i].class

@@ -29,7 +29,7 @@ func loadService(t *testing.T, cat *catalog.Catalog, cfg generator.Config) *gene
 
 // exampleRequest builds a valid request for a model from its own data:
 // a prompt of vocabulary words, or its first trained class.
-func exampleRequest(t *testing.T, m *catalog.Model, variant int) generator.Request {
+func exampleRequest(t testing.TB, m *catalog.Model, variant int) generator.Request {
 	t.Helper()
 	switch m.Manifest.Kind {
 	case catalog.KindAttnGAN:

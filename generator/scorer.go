@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"path/filepath"
 	"sort"
 
 	"fgstudio/catalog"
@@ -25,6 +26,7 @@ type Scorer struct {
 	imageEnc   *graph // optional: DAMSM image side
 	textEnc    *graph // optional: DAMSM text side
 	vocab      *textenc.Vocab
+	statsPath  string // feature statistics of real images, if any
 }
 
 // ClassProb is a class and its probability.
@@ -51,9 +53,12 @@ type Scores struct {
 	// TextSimilarity is the DAMSM cosine similarity between the image and
 	// the prompt (prompts only).
 	TextSimilarity *float64 `json:"text_similarity,omitempty"`
-	// Features is the classifier's penultimate feature, for batch metrics
-	// and retrieval; not serialised.
+	// Features is the classifier's penultimate feature, Probs its class
+	// probabilities and Code the DAMSM image code (prompts only), for
+	// batch metrics and retrieval; not serialised.
 	Features []float32 `json:"-"`
+	Probs    []float64 `json:"-"`
+	Code     []float32 `json:"-"`
 }
 
 func loadScorer(rt Runtime, m *catalog.Model, poolSize int) (*Scorer, error) {
@@ -72,7 +77,7 @@ func loadScorer(rt Runtime, m *catalog.Model, poolSize int) (*Scorer, error) {
 		}
 	}
 	if _, ok := m.Manifest.Graphs["text_encoder"]; ok && m.Manifest.Vocab != "" {
-		if s.vocab, err = textenc.LoadVocab(m.Dir + "/" + m.Manifest.Vocab); err != nil {
+		if s.vocab, err = textenc.LoadVocab(filepath.Join(m.Dir, m.Manifest.Vocab)); err != nil {
 			s.close()
 			return nil, fmt.Errorf("%w: %v", ErrModel, err)
 		}
@@ -80,6 +85,9 @@ func loadScorer(rt Runtime, m *catalog.Model, poolSize int) (*Scorer, error) {
 			s.close()
 			return nil, err
 		}
+	}
+	if m.Manifest.FeatureStats != "" {
+		s.statsPath = filepath.Join(m.Dir, m.Manifest.FeatureStats)
 	}
 	s.groups = map[string][]int{}
 	for i, a := range s.attrs {
@@ -139,6 +147,7 @@ func (s *Scorer) score(ctx context.Context, images []float32, size int, reqs []s
 	for i := range res {
 		probs := softmax(logits.F32[i*k : (i+1)*k])
 		res[i] = s.classScores(probs, reqs[i].class)
+		res[i].Probs = probs
 		if f, ok := out["features"]; ok {
 			d := int(f.Shape[1])
 			res[i].Features = append([]float32(nil), f.F32[i*d:(i+1)*d]...)
@@ -243,7 +252,8 @@ func (s *Scorer) textScores(ctx context.Context, img ort.Tensor, reqs []scoreReq
 		if !ok {
 			continue // no word the scorer's vocabulary knows
 		}
-		c := cosine(codes.F32[i*d:(i+1)*d], sent)
+		res[i].Code = codes.F32[i*d : (i+1)*d]
+		c := cosine(res[i].Code, sent)
 		res[i].TextSimilarity = &c
 	}
 	return nil

@@ -25,6 +25,8 @@ type Config struct {
 	MaxBatch int
 	// MaxImages is the largest n of one request.
 	MaxImages int
+	// NoScore skips the fidelity scorer (benchmarks measure its cost).
+	NoScore bool
 }
 
 func (c Config) withDefaults() Config {

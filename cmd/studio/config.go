@@ -163,10 +163,7 @@ func buildConfig(cmd string, opts []*option) (Config, error) {
 			if err != nil || n < 0 || n > 1024 {
 				return cfg, badValue(o, "want a whole number from 0 to 1024")
 			}
-			if n == 0 {
-				n = runtime.NumCPU()
-			}
-			cfg.ORT.IntraOpThreads = n
+			cfg.ORT.IntraOpThreads = threadsOr(n)
 		case "log-format":
 			if v != "text" && v != "json" {
 				return cfg, badValue(o, "want text or json")
@@ -238,4 +235,12 @@ func contains(xs []string, x string) bool {
 		}
 	}
 	return false
+}
+
+// threadsOr resolves 0 to the number of CPUs.
+func threadsOr(n int) int {
+	if n == 0 {
+		return runtime.NumCPU()
+	}
+	return n
 }

@@ -22,6 +22,8 @@ commands:
   serve     HTTP API and web studio; without --redis-url also runs a worker
             in the same process on the embedded queue
   worker    generation worker consuming jobs from Redis
+  generate  make images from a prompt or class, without a server
+  eval      batch metrics of a generator on the test split (FID, top-1, diversity, R-precision)
   version   print the version
 
 Run "studio <command> -h" for a command's flags.`
@@ -62,11 +64,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		log.Info("studio " + cmd + " stopped cleanly")
 		return 0
+	case "generate":
+		err = runGenerate(ctx, rest, getenv, stdout, stderr)
+	case "eval":
+		err = runEval(ctx, rest, getenv, stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprintln(stdout, usage)
 		return 0
 	default:
-		err = &usageError{fmt.Sprintf("unknown command %q (want serve, worker or version)", cmd)}
+		err = &usageError{fmt.Sprintf("unknown command %q (want serve, worker, generate, eval or version)", cmd)}
 	}
 	var ue *usageError
 	switch {

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"fgstudio/catalog"
+	"fgstudio/generator"
 	"fgstudio/ort"
 	"fgstudio/queue"
 	"fgstudio/studio"
@@ -29,6 +30,7 @@ func runServe(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 
 	var q pinger
+	modelsReady := catalogReady(models)
 	if cfg.RedisURL == "" {
 		log.Info("no REDIS_URL: API and worker run in this process on the embedded queue")
 		q = queue.NewEmbedded()
@@ -37,6 +39,9 @@ func runServe(ctx context.Context, cfg Config, log *slog.Logger) error {
 			return err
 		}
 		defer closeLogged(log, "onnx runtime", rt.Close)
+		svc := generator.Load(rt, models, generator.Config{PoolSize: 1}, log)
+		defer svc.Close()
+		modelsReady = svc.Ready
 	} else {
 		r, err := queue.OpenRedis(ctx, cfg.RedisURL)
 		if err != nil {
@@ -52,7 +57,7 @@ func runServe(ctx context.Context, cfg Config, log *slog.Logger) error {
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		BodyLimit:       cfg.BodyLimit,
 		Version:         version,
-	}, log, reg, readiness(q, models))
+	}, log, reg, readiness(q, modelsReady))
 	return srv.ListenAndServe(ctx)
 }
 
@@ -62,15 +67,23 @@ func newRegistry() *prometheus.Registry {
 	return reg
 }
 
-func readiness(q pinger, models *catalog.Catalog) []studio.Check {
+func readiness(q pinger, models func(context.Context) error) []studio.Check {
 	return []studio.Check{
 		{Name: "queue", Run: q.Ping},
-		{Name: "models", Run: func(context.Context) error {
-			if len(models.Models()) == 0 {
-				return fmt.Errorf("no models loaded from %s", models.Dir())
+		{Name: "models", Run: models},
+	}
+}
+
+// catalogReady is the models check of an API-only replica, which reads
+// manifests but loads no graph: ready when a generator model is listed.
+func catalogReady(models *catalog.Catalog) func(context.Context) error {
+	return func(context.Context) error {
+		for _, m := range models.Models() {
+			if m.Manifest.Kind != catalog.KindClassifier {
+				return nil
 			}
-			return nil
-		}},
+		}
+		return fmt.Errorf("no models loaded from %s", models.Dir())
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"fgstudio/generator"
 	"fgstudio/queue"
 	"fgstudio/studio"
 )
@@ -35,7 +36,9 @@ func runWorker(ctx context.Context, cfg Config, log *slog.Logger) error {
 	defer closeLogged(log, "queue", q.Close)
 
 	reg := newRegistry()
-	checks := readiness(q, models)
+	svc := generator.Load(rt, models, generator.Config{PoolSize: 1}, log)
+	defer svc.Close()
+	checks := readiness(q, svc.Ready)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": version})

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"fgstudio/catalog"
+	"fgstudio/generator"
+	"fgstudio/ort"
+)
+
+// runGenerate makes images without a server: studio generate --model M
+// (--prompt P | --class C) [--n N] [--seed S] --out DIR.
+func runGenerate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("studio generate", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	model := fs.String("model", "", "model name (see the models folder)")
+	prompt := fs.String("prompt", "", "text prompt (attngan models)")
+	class := fs.String("class", "", "class name or id (cvaegan models; optional for attngan, for scoring)")
+	n := fs.Int("n", 4, "number of images")
+	seed := fs.Uint64("seed", 0, "seed of the first image; image k uses seed+k")
+	out := fs.String("out", "out", "folder to write PNGs and scores.json into")
+	models := fs.String("models-dir", envOr(getenv, "STUDIO_MODELS_DIR", "samples/models"), "folder of model directories (env STUDIO_MODELS_DIR)")
+	lib := fs.String("ort-lib", envOr(getenv, "ORT_LIB_PATH", ort.DefaultLibraryPath()), "ONNX Runtime library (env ORT_LIB_PATH)")
+	threads := fs.Int("threads", 0, "intra-op threads; 0 = number of CPUs")
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	switch {
+	case *model == "":
+		return &usageError{"--model is required"}
+	case *prompt == "" && *class == "":
+		return &usageError{"one of --prompt or --class is required"}
+	case *n < 1:
+		return &usageError{fmt.Sprintf("invalid --n=%d: want at least 1", *n)}
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	svc, closeAll, err := openService(*models, ort.Config{LibraryPath: *lib, IntraOpThreads: threadsOr(*threads)},
+		generator.Config{MaxImages: max(*n, 1)}, log)
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+	imgs, err := svc.Generate(ctx, *model, []generator.Request{{Prompt: *prompt, Class: *class, N: *n, Seed: *seed}})
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return err
+	}
+	type row struct {
+		File   string           `json:"file"`
+		Seed   uint64           `json:"seed"`
+		Scores generator.Scores `json:"scores"`
+		Words  []string         `json:"attention_words,omitempty"`
+	}
+	var rows []row
+	for _, img := range imgs[0] {
+		name := fmt.Sprintf("%s_%d.png", *model, img.Seed)
+		if err := os.WriteFile(filepath.Join(*out, name), img.PNG, 0o644); err != nil {
+			return err
+		}
+		r := row{File: name, Seed: img.Seed, Scores: img.Scores}
+		for _, wm := range img.Attention {
+			r.Words = append(r.Words, wm.Word)
+			att := fmt.Sprintf("%s_%d_att_%s.png", *model, img.Seed, wm.Word)
+			if err := os.WriteFile(filepath.Join(*out, att), wm.PNG, 0o644); err != nil {
+				return err
+			}
+		}
+		rows = append(rows, r)
+		fmt.Fprintf(stdout, "%s\t%s\n", filepath.Join(*out, name), summary(img.Scores))
+	}
+	raw, _ := json.MarshalIndent(rows, "", "  ")
+	return os.WriteFile(filepath.Join(*out, "scores.json"), append(raw, '\n'), 0o644)
+}
+
+func summary(s generator.Scores) string {
+	txt := ""
+	if s.ClassProb != nil {
+		txt += fmt.Sprintf("p(%s)=%.3f rank %d  ", s.Class, *s.ClassProb, s.ClassRank)
+	}
+	if s.TextSimilarity != nil {
+		txt += fmt.Sprintf("text-sim=%.3f  ", *s.TextSimilarity)
+	}
+	if len(s.Top) > 0 {
+		txt += fmt.Sprintf("top1=%s (%.3f)", s.Top[0].Label, s.Top[0].Prob)
+	}
+	return txt
+}
+
+// openService opens ONNX Runtime and loads every model of dir.
+func openService(dir string, ocfg ort.Config, gcfg generator.Config, log *slog.Logger) (*generator.Service, func(), error) {
+	cat, err := catalog.Open(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, p := range cat.Problems() {
+		log.Warn("model skipped", "err", p)
+	}
+	rt, err := ort.Open(ocfg, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	svc := generator.Load(rt, cat, gcfg, log)
+	return svc, func() {
+		svc.Close()
+		rt.Close()
+	}, nil
+}
+
+func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) error {
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			fs.SetOutput(stderr)
+			fmt.Fprintf(stderr, "usage: %s [flags]\n", fs.Name())
+			fs.PrintDefaults()
+			return errHelp
+		}
+		return &usageError{err.Error() + " (see " + fs.Name() + " -h)"}
+	}
+	if fs.NArg() > 0 {
+		return &usageError{fmt.Sprintf("unexpected argument %q (see %s -h)", fs.Arg(0), fs.Name())}
+	}
+	return nil
+}
+
+func envOr(getenv func(string) string, key, def string) string {
+	if v := getenv(key); v != "" {
+		return v
+	}
+	return def
+}

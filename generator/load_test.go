@@ -1,0 +1,188 @@
+package generator_test
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+
+	"fgstudio/catalog"
+	"fgstudio/generator"
+)
+
+// copyModel copies a model directory (without goldens) into root.
+func copyModel(t *testing.T, m *catalog.Model, root string) string {
+	t.Helper()
+	dst := filepath.Join(root, filepath.Base(m.Dir))
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(m.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		raw, err := os.ReadFile(filepath.Join(m.Dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, e.Name()), raw, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dst
+}
+
+func editManifest(t *testing.T, dir string, edit func(m map[string]any)) {
+	t.Helper()
+	p := filepath.Join(dir, "model.json")
+	raw, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	edit(m)
+	raw, _ = json.Marshal(m)
+	if err := os.WriteFile(p, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func firstTensor(m map[string]any, graph, side string) map[string]any {
+	g := m["graphs"].(map[string]any)[graph].(map[string]any)
+	return g[side].([]any)[0].(map[string]any)
+}
+
+// TestBrokenModelsAreRefusedByName: a corrupt or mismatched model is
+// refused at load with a message naming what is wrong; the others serve.
+func TestBrokenModelsAreRefusedByName(t *testing.T) {
+	cat := sampleCatalog(t)
+	var gen *catalog.Model
+	for _, m := range generators(cat) {
+		if m.Manifest.Kind == catalog.KindCVAEGAN {
+			gen = m
+		}
+	}
+	if gen == nil {
+		t.Fatal("no cvaegan sample model")
+	}
+	cases := []struct {
+		name  string
+		spoil func(t *testing.T, dir string)
+		want  string
+	}{
+		{"corrupt graph", func(t *testing.T, dir string) {
+			p := filepath.Join(dir, "generator.onnx")
+			raw, _ := os.ReadFile(p)
+			raw[len(raw)/2] ^= 0xff
+			os.WriteFile(p, raw, 0o644)
+		}, "sha256"},
+		{"truncated graph with matching sha", func(t *testing.T, dir string) {
+			p := filepath.Join(dir, "generator.onnx")
+			raw, _ := os.ReadFile(p)
+			os.WriteFile(p, raw[:len(raw)/3], 0o644)
+			sum, _ := exec.Command("sha256sum", p).Output()
+			editManifest(t, dir, func(m map[string]any) {
+				m["graphs"].(map[string]any)["generator"].(map[string]any)["sha256"] = strings.Fields(string(sum))[0]
+			})
+		}, "generator"},
+		{"renamed tensor", func(t *testing.T, dir string) {
+			editManifest(t, dir, func(m map[string]any) { firstTensor(m, "generator", "inputs")["name"] = "noise" })
+		}, `"noise"`},
+		{"wrong dtype", func(t *testing.T, dir string) {
+			editManifest(t, dir, func(m map[string]any) { firstTensor(m, "generator", "inputs")["dtype"] = "int64" })
+		}, "int64"},
+		{"wrong rank", func(t *testing.T, dir string) {
+			editManifest(t, dir, func(m map[string]any) { firstTensor(m, "generator", "outputs")["shape"] = []any{"B", 3} })
+		}, "rank"},
+		{"missing role", func(t *testing.T, dir string) {
+			editManifest(t, dir, func(m map[string]any) { firstTensor(m, "generator", "outputs")["role"] = "picture" })
+		}, `"image"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			root := t.TempDir()
+			for _, m := range cat.Models() {
+				copyModel(t, m, root)
+			}
+			c.spoil(t, filepath.Join(root, filepath.Base(gen.Dir)))
+			cat2, err := catalog.Open(root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			svc := generator.Load(rt, cat2, generator.Config{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			defer svc.Close()
+			err = svc.Failed()[gen.Manifest.Name]
+			if !errors.Is(err, generator.ErrModel) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("load error %v, want ErrModel naming %s", err, c.want)
+			}
+			if len(svc.Loaded()) != len(generators(cat))-1 {
+				t.Fatalf("loaded %v: the other models must keep serving", svc.Loaded())
+			}
+		})
+	}
+}
+
+// TestNoLeaks loads, runs and closes every model many times: sessions and
+// tensors are destroyed, so resident memory stays flat.
+func TestNoLeaks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("long loop")
+	}
+	cat := sampleCatalog(t)
+	round := func() {
+		svc := generator.Load(rt, cat, generator.Config{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		for _, m := range generators(cat) {
+			req := exampleRequest(t, m, 1)
+			req.N = 4
+			if _, err := svc.Generate(t.Context(), m.Manifest.Name, []generator.Request{req}); err != nil {
+				t.Fatal(err)
+			}
+			// A bad request on the way must not leak either.
+			svc.Generate(t.Context(), m.Manifest.Name, []generator.Request{{N: 1, Prompt: "zzqx", Class: "nope"}})
+		}
+		svc.Close()
+	}
+	for i := 0; i < 5; i++ {
+		round()
+	}
+	runtime.GC()
+	before := rssKB(t)
+	for i := 0; i < 40; i++ {
+		round()
+	}
+	runtime.GC()
+	after := rssKB(t)
+	t.Logf("resident set %d kB → %d kB over 40 load/run/close rounds", before, after)
+	if after-before > 60*1024 {
+		t.Fatalf("resident set grew by %d kB over 40 rounds", after-before)
+	}
+}
+
+func rssKB(t *testing.T) int {
+	raw, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			n, _ := strconv.Atoi(strings.Fields(line)[1])
+			return n
+		}
+	}
+	t.Fatal("no VmRSS")
+	return 0
+}

@@ -1,0 +1,56 @@
+package cub_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"fgstudio/samples/cub"
+)
+
+// TestReadsMakerOutput makes a tiny data set with the project's maker and
+// reads it back.
+func TestReadsMakerOutput(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "birds")
+	cmd := exec.Command("/usr/bin/python3", "-m", "samples.cubmaker", "--out", out, "--classes", "10", "--per-class", "4", "--size", "64")
+	cmd.Dir = filepath.Join("..", "..")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("maker: %v\n%s", err, msg)
+	}
+	d, err := cub.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Classes) != 10 || len(d.Images) != 40 {
+		t.Fatalf("%d classes, %d images", len(d.Classes), len(d.Images))
+	}
+	if len(d.Heldout) != 2 {
+		t.Fatalf("held out %v, want 2 of 10", d.Heldout)
+	}
+	for _, im := range d.Images {
+		if len(im.Captions) != 10 || im.ClassID < 1 || im.ClassID > 10 {
+			t.Fatalf("image %+v", im)
+		}
+		if _, err := os.Stat(filepath.Join(out, "images", im.Path)); err != nil {
+			t.Fatal(err)
+		}
+		if d.Heldout[im.ClassID] && im.Train {
+			t.Fatalf("held-out class image %d in train split", im.ID)
+		}
+	}
+	for _, im := range d.TestSeen() {
+		if im.Train || d.Heldout[im.ClassID] {
+			t.Fatalf("TestSeen returned %+v", im)
+		}
+	}
+	if len(d.TestSeen()) == 0 {
+		t.Fatal("no seen test images")
+	}
+}
+
+func TestMissingFiles(t *testing.T) {
+	if _, err := cub.Open(t.TempDir()); err == nil {
+		t.Fatal("opened an empty folder")
+	}
+}
