@@ -31,6 +31,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // Sentinel errors. Test them with errors.Is: the returned errors carry
@@ -346,6 +348,14 @@ func validateResult(l Lease, r Result) error {
 		return &InvalidError{Field: "meta", Reason: "not valid JSON"}
 	}
 	return nil
+}
+
+// validID reports whether id has the form of the IDs Enqueue makes (a
+// UUID in its 36-character text form); other strings, which could name
+// other keys in Redis, are never found.
+func validID(id string) bool {
+	_, err := uuid.Parse(id)
+	return err == nil && len(id) == 36
 }
 
 // causeText is the error text recorded for a failure.

@@ -2,14 +2,55 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
 
+	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 )
 
 // Redis is the backend shared by API replicas and workers on many machines.
+//
+// Design (key layout in redis_keys.go, scripts in redis_scripts.go):
+//
+//   - A job is a hash; its results a second hash (index → PNG, index →
+//     meta); its progress a per-job stream that Events tails (a stream, not
+//     pub/sub, so that a subscriber that connects late, or reconnects after
+//     a Redis restart, misses nothing).
+//   - Fairness: queued jobs wait in per-client sub-queues (one list per lane
+//     and client) and each lane keeps a round-robin list of the clients that
+//     have queued jobs. Claim rotates that list, so inside a lane clients
+//     take turns (A, B, C, A, B, A...) however many jobs each has queued;
+//     the interactive lane is served strictly before batch.
+//   - Leases: a claimed job is delivered through its lane's stream with
+//     consumer group "workers": XADD then XREADGROUP puts the entry in the
+//     worker's pending list, Extend resets its idle time (XCLAIM JUSTID),
+//     and Claim takes over entries idle for longer than LeaseTTL
+//     (XAUTOCLAIM). A lane stream holds only running deliveries; the entry
+//     is acknowledged and deleted when the delivery ends. Choosing the job
+//     at claim time, instead of XADDing at enqueue, is what lets the
+//     round-robin order apply: a stream delivers its entries in order.
+//   - Fencing: the job's attempts counter, bumped by every delivery inside
+//     the Claim script, is the lease's token; every worker write checks it
+//     inside its script.
+//   - Blocking: Claim runs its script, and when nothing is there waits on
+//     a wake-up list that Enqueue pushes to (BLPOP), at most PollInterval at
+//     a time so that due retries and expired leases are seen too.
+//
+// With AOF on and appendfsync always, a job whose Enqueue returned survives
+// a server crash. The client reconnects by itself; script calls are safe to
+// repeat after a lost reply (see each script), so go-redis' retries and the
+// callers' own retries cannot duplicate a job or a result.
 type Redis struct {
-	c *redis.Client
+	c   redis.UniversalClient
+	cfg Config
+	k   keys
+	log *slog.Logger
 }
 
 // ParseRedisURL checks a redis:// or rediss:// URL without connecting.
@@ -18,17 +59,34 @@ func ParseRedisURL(url string) error {
 	return err
 }
 
-// OpenRedis connects to the server at url (redis://[user:pass@]host:port/db)
-// and checks that it answers.
+// OpenRedis connects with the default Config and no logging.
 func OpenRedis(ctx context.Context, url string) (*Redis, error) {
+	return NewRedis(ctx, url, Config{}, slog.New(slog.DiscardHandler))
+}
+
+// NewRedis connects to the server at url (redis://[user:pass@]host:port/db),
+// checks that it answers, and creates the lane streams' consumer group.
+func NewRedis(ctx context.Context, url string, cfg Config, log *slog.Logger) (*Redis, error) {
 	opts, err := redis.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("redis url: %w", err)
 	}
-	r := &Redis{c: redis.NewClient(opts)}
+	cfg = cfg.withDefaults()
+	k, err := newKeys(cfg.Prefix)
+	if err != nil {
+		return nil, err
+	}
+	r := &Redis{c: redis.NewClient(opts), cfg: cfg, k: k, log: log}
 	if err := r.Ping(ctx); err != nil {
 		r.c.Close()
 		return nil, err
+	}
+	for _, l := range Lanes() {
+		err := r.c.XGroupCreateMkStream(ctx, k.stream(l), "workers", "0").Err()
+		if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
+			r.c.Close()
+			return nil, fmt.Errorf("create consumer group on %s: %w", k.stream(l), err)
+		}
 	}
 	return r, nil
 }
@@ -36,10 +94,421 @@ func OpenRedis(ctx context.Context, url string) (*Redis, error) {
 // Ping checks that the server answers.
 func (r *Redis) Ping(ctx context.Context) error {
 	if err := r.c.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("redis ping: %w", err)
+		return fmt.Errorf("redis ping: %w", r.mapErr(err))
 	}
 	return nil
 }
 
-// Close closes the connection pool.
+// Close closes the connection pool; later calls fail with ErrClosed.
 func (r *Redis) Close() error { return r.c.Close() }
+
+// mapErr turns go-redis' closed-client error into ErrClosed.
+func (r *Redis) mapErr(err error) error {
+	if errors.Is(err, redis.ErrClosed) {
+		return ErrClosed
+	}
+	return err
+}
+
+func ms(d time.Duration) int64 { return d.Milliseconds() }
+
+// Enqueue adds a job, or returns the existing one for a repeated
+// idempotency key (created=false).
+func (r *Redis) Enqueue(ctx context.Context, n NewJob) (Job, bool, error) {
+	n, err := n.validate()
+	if err != nil {
+		return Job{}, false, fmt.Errorf("enqueue: %w", err)
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return Job{}, false, fmt.Errorf("enqueue: job id: %w", err)
+	}
+	jk := r.k.job(id.String())
+	idem, hasIdem := jk, "0"
+	if n.IdempotencyKey != "" {
+		idem, hasIdem = r.k.idempotency(n.Client, n.IdempotencyKey), "1"
+	}
+	res, err := scriptEnqueue.Run(ctx, r.c,
+		[]string{jk, idem, r.k.waiting(n.Lane), r.k.clientQueue(n.Lane, n.Client), r.k.roundRobin(n.Lane)},
+		r.k.p, id.String(), n.Client, string(n.Lane), n.Model, string(n.Spec), n.Total, r.cfg.MaxQueued, hasIdem,
+	).Slice()
+	if err != nil {
+		return Job{}, false, fmt.Errorf("enqueue: %w", r.mapErr(err))
+	}
+	switch status(res) {
+	case "full":
+		return Job{}, false, &FullError{Lane: n.Lane, RetryAfter: r.cfg.FullRetryAfter}
+	case "created", "existing":
+		j, err := parseJob(res[1])
+		if err != nil {
+			return Job{}, false, fmt.Errorf("enqueue: %w", err)
+		}
+		return j, status(res) == "created", nil
+	}
+	return Job{}, false, fmt.Errorf("enqueue: unexpected reply %v", res)
+}
+
+// Get returns the job with its results; ErrNotFound also for another
+// client's job.
+func (r *Redis) Get(ctx context.Context, client, id string) (Job, error) {
+	if !validID(id) {
+		return Job{}, fmt.Errorf("get %q: %w", id, ErrNotFound)
+	}
+	var hj, hr *redis.MapStringStringCmd
+	_, err := r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		hj = p.HGetAll(ctx, r.k.job(id))
+		hr = p.HGetAll(ctx, r.k.results(id))
+		return nil
+	})
+	if err != nil {
+		return Job{}, fmt.Errorf("get %s: %w", id, r.mapErr(err))
+	}
+	m := hj.Val()
+	if len(m) == 0 || m["client"] != client {
+		return Job{}, fmt.Errorf("get %s: %w", id, ErrNotFound)
+	}
+	j, err := jobFromMap(m)
+	if err != nil {
+		return Job{}, fmt.Errorf("get %s: %w", id, err)
+	}
+	j.Results, err = resultsFromMap(hr.Val())
+	if err != nil {
+		return Job{}, fmt.Errorf("get %s: %w", id, err)
+	}
+	return j, nil
+}
+
+// Cancel cancels a queued job at once, or asks the worker of a running job
+// to stop. A finished job is returned unchanged.
+func (r *Redis) Cancel(ctx context.Context, client, id string) (Job, error) {
+	if !validID(id) {
+		return Job{}, fmt.Errorf("cancel %q: %w", id, ErrNotFound)
+	}
+	res, err := scriptCancel.Run(ctx, r.c, []string{r.k.job(id)},
+		r.k.p, client, id, ms(r.cfg.ResultTTL)).Slice()
+	if err != nil {
+		return Job{}, fmt.Errorf("cancel %s: %w", id, r.mapErr(err))
+	}
+	if status(res) == "notfound" {
+		return Job{}, fmt.Errorf("cancel %s: %w", id, ErrNotFound)
+	}
+	j, err := parseJob(res[1])
+	if err != nil {
+		return Job{}, fmt.Errorf("cancel %s: %w", id, err)
+	}
+	return j, nil
+}
+
+// Claim returns up to limit jobs for worker, waiting up to wait for the first.
+// It returns no leases and no error when nothing came.
+func (r *Redis) Claim(ctx context.Context, worker string, limit int, wait time.Duration) ([]Lease, error) {
+	if worker == "" || limit < 1 {
+		return nil, fmt.Errorf("claim: %w", &InvalidError{Field: "worker", Reason: "worker name and max ≥ 1 required"})
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		res, err := scriptClaim.Run(ctx, r.c,
+			[]string{r.k.stream(Interactive), r.k.stream(Batch), r.k.delayed()},
+			r.k.p, worker, limit, ms(r.cfg.LeaseTTL), r.cfg.MaxDeliveries, ms(r.cfg.ResultTTL), r.cfg.DeadLetterMax,
+		).Slice()
+		if err != nil {
+			return nil, fmt.Errorf("claim: %w", r.mapErr(err))
+		}
+		if len(res) > 0 {
+			leases := make([]Lease, 0, len(res))
+			for _, raw := range res {
+				j, err := parseJob(raw)
+				if err != nil {
+					// The job is claimed but unreadable: its lease will expire
+					// and the next claims fail it after MaxDeliveries.
+					r.log.Error("claimed job unreadable", "err", err)
+					continue
+				}
+				leases = append(leases, Lease{Job: j, Attempt: j.Attempts, Worker: worker})
+			}
+			return leases, nil
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return nil, nil
+		}
+		// Sleep until an Enqueue pushes a wake-up token, or the poll interval
+		// passes (due retries and expired leases push nothing).
+		block := max(min(left, r.cfg.PollInterval, time.Second), 10*time.Millisecond)
+		err = r.c.Do(ctx, "BLPOP", r.k.wake(), strconv.FormatFloat(block.Seconds(), 'f', 3, 64)).Err()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("claim: %w", ctx.Err())
+			}
+			return nil, fmt.Errorf("claim: wait: %w", r.mapErr(err))
+		}
+	}
+}
+
+// fenceErr maps a worker script's status word to an error.
+func fenceErr(op string, l Lease, st string) error {
+	switch st {
+	case "ok":
+		return nil
+	case "lost":
+		return fmt.Errorf("%s %s attempt %d: %w", op, l.Job.ID, l.Attempt, ErrLeaseLost)
+	case "cancelled":
+		return fmt.Errorf("%s %s: %w", op, l.Job.ID, ErrCancelled)
+	}
+	return fmt.Errorf("%s %s: unexpected reply %q", op, l.Job.ID, st)
+}
+
+// Extend renews the lease (heartbeat). ErrCancelled still renews it, so
+// that the worker can stop at its batch boundary and call Fail.
+func (r *Redis) Extend(ctx context.Context, l Lease) error {
+	res, err := scriptExtend.Run(ctx, r.c, []string{r.k.job(l.Job.ID)}, r.k.p, l.Attempt).Slice()
+	if err != nil {
+		return fmt.Errorf("extend %s: %w", l.Job.ID, r.mapErr(err))
+	}
+	return fenceErr("extend", l, status(res))
+}
+
+// PutResult stores the result of one index for the lease's attempt.
+func (r *Redis) PutResult(ctx context.Context, l Lease, res Result) error {
+	if err := validateResult(l, res); err != nil {
+		return fmt.Errorf("put result %s: %w", l.Job.ID, err)
+	}
+	reply, err := scriptPutResult.Run(ctx, r.c, []string{r.k.job(l.Job.ID), r.k.results(l.Job.ID)},
+		r.k.p, l.Attempt, l.Job.ID, res.Index, res.Data, string(res.Meta)).Slice()
+	if err != nil {
+		return fmt.Errorf("put result %s[%d]: %w", l.Job.ID, res.Index, r.mapErr(err))
+	}
+	if status(reply) == "invalid" {
+		return fmt.Errorf("put result %s: %w", l.Job.ID, &InvalidError{Field: "index", Reason: "out of range"})
+	}
+	return fenceErr("put result", l, status(reply))
+}
+
+// Ack marks the job succeeded; it needs a result for every index.
+func (r *Redis) Ack(ctx context.Context, l Lease) error {
+	res, err := scriptAck.Run(ctx, r.c, []string{r.k.job(l.Job.ID)},
+		r.k.p, l.Attempt, l.Job.ID, ms(r.cfg.ResultTTL)).Slice()
+	if err != nil {
+		return fmt.Errorf("ack %s: %w", l.Job.ID, r.mapErr(err))
+	}
+	if status(res) == "incomplete" {
+		return fmt.Errorf("ack %s: %w", l.Job.ID,
+			&InvalidError{Field: "results", Reason: fmt.Sprintf("%v of %v stored", res[1], res[2])})
+	}
+	return fenceErr("ack", l, status(res))
+}
+
+// Fail ends the lease's delivery: retried after backoff when retryable and
+// deliveries remain, cancelled when the client asked, otherwise failed and
+// dead-lettered with cause.
+func (r *Redis) Fail(ctx context.Context, l Lease, cause error, retryable bool) error {
+	retry := "0"
+	if retryable {
+		retry = "1"
+	}
+	res, err := scriptFail.Run(ctx, r.c, []string{r.k.job(l.Job.ID), r.k.delayed()},
+		r.k.p, l.Attempt, l.Job.ID, causeText(cause), retry, r.cfg.MaxDeliveries,
+		ms(r.cfg.RetryBackoff.Delay(l.Attempt)), ms(r.cfg.ResultTTL), r.cfg.DeadLetterMax).Slice()
+	if err != nil {
+		return fmt.Errorf("fail %s: %w", l.Job.ID, r.mapErr(err))
+	}
+	switch st := status(res); st {
+	case "retry", "cancelled", "failed":
+		return nil
+	default:
+		return fenceErr("fail", l, st)
+	}
+}
+
+// Events streams the job's events: first its current state, then every
+// event after it, until the job finishes or ctx ends. It tails the job's
+// event stream with XREAD BLOCK (holding one pooled connection per
+// subscriber); a Redis outage pauses the stream, which resumes where it was.
+func (r *Redis) Events(ctx context.Context, id string) (<-chan Event, error) {
+	if !validID(id) {
+		return nil, fmt.Errorf("events %q: %w", id, ErrNotFound)
+	}
+	var hj *redis.MapStringStringCmd
+	var last *redis.XMessageSliceCmd
+	_, err := r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		hj = p.HGetAll(ctx, r.k.job(id))
+		last = p.XRevRangeN(ctx, r.k.events(id), "+", "-", 1)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("events %s: %w", id, r.mapErr(err))
+	}
+	if len(hj.Val()) == 0 {
+		return nil, fmt.Errorf("events %s: %w", id, ErrNotFound)
+	}
+	j, err := jobFromMap(hj.Val())
+	if err != nil {
+		return nil, fmt.Errorf("events %s: %w", id, err)
+	}
+	from := "0-0"
+	if msgs := last.Val(); len(msgs) > 0 {
+		from = msgs[0].ID
+	}
+	ch := make(chan Event, 16)
+	go r.tail(ctx, id, snapshotEvent(j), from, ch)
+	return ch, nil
+}
+
+func (r *Redis) tail(ctx context.Context, id string, first Event, from string, ch chan<- Event) {
+	defer close(ch)
+	send := func(ev Event) bool {
+		select {
+		case ch <- ev:
+			return !ev.Terminal()
+		case <-ctx.Done():
+			return false
+		}
+	}
+	if !send(first) {
+		return
+	}
+	for ctx.Err() == nil {
+		streams, err := r.c.XRead(ctx, &redis.XReadArgs{
+			Streams: []string{r.k.events(id), from}, Count: 100, Block: 500 * time.Millisecond,
+		}).Result()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, redis.ErrClosed) {
+				return
+			}
+			r.log.Warn("events: read failed, retrying", "job_id", id, "err", err)
+			select {
+			case <-time.After(250 * time.Millisecond):
+			case <-ctx.Done():
+			}
+			continue
+		}
+		for _, s := range streams {
+			for _, m := range s.Messages {
+				from = m.ID
+				if !send(eventFromMessage(id, m.Values)) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// Stats reads the queue gauges.
+func (r *Redis) Stats(ctx context.Context) (Stats, error) {
+	v, err := scriptStats.Run(ctx, r.c, []string{
+		r.k.waiting(Interactive), r.k.waiting(Batch), r.k.stream(Interactive), r.k.stream(Batch), r.k.dead(),
+		r.k.finished(Succeeded), r.k.finished(Failed), r.k.finished(Cancelled),
+	}, r.k.p, ms(r.cfg.ResultTTL)).Int64Slice()
+	if err != nil {
+		return Stats{}, fmt.Errorf("stats: %w", r.mapErr(err))
+	}
+	if len(v) != 11 {
+		return Stats{}, fmt.Errorf("stats: unexpected reply %v", v)
+	}
+	now := v[6]
+	age := func(oldest int64) time.Duration {
+		if oldest < 0 {
+			return 0
+		}
+		return time.Duration(now-oldest) * time.Millisecond
+	}
+	s := Stats{
+		Depth:       map[Lane]int{Interactive: int(v[0]), Batch: int(v[1])},
+		OldestAge:   map[Lane]time.Duration{Interactive: age(v[2]), Batch: age(v[3])},
+		Running:     map[Lane]int{Interactive: int(v[4]), Batch: int(v[5])},
+		DeadLetters: int(v[10]),
+	}
+	s.ByState = map[State]int{
+		Queued: int(v[0] + v[1]), Running: int(v[4] + v[5]),
+		Succeeded: int(v[7]), Failed: int(v[8]), Cancelled: int(v[9]),
+	}
+	return s, nil
+}
+
+// status is the first element of a script reply.
+func status(res []any) string {
+	if len(res) == 0 {
+		return ""
+	}
+	s, _ := res[0].(string)
+	return s
+}
+
+// parseJob reads a flat HGETALL reply from a script.
+func parseJob(raw any) (Job, error) {
+	flat, ok := raw.([]any)
+	if !ok || len(flat)%2 != 0 {
+		return Job{}, fmt.Errorf("job hash: unexpected reply %T", raw)
+	}
+	m := make(map[string]string, len(flat)/2)
+	for i := 0; i < len(flat); i += 2 {
+		k, _ := flat[i].(string)
+		v, _ := flat[i+1].(string)
+		m[k] = v
+	}
+	return jobFromMap(m)
+}
+
+// jobFromMap converts a job hash.
+func jobFromMap(m map[string]string) (Job, error) {
+	var err error
+	num := func(field string) int {
+		n, e := strconv.Atoi(m[field])
+		if e != nil && err == nil {
+			err = fmt.Errorf("job hash field %s: %w", field, e)
+		}
+		return n
+	}
+	at := func(field string) time.Time {
+		n := num(field)
+		if n == 0 {
+			return time.Time{}
+		}
+		return time.UnixMilli(int64(n))
+	}
+	j := Job{
+		ID: m["id"], Client: m["client"], Lane: Lane(m["lane"]), Model: m["model"],
+		Total: num("total"), Done: num("done"), State: State(m["state"]), Attempts: num("attempts"),
+		Worker: m["worker"], Error: m["error"], CancelRequested: m["cancel"] == "1",
+		CreatedAt: at("created"), StartedAt: at("started"), FinishedAt: at("finished"),
+	}
+	if s := m["spec"]; s != "" {
+		j.Spec = []byte(s)
+	}
+	return j, err
+}
+
+// resultsFromMap converts a results hash (d:<i> data, m:<i> meta), by index.
+func resultsFromMap(m map[string]string) ([]Result, error) {
+	var out []Result
+	for f, v := range m {
+		rest, ok := strings.CutPrefix(f, "d:")
+		if !ok {
+			continue
+		}
+		i, err := strconv.Atoi(rest)
+		if err != nil {
+			return nil, fmt.Errorf("results field %q: %w", f, err)
+		}
+		r := Result{Index: i, Data: []byte(v)}
+		if meta := m["m:"+rest]; meta != "" {
+			r.Meta = []byte(meta)
+		}
+		out = append(out, r)
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].Index < out[b].Index })
+	return out, nil
+}
+
+// eventFromMessage converts one event stream entry.
+func eventFromMessage(id string, v map[string]any) Event {
+	str := func(k string) string { s, _ := v[k].(string); return s }
+	num := func(k string) int { n, _ := strconv.Atoi(str(k)); return n }
+	return Event{
+		JobID: id, Type: str("type"), Done: num("done"), Total: num("total"), Index: num("index"),
+		Error: str("error"), At: time.UnixMilli(int64(num("at"))),
+	}
+}

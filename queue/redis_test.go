@@ -1,8 +1,16 @@
 package queue_test
 
 import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"fgstudio/queue"
 	"fgstudio/test/redistest"
@@ -56,5 +64,112 @@ func TestEmbeddedPingAfterClose(t *testing.T) {
 	q.Close()
 	if err := q.Ping(t.Context()); err != queue.ErrClosed {
 		t.Fatalf("after close: %v, want ErrClosed", err)
+	}
+}
+
+func TestRedisContract(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	var n atomic.Int64
+	runContract(t, func(t *testing.T, cfg queue.Config) backend {
+		// Each test gets its own hash tag: its own key space on one server.
+		cfg.Prefix = fmt.Sprintf("{fgs-test-%d}:", n.Add(1))
+		q, err := queue.NewRedis(t.Context(), srv.URL(), cfg, slog.New(slog.NewTextHandler(os.Stderr, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { q.Close() })
+		return q
+	})
+}
+
+// Every key the queue writes lives under its prefix, whose hash tag puts
+// them all in one Redis Cluster slot.
+func TestRedisKeysUnderOneHashTag(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	ctx := t.Context()
+	cfg := queue.Config{Prefix: "{studio}:", ResultTTL: time.Hour}
+	q, err := queue.NewRedis(ctx, srv.URL(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	n := queue.NewJob{Client: "alice", Model: "m", Total: 1, IdempotencyKey: "k"}
+	j, _, err := q.Enqueue(ctx, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustEnqueue(t, q, queue.NewJob{Client: "bob", Lane: queue.Batch, Model: "m", Total: 1})
+	ls, err := q.Claim(ctx, "w", 1, 0)
+	if err != nil || len(ls) != 1 {
+		t.Fatal(len(ls), err)
+	}
+	if err := q.Fail(ctx, ls[0], errors.New("x"), false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Events(ctx, j.ID); err != nil {
+		t.Fatal(err)
+	}
+	raw := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	defer raw.Close()
+	all, err := raw.Keys(ctx, "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) < 8 {
+		t.Fatalf("only %d keys: %v", len(all), all)
+	}
+	for _, k := range all {
+		if !strings.HasPrefix(k, "{studio}:") {
+			t.Errorf("key %q outside the prefix", k)
+		}
+	}
+	for _, bad := range []string{"fgs:", "{}:", "{fgs:"} {
+		if _, err := queue.NewRedis(ctx, srv.URL(), queue.Config{Prefix: bad}, slog.New(slog.DiscardHandler)); err == nil {
+			t.Errorf("prefix %q without a hash tag accepted", bad)
+		}
+	}
+}
+
+// Queued and running jobs survive a crash of an AOF server, and the same
+// client object carries on once it is back.
+func TestRedisRestartKeepsJobs(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{AppendOnly: true})
+	ctx := t.Context()
+	cfg := queue.Config{LeaseTTL: 300 * time.Millisecond, PollInterval: 20 * time.Millisecond}
+	q, err := queue.NewRedis(ctx, srv.URL(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	a := mustEnqueue(t, q, queue.NewJob{Client: "alice", Model: "m", Total: 2})
+	b := mustEnqueue(t, q, queue.NewJob{Client: "alice", Model: "m", Total: 1})
+	l := claimOne(t, q, "w1", 0)
+	if err := put(t, q, l, 0, "png0"); err != nil {
+		t.Fatal(err)
+	}
+
+	srv.Restart()
+	retry := func(what string, f func() error) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			err := f()
+			if err == nil {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s after restart: %v", what, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	retry("put", func() error { return put(t, q, l, 1, "png1") })
+	retry("ack", func() error { return q.Ack(ctx, l) })
+	if g := get(t, q, "alice", a.ID); g.State != queue.Succeeded || len(g.Results) != 2 {
+		t.Fatalf("job a after restart: %+v", g)
+	}
+	l2 := claimOne(t, q, "w1", 2*time.Second)
+	if l2.Job.ID != b.ID {
+		t.Fatalf("claimed %s, want the queued job %s", l2.Job.ID, b.ID)
 	}
 }

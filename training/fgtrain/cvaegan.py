@@ -1,0 +1,563 @@
+"""CVAE-GAN training (Bao et al., ICCV 2017): `python3 -m fgtrain cvaegan --data DIR --out DIR ...`.
+
+One step, on a batch x of real images with classes c:
+  E:  z ~ q(z | x, c); x_r = G(z, c)                         (reconstruction path)
+      x_p = G(z_p, c_p), z_p ~ N(0, I), c_p = classes of the batch in groups of `group` samples
+  D:  standard GAN loss, real x vs fake [x_r, x_p]
+  C:  cross-entropy on real images only (the CVAE-GAN's own classifier, not the fidelity classifier)
+  E+G (the asymmetric part: G is trained by feature matching, not by fooling D):
+      KL(q || N(0, I))
+      + pairwise reconstruction ||x - x_r||^2 + ||f_D(x) - f_D(x_r)||^2 + ||f_C(x) - f_C(x_r)||^2
+      + mean feature matching of D (batch means of f_D, real vs x_r and vs x_p)
+      + mean feature matching of C per class (mean f_C of each group of x_p vs a running class centre)
+      + a mode-seeking term on pairs of x_p of the same class (Mao et al., CVPR 2019), so z matters
+      + optionally a small cross-entropy of C on x_p and a small non-saturating GAN term
+  An EMA copy of G (BatchNorm statistics recomputed for it) is what is sampled and exported.
+
+Writes <out>/cvaegan.pt (checkpoint, every --ckpt-minutes and at the end), <out>/cvaegan.log.jsonl,
+<out>/samples/cvaegan_<step>.png, <out>/cvaegan_metrics.json (with --classifier) and a model directory
+(--model-dir, default <out>/cvaegan-birds: generator.onnx, encoder.onnx, model.json, classes.json,
+golden/, MODEL_CARD.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from PIL import Image
+
+from . import Budget, Logger, data, setup
+from .cvaegan_nets import AuxClassifier, CVAEGANConfig, Discriminator, Encoder, Generator
+
+
+@dataclass
+class LossWeights:
+    kl: float = 3e-3       # KL summed over z dims, mean over the batch
+    rec: float = 1.0       # pixel MSE of reconstructions
+    rec_feat: float = 1.0  # D- and C-feature reconstruction (MSE relative to the real features')
+    fm_d: float = 1.0      # mean feature matching against D
+    fm_c: float = 1.0      # per-class mean feature matching against C
+    ms: float = 0.05       # mode seeking: 1 / (mean|G(z1)-G(z2)| / mean|z1-z2|)
+    cls: float = 0.3       # cross-entropy of C on random samples
+    adv: float = 0.0       # non-saturating GAN term on random samples (the paper uses none)
+
+
+def loss_weights(args) -> LossWeights:
+    """LossWeights with the --w-* flags that were given."""
+    given = {f: getattr(args, "w_" + f) for f in LossWeights.__dataclass_fields__}
+    return LossWeights(**{k: v for k, v in given.items() if v is not None})
+
+
+# ---------------------------------------------------------------- pieces shared with attngan.py
+
+def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    """ema <- decay * ema + (1 - decay) * model, parameters only (see recalibrate_bn for buffers)."""
+    with torch.no_grad():
+        for pe, pm in zip(ema.parameters(), model.parameters()):
+            pe.lerp_(pm, 1.0 - decay)
+
+
+def ema_decay(step: int, decay: float) -> float:
+    """Warm-up: the average covers at most the steps taken so far."""
+    return min(decay, (1.0 + step) / (10.0 + step))
+
+
+@torch.no_grad()
+def recalibrate_bn(model: nn.Module, inputs_fn, batches: int = 8) -> None:
+    """Recompute BatchNorm running statistics of `model` (an EMA copy, whose weights never ran in
+    train mode) as exact averages over `batches` forward passes of inputs_fn(i) -> args tuple."""
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not bns:
+        return
+    saved = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average
+    model.train()
+    for i in range(batches):
+        model(*inputs_fn(i))
+    for m, mom in zip(bns, saved):
+        m.momentum = mom
+    model.eval()
+
+
+def save_grid(path: str, rows: list[list[torch.Tensor]]) -> None:
+    """rows of images [3,S,S] in [-1,1] (each resized to the largest S) -> one PNG."""
+    S = max(img.shape[-1] for row in rows for img in row)
+    cols = max(len(r) for r in rows)
+    pad = 2
+    canvas = torch.ones(3, len(rows) * (S + pad) + pad, cols * (S + pad) + pad)
+    for i, row in enumerate(rows):
+        for j, img in enumerate(row):
+            if img.shape[-1] != S:
+                img = F.interpolate(img[None], size=(S, S), mode="nearest")[0]
+            y, x = pad + i * (S + pad), pad + j * (S + pad)
+            canvas[:, y:y + S, x:x + S] = img
+    arr = data.to_uint8(canvas).permute(1, 2, 0).numpy()
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    Image.fromarray(arr).save(path)
+
+
+def save_atomic(obj, path: str) -> None:
+    tmp = path + ".tmp"
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def n_params(m: nn.Module) -> int:
+    return sum(p.numel() for p in m.parameters())
+
+
+# ---------------------------------------------------------------- model
+
+class CVAEGAN(nn.Module):
+    """E, G, D, C and the EMA generator, with the losses of one training step."""
+
+    def __init__(self, cfg: CVAEGANConfig, w: LossWeights | None = None):
+        super().__init__()
+        self.cfg, self.w = cfg, w or LossWeights()
+        self.E, self.G, self.D, self.C = Encoder(cfg), Generator(cfg), Discriminator(cfg), AuxClassifier(cfg)
+        self.G_ema = copy.deepcopy(self.G).eval()
+        for p in self.G_ema.parameters():
+            p.requires_grad_(False)
+        # running per-class centres of C's features on real images (for the per-class feature matching)
+        self.register_buffer("centres", torch.zeros(cfg.num_classes, cfg.feat_dim))
+        self.register_buffer("centre_seen", torch.zeros(cfg.num_classes))
+
+    def onehot(self, labels: torch.Tensor) -> torch.Tensor:
+        return F.one_hot(labels, self.cfg.num_classes).float()
+
+    def _update_centres(self, feats: torch.Tensor, labels: torch.Tensor, momentum: float = 0.7) -> None:
+        with torch.no_grad():
+            for c in labels.unique().tolist():
+                m = feats[labels == c].mean(0)
+                if self.centre_seen[c] > 0:
+                    self.centres[c].mul_(momentum).add_(m, alpha=1 - momentum)
+                else:
+                    self.centres[c].copy_(m)
+                    self.centre_seen[c] = 1
+
+
+def rel_mse(a: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean square error relative to the target's mean square: feature losses that keep their weight
+    while D's and C's feature scales drift during training."""
+    return F.mse_loss(a, target) / target.pow(2).mean().clamp(min=1e-8)
+
+
+def train_step(m: CVAEGAN, opts: dict, x: torch.Tensor, y: torch.Tensor, g: torch.Generator,
+               group: int = 4, augment: bool = True, ramp: float = 1.0) -> dict:
+    """One CVAE-GAN step (D, C, then E+G). Returns the losses as floats.
+
+    `ramp` in [0, 1] scales the terms that use D's and C's features (warm-up: while D and C are still
+    untrained their input gradients are noise, and G first learns from pixels, as a CVAE)."""
+    w, cfg = m.w, m.cfg
+    B = x.shape[0]
+    group = max(2, min(group, B))
+    n_groups = max(1, B // group)
+    bce = F.binary_cross_entropy_with_logits
+
+    # random samples in groups of the same class (classes drawn from the batch)
+    pick = torch.randint(0, B, (n_groups,), generator=g)
+    y_p = y[pick].repeat_interleave(group)
+    z_p = torch.randn(n_groups * group, cfg.z_dim, generator=g)
+    oh, oh_p = m.onehot(y), m.onehot(y_p)
+
+    mu, logvar = m.E(x, oh)
+    z = mu + torch.randn(mu.shape, generator=g) * torch.exp(0.5 * logvar)
+    fake = m.G(torch.cat([z, z_p]), torch.cat([oh, oh_p]))
+    x_r, x_p = fake[:B], fake[B:]
+
+    # D: standard GAN loss; its real features (before this update) are the targets below
+    d_real, fd_real = m.D(x)
+    d_fake, _ = m.D(fake.detach())
+    loss_d = bce(d_real, torch.ones_like(d_real)) + bce(d_fake, torch.zeros_like(d_fake))
+    opts["D"].zero_grad(set_to_none=True)
+    loss_d.backward()
+    opts["D"].step()
+    fd_real = fd_real.detach()
+
+    # C: real images only (augmented), BatchNorm in train mode; features below in eval mode
+    m.C.train()
+    logits, _ = m.C(data.augment(x, g) if augment else x)
+    loss_c = F.cross_entropy(logits, y)
+    opts["C"].zero_grad(set_to_none=True)
+    loss_c.backward()
+    opts["C"].step()
+    m.C.eval()
+
+    # E + G
+    with torch.no_grad():
+        _, fc_real = m.C(x)
+        m._update_centres(fc_real, y)
+    d_out, fd_fake = m.D(fake)
+    c_logits, fc_fake = m.C(fake)
+    fd_r, fd_p = fd_fake[:B], fd_fake[B:]
+    fc_r, fc_p = fc_fake[:B], fc_fake[B:]
+
+    kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(1).mean()
+    rec_pix = F.mse_loss(x_r, x)
+    rec_feat = rel_mse(fd_r, fd_real) + rel_mse(fc_r, fc_real)
+    fd_mean = fd_real.mean(0)
+    fm_d = rel_mse(fd_p.mean(0), fd_mean) + rel_mse(fd_r.mean(0), fd_mean)
+    group_means = fc_p.view(n_groups, group, -1).mean(1)
+    fm_c = rel_mse(group_means, m.centres[y_p.view(n_groups, group)[:, 0]])
+    # mode seeking on the pairs (0,1), (2,3), ... inside each group
+    xp = x_p.view(n_groups, group, -1)[:, : group // 2 * 2].reshape(n_groups * (group // 2), 2, -1)
+    zp = z_p.view(n_groups, group, -1)[:, : group // 2 * 2].reshape(n_groups * (group // 2), 2, -1)
+    ratio = (xp[:, 0] - xp[:, 1]).abs().mean(1) / (zp[:, 0] - zp[:, 1]).abs().mean(1)
+    ms = (1.0 / (ratio + 1e-5)).mean()
+    cls = F.cross_entropy(c_logits[B:], y_p)
+    adv = bce(d_out[B:], torch.ones_like(d_out[B:]))
+    loss_g = (w.kl * kl + w.rec * rec_pix + w.ms * ms
+              + ramp * (w.rec_feat * rec_feat + w.fm_d * fm_d + w.fm_c * fm_c + w.cls * cls + w.adv * adv))
+    opts["EG"].zero_grad(set_to_none=True)
+    loss_g.backward()
+    opts["EG"].step()
+
+    return dict(loss_d=loss_d.item(), loss_c=loss_c.item(), loss_g=loss_g.item(), kl=kl.item(),
+                rec_pix=rec_pix.item(), rec_feat=rec_feat.item(), fm_d=fm_d.item(), fm_c=fm_c.item(),
+                ms_ratio=ratio.mean().item(), cls=cls.item(), adv=adv.item(),
+                d_real=torch.sigmoid(d_real).mean().item(), d_fake=torch.sigmoid(d_fake).mean().item())
+
+
+def make_optimizers(m: CVAEGAN, lr: float, lr_c: float = 1e-3) -> dict:
+    """Adam(0.5, 0.999) for the GAN players; C is a plain classifier: Adam(0.9, 0.999) at lr_c."""
+    betas = (0.5, 0.999)
+    return {"EG": torch.optim.Adam(list(m.E.parameters()) + list(m.G.parameters()), lr, betas=betas),
+            "D": torch.optim.Adam(m.D.parameters(), lr, betas=betas),
+            "C": torch.optim.Adam(m.C.parameters(), lr_c)}
+
+
+def calibrate_ema(m: CVAEGAN, seed: int = 0, batches: int = 8, batch: int = 64) -> None:
+    """BatchNorm statistics of G_ema from prior samples over all classes."""
+    g = torch.Generator().manual_seed(seed)
+    K = m.cfg.num_classes
+
+    def inputs(_):
+        labels = torch.randint(0, K, (batch,), generator=g)
+        return torch.randn(batch, m.cfg.z_dim, generator=g), m.onehot(labels)
+
+    recalibrate_bn(m.G_ema, inputs, batches)
+
+
+@torch.no_grad()
+def sample(G: Generator, labels: torch.Tensor, seed: int, batch: int = 128) -> torch.Tensor:
+    """Images of the given classes, z ~ N(0, I) from a seeded generator (deterministic)."""
+    g = torch.Generator().manual_seed(seed)
+    K = G.cfg.num_classes
+    out = []
+    for i in range(0, len(labels), batch):
+        lab = labels[i:i + batch]
+        z = torch.randn(len(lab), G.cfg.z_dim, generator=g)
+        out.append(G(z, F.one_hot(lab, K).float()))
+    return torch.cat(out) if out else torch.zeros(0, 3, G.cfg.image_size, G.cfg.image_size)
+
+
+def write_samples(path: str, m: CVAEGAN, ds: data.CUBDataset, n_rows: int = 8, n_cols: int = 7) -> None:
+    """Each row: one real train image of a class, then n_cols EMA samples of that class (fixed z)."""
+    K = m.cfg.num_classes
+    classes = sorted(set(np.linspace(0, K - 1, min(n_rows, K)).round().astype(int).tolist()))
+    labels = torch.tensor(classes).repeat_interleave(n_cols)
+    imgs = sample(m.G_ema, labels, seed=1234).view(len(classes), n_cols, 3, m.cfg.image_size, -1)
+    rows = []
+    for r, c in enumerate(classes):
+        first = (ds.labels == c).nonzero().flatten()
+        real = [data.to_float(ds.images[first[0]])] if len(first) else []
+        rows.append(real + list(imgs[r]))
+    save_grid(path, rows)
+
+
+# ---------------------------------------------------------------- checkpoints
+
+def checkpoint(m: CVAEGAN, opts: dict, step: int, seconds: float, ds, args_dict: dict) -> dict:
+    return {"kind": "cvaegan", "config": m.cfg.to_dict(), "weights": asdict(m.w), "state": m.state_dict(),
+            "opts": {k: o.state_dict() for k, o in opts.items()}, "step": step, "seconds": seconds,
+            "class_ids": ds.class_ids, "class_names": ds.class_names, "args": args_dict}
+
+
+def load_cvaegan(path: str) -> tuple[CVAEGAN, dict]:
+    """-> (model with G_ema in eval mode, checkpoint dict)."""
+    ck = torch.load(path, map_location="cpu")
+    m = CVAEGAN(CVAEGANConfig(**ck["config"]), LossWeights(**ck.get("weights", {})))
+    m.load_state_dict(ck["state"])
+    m.G_ema.eval()
+    return m, ck
+
+
+# ---------------------------------------------------------------- evaluation
+
+@torch.no_grad()
+def evaluate(G: Generator, classifier_path: str, data_dir: str, seed: int = 0, index=None) -> dict:
+    """Generated images vs real *test* images of the seen classes, in the fidelity classifier's
+    feature space: one generated image per real test image (same class mix, z from `seed`)."""
+    from .metrics import Scorer
+
+    scorer = Scorer.from_checkpoints(classifier_path)
+    idx = index if index is not None else data.load_index(data_dir)
+    test = data.CUBDataset(data_dir, "test", "seen", G.cfg.image_size, with_captions=False, index=idx)
+    check_classes(classifier_path, test.class_ids)
+    G.eval()
+    gen = sample(G, test.labels, seed)
+    return generator_metrics(scorer, test.images, test.labels, gen, test.labels, seed)
+
+
+def check_classes(classifier_path: str, class_ids) -> None:
+    ck = torch.load(classifier_path, map_location="cpu")
+    if list(ck["class_ids"]) != list(class_ids):
+        raise ValueError("the classifier's classes differ from the data set's seen classes")
+
+
+def generator_metrics(scorer, real, real_labels, gen, gen_labels, seed: int = 0) -> dict:
+    """top-1 of generated images as their requested class, intra-class diversity (generated vs
+    real), Fréchet distance real vs generated and real half vs half (the sampling floor)."""
+    from . import metrics
+
+    fr, pr = scorer.features(real, with_probs=True)
+    fg, pg = scorer.features(gen, with_probs=True)
+    perm = torch.randperm(len(fr), generator=torch.Generator().manual_seed(seed)).numpy()
+    a, b = perm[: len(fr) // 2], perm[len(fr) // 2:]
+    div_gen = metrics.intra_class_diversity(fg, gen_labels.numpy())
+    div_real = metrics.intra_class_diversity(fr, real_labels.numpy())
+    return {
+        "n_generated": len(fg), "n_real_test": len(fr),
+        "top1_generated": metrics.top1(pg, gen_labels.numpy()),
+        "top1_real_test": metrics.top1(pr, real_labels.numpy()),
+        "diversity_generated": div_gen, "diversity_real_test": div_real,
+        "diversity_ratio": div_gen / max(div_real, 1e-12),
+        "fd_real_vs_generated": metrics.frechet_distance(*metrics.stats(fr), *metrics.stats(fg)),
+        "fd_real_half_vs_half": metrics.frechet_distance(*metrics.stats(fr[a]), *metrics.stats(fr[b])),
+    }
+
+
+# ---------------------------------------------------------------- export
+
+class _EncoderGraph(nn.Module):
+    def __init__(self, E: Encoder):
+        super().__init__()
+        self.E = E
+
+    def forward(self, image, class_onehot):
+        return self.E(image, class_onehot)
+
+
+def _graph_inputs(cfg: CVAEGANConfig, B: int, seed: int):
+    """(z, class_onehot, image): one-hot rows, plus a soft mixture of two classes in the last row."""
+    g = torch.Generator().manual_seed(seed)
+    K = cfg.num_classes
+    onehot = F.one_hot(torch.randint(0, K, (B,), generator=g), K).float()
+    if B > 1:
+        a, b = torch.randint(0, K, (2,), generator=g).tolist()
+        onehot[-1] = 0
+        onehot[-1, a] += 0.3
+        onehot[-1, b] += 0.7
+    z = torch.randn(B, cfg.z_dim, generator=g)
+    image = torch.rand(B, 3, cfg.image_size, cfg.image_size, generator=g) * 2 - 1
+    return z, onehot, image
+
+
+def export_graphs(m: CVAEGAN, out_dir: str, verify_batches=(1, 4), log=print) -> dict:
+    """generator.onnx (G_ema) and encoder.onnx, verified against PyTorch at each batch size, with
+    golden files (batch 3). Returns {role: model.json entry}."""
+    from . import export as ex
+
+    cfg = m.cfg
+    Z, K, S = cfg.z_dim, cfg.num_classes, cfg.image_size
+    gen, enc = m.G_ema.eval(), _EncoderGraph(m.E).eval()
+    roles = {
+        "generator": (gen, [ex.spec("z", ["B", Z]), ex.spec("class_onehot", ["B", K])],
+                      [ex.spec("image", ["B", 3, S, S])], lambda t: (t[0], t[1])),
+        "encoder": (enc, [ex.spec("image", ["B", 3, S, S]), ex.spec("class_onehot", ["B", K])],
+                    [ex.spec("z_mu", ["B", Z]), ex.spec("z_logvar", ["B", Z])], lambda t: (t[2], t[1])),
+    }
+    entries = {}
+    for role, (module, ins, outs, pick) in roles.items():
+        path = os.path.join(out_dir, role + ".onnx")
+        entries[role] = ex.export_graph(module, pick(_graph_inputs(cfg, 2, 0)), ins, outs, path)
+        rep = ex.verify(path, module, [pick(_graph_inputs(cfg, b, 10 + b)) for b in verify_batches])
+        entries[role]["verification"] = rep["max_abs_diff"]
+        ex.write_golden(os.path.join(out_dir, "golden", role + ".json"), module,
+                        pick(_graph_inputs(cfg, 3, 7)), ins, outs)
+        log("exported %s: max |onnx - torch| = %.2e at batch sizes %s (%s)" % (
+            role, rep["max_abs_diff"], list(verify_batches), rep["evaluator"]))
+    return entries
+
+
+METRIC_HOW = {
+    "top1_generated": "fidelity classifier top-1 of generated images as the requested class "
+                      "(one per real test image of the seen classes, same class mix)",
+    "top1_real_test": "fidelity classifier top-1 on the real test images (reference)",
+    "diversity_generated": "mean pairwise L2 distance of classifier features between generated "
+                           "images of one class, averaged over classes",
+    "diversity_real_test": "the same on real test images",
+    "diversity_ratio": "diversity_generated / diversity_real_test",
+    "fd_real_vs_generated": "Fréchet distance in classifier feature space, real test vs generated",
+    "fd_real_half_vs_half": "the same between two random halves of the real test set (floor)",
+    "r_precision_generated": "DAMSM R-precision of generated images: true caption ranked first "
+                             "among 100 (99 from other classes)",
+    "r_precision_real_test": "the same for the real test images (reference)",
+}
+
+
+def with_how(metrics: dict) -> dict:
+    return {k: ({"value": v, "how": METRIC_HOW[k]} if k in METRIC_HOW else v) for k, v in metrics.items()}
+
+
+def write_model(model_dir: str, m: CVAEGAN, ck: dict, data_dir: str, metrics: dict | None,
+                scorer: str = "classifier-birds", log=print) -> dict:
+    from . import export as ex
+
+    os.makedirs(os.path.join(model_dir, "golden"), exist_ok=True)
+    entries = export_graphs(m, model_dir, log=log)
+    verification = {k: e.pop("verification") for k, e in entries.items()}
+    idx = data.load_index(data_dir)
+    cfg = m.cfg
+    sizes = {"z_dim": cfg.z_dim, "num_classes": cfg.num_classes, "image_size": cfg.image_size,
+             "num_attributes": len(idx["attributes"])}
+    training = {"data": os.path.abspath(data_dir), "steps": ck["step"], "seconds": round(ck["seconds"], 1),
+                "seed": ck["args"].get("seed", 0), "config": cfg.to_dict(), "loss_weights": ck["weights"],
+                "batch": ck["args"].get("batch"), "verification": verification}
+    desc = ("CVAE-GAN (Bao et al., ICCV 2017) for %d seen bird classes at %dx%d: generator "
+            "(z, class one-hot or soft mixture) -> image and encoder (image, class) -> z."
+            % (cfg.num_classes, cfg.image_size, cfg.image_size))
+    notes = ("Trained on train images of seen classes only. The exported generator is the EMA copy "
+             "(BatchNorm statistics recomputed on prior samples). z ~ N(0, I) of size %d; class_onehot "
+             "rows may be mixtures (they enter through a linear embedding). Graphs verified against "
+             "PyTorch (max abs diff <= 1e-4) at batch sizes 1 and 4." % cfg.z_dim)
+    return ex.write_model_dir(model_dir, "cvaegan-birds", "cvaegan", entries, sizes, desc,
+                              classes=ex.classes_json(idx, ck["class_ids"]),
+                              metrics=with_how(metrics) if metrics else None, training=training,
+                              scorer=scorer, notes=notes)
+
+
+# ---------------------------------------------------------------- training loop
+
+def train(args) -> tuple[CVAEGAN, dict]:
+    """Train or continue (--resume; the loss weights then come from the checkpoint) within --minutes;
+    returns the model and the final checkpoint dict."""
+    os.makedirs(args.out, exist_ok=True)
+    log = Logger(args.out, "cvaegan")
+    idx = data.load_index(args.data)
+    ds = data.CUBDataset(args.data, "train", "seen", args.size, with_captions=False, index=idx,
+                         seed=args.seed)
+    path = os.path.join(args.out, "cvaegan.pt")
+    step, seconds = 0, 0.0
+    if args.resume and os.path.exists(path):
+        m, ck = load_cvaegan(path)
+        if list(ck["class_ids"]) != list(ds.class_ids):
+            raise ValueError("resume: the checkpoint's classes differ from the data set's")
+        opts = make_optimizers(m, args.lr, args.lr_c)
+        for k, o in opts.items():
+            o.load_state_dict(ck["opts"][k])
+        step, seconds = ck["step"], ck["seconds"]
+        log(event="resume", step=step, seconds=round(seconds, 1))
+    else:
+        cfg = CVAEGANConfig(num_classes=len(ds.class_ids), z_dim=args.z_dim, ngf=args.ngf,
+                            nef=args.ndf, ndf=args.ndf, ncf=args.ndf, image_size=args.size)
+        m = CVAEGAN(cfg, loss_weights(args))
+        opts = make_optimizers(m, args.lr, args.lr_c)
+    args_dict = {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool, type(None)))}
+    budget = Budget(args.minutes, seconds, step + args.quick_steps if args.quick else None, step)
+    log(event="start", classes=m.cfg.num_classes, train=len(ds), params_G=n_params(m.G),
+        params_E=n_params(m.E), params_D=n_params(m.D), params_C=n_params(m.C), minutes=args.minutes,
+        batch=args.batch)
+    g = torch.Generator().manual_seed(args.seed * 1000003 + step)
+    n, B = len(ds), min(args.batch, len(ds))
+    perm, pos = torch.randperm(n, generator=g), 0
+    last_ckpt, t_steps, n_steps = time.monotonic(), 0.0, 0
+
+    calib = dict(batches=1, batch=16) if args.quick else {}  # BatchNorm statistics of G_ema
+
+    def save(final: bool = False):
+        calibrate_ema(m, seed=args.seed, **calib)
+        ck = checkpoint(m, opts, step, budget.elapsed(), ds, args_dict)
+        save_atomic(ck, path)
+        write_samples(os.path.join(args.out, "samples", "cvaegan_%06d.png" % step), m, ds)
+        log(event="checkpoint", step=step, s=round(budget.elapsed(), 1), final=final)
+        return ck
+
+    for mod in (m.E, m.G, m.D):
+        mod.train()
+    while not budget.done():
+        if pos + B > n:
+            perm, pos = torch.randperm(n, generator=g), 0
+        ids = perm[pos:pos + B]
+        pos += B
+        b = ds.batch(ids)
+        t0 = time.monotonic()
+        losses = train_step(m, opts, b["image"], b["label"], g, args.group,
+                            ramp=min(1.0, step / args.warmup) if args.warmup > 0 else 1.0)
+        ema_update(m.G_ema, m.G, ema_decay(step, args.ema))
+        t_steps += time.monotonic() - t0
+        n_steps += 1
+        step += 1
+        budget.step = step
+        if step % args.log_every == 0 or args.quick:
+            log(step=step, s=round(budget.elapsed(), 1), sec_per_step=round(t_steps / n_steps, 3),
+                **{k: round(v, 5) for k, v in losses.items()})
+            t_steps, n_steps = 0.0, 0
+        if time.monotonic() - last_ckpt >= args.ckpt_minutes * 60 and not budget.done():
+            save()
+            last_ckpt = time.monotonic()
+    return m, save(final=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python3 -m fgtrain cvaegan", description=__doc__.split("\n")[0])
+    p.add_argument("--data", required=True, help="data set root (CUB layout)")
+    p.add_argument("--out", required=True, help="run directory: checkpoint, log, samples")
+    p.add_argument("--model-dir", help="model directory to export (default <out>/cvaegan-birds)")
+    p.add_argument("--classifier", help="fidelity classifier checkpoint, for the metrics")
+    p.add_argument("--quick", action="store_true", help="a few steps (tests)")
+    p.add_argument("--quick-steps", type=int, default=2)
+    p.add_argument("--minutes", type=float, default=45.0, help="training budget, resumes included")
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--lr", type=float, default=2e-4, help="E, G and D")
+    p.add_argument("--lr-c", type=float, default=1e-3, help="the model's own classifier C")
+    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--z-dim", type=int, default=64)
+    p.add_argument("--ngf", type=int, default=32, help="G width at 32x32")
+    p.add_argument("--ndf", type=int, default=32, help="E, D and C trunk widths")
+    p.add_argument("--group", type=int, default=4, help="random samples per class in a batch")
+    p.add_argument("--warmup", type=int, default=300,
+                   help="steps over which the D- and C-feature terms ramp up from 0 (G starts as a CVAE)")
+    p.add_argument("--ema", type=float, default=0.995)
+    p.add_argument("--ckpt-minutes", type=float, default=3.0)
+    p.add_argument("--log-every", type=int, default=25)
+    p.add_argument("--no-export", action="store_true", help="skip the model directory")
+    p.add_argument("--eval-only", action="store_true", help="evaluate/export <out>/cvaegan.pt, no training")
+    for f in LossWeights.__dataclass_fields__:
+        p.add_argument("--w-" + f.replace("_", "-"), dest="w_" + f, type=float, default=None,
+                       help="loss weight %s (default %s)" % (f, getattr(LossWeights(), f)))
+    return p
+
+
+def main(argv) -> int:
+    args = build_parser().parse_args(argv)
+    setup(args.threads, args.seed)
+    if args.eval_only:
+        m, ck = load_cvaegan(os.path.join(args.out, "cvaegan.pt"))
+    else:
+        m, ck = train(args)
+    log = Logger(args.out, "cvaegan")
+    metrics = None
+    if args.classifier:
+        metrics = evaluate(m.G_ema, args.classifier, args.data, seed=args.seed)
+        log(event="eval", steps=ck["step"], **metrics)
+        with open(os.path.join(args.out, "cvaegan_metrics.json"), "w", encoding="utf-8") as f:
+            json.dump({**metrics, "steps": ck["step"], "seconds": round(ck["seconds"], 1)}, f, indent=1)
+    if not args.no_export:
+        model_dir = args.model_dir or os.path.join(args.out, "cvaegan-birds")
+        write_model(model_dir, m, ck, args.data, metrics, log=lambda s: log(event="export", msg=s))
+    return 0

@@ -1,0 +1,366 @@
+"""CUB-200-2011 layout reader, with Reed et al. captions and the zero-shot class split.
+
+Layout (under `root`, or under `root/CUB_200_2011` for the metadata files):
+
+    images.txt                          <image_id> <class_dir>/<file>.jpg
+    image_class_labels.txt              <image_id> <class_id>
+    train_test_split.txt                <image_id> <1 = train, 0 = test>
+    bounding_boxes.txt                  <image_id> <x> <y> <w> <h>       (optional)
+    classes.txt                         <class_id> <class_dir>
+    attributes.txt                      <attr_id> <group::value>         (optional)
+    attributes/image_attribute_labels.txt  <image_id> <attr_id> <is_present> ...  (optional)
+    images/<class_dir>/<file>.jpg
+    text/<class_dir>/<file>.txt         one caption per line (10)        (optional)
+    trainvalclasses.txt / testclasses.txt   class dirs: seen / held-out  (optional; all seen if absent)
+
+See training/SPEC.md for the API. Images are decoded once, cropped around the bird as AttnGAN does
+(square of 1.5x the box's longer side), resized to `size`, and kept in memory as uint8.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections import OrderedDict
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .tokenizer import NoKnownWordError, Vocab
+
+SPLITS = ("train", "test", "all")
+CLASS_SETS = ("seen", "heldout", "all")
+
+
+def _find(root: str, *names: str, required: bool = True):
+    """First existing path of `names` under root or root/CUB_200_2011; attributes.txt may also sit
+    beside root (the CUB tarball keeps it outside CUB_200_2011/)."""
+    bases = [root, os.path.join(root, "CUB_200_2011")]
+    if "attributes.txt" in names:
+        bases.append(os.path.dirname(os.path.abspath(root)))
+    for b in bases:
+        for n in names:
+            p = os.path.join(b, n)
+            if os.path.exists(p):
+                return p
+    if required:
+        raise FileNotFoundError("%s not found under %s" % (" or ".join(names), root))
+    return None
+
+
+def _rows(path: str):
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            parts = line.split()
+            if parts:
+                yield parts
+
+
+def _class_list(path, name_to_id) -> list[int]:
+    ids = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            n = line.strip()
+            if not n:
+                continue
+            if n not in name_to_id:
+                raise ValueError("%s: unknown class %r" % (path, n))
+            ids.append(name_to_id[n])
+    return sorted(ids)
+
+
+def load_index(root: str) -> dict:
+    """Read the metadata files.
+
+    Returns a dict:
+      root, images_dir, text_dir (or None)
+      images:     OrderedDict image_id -> relative path (under images/), in file order
+      labels:     image_id -> class_id (1-based)
+      split:      image_id -> 1 (train) | 0 (test)
+      bboxes:     image_id -> (x, y, w, h) floats (empty dict if no bounding_boxes.txt)
+      classes:    OrderedDict class_id -> class dir name ("001.Black_footed_Albatross")
+      attributes: list of "group::value" (index = attribute id - 1; [] if none)
+      image_attributes: image_id -> np.uint8[A] of is_present (absent if no labels file)
+      seen, heldout: sorted lists of class ids
+    """
+    images = OrderedDict((int(r[0]), r[1]) for r in _rows(_find(root, "images.txt")))
+    labels = {int(r[0]): int(r[1]) for r in _rows(_find(root, "image_class_labels.txt"))}
+    split = {int(r[0]): int(r[1]) for r in _rows(_find(root, "train_test_split.txt"))}
+    bb_path = _find(root, "bounding_boxes.txt", required=False)
+    bboxes = {int(r[0]): tuple(float(v) for v in r[1:5]) for r in _rows(bb_path)} if bb_path else {}
+    classes = OrderedDict(sorted((int(r[0]), r[1]) for r in _rows(_find(root, "classes.txt"))))
+    name_to_id = {n: i for i, n in classes.items()}
+
+    attr_path = _find(root, "attributes.txt", os.path.join("attributes", "attributes.txt"),
+                      required=False)
+    attributes = []
+    if attr_path:
+        rows = sorted((int(r[0]), r[1]) for r in _rows(attr_path))
+        attributes = [n for _, n in rows]
+    image_attributes = {}
+    ial = _find(root, os.path.join("attributes", "image_attribute_labels.txt"), required=False)
+    if ial and attributes:
+        for r in _rows(ial):
+            img, a, present = int(r[0]), int(r[1]), int(r[2])
+            v = image_attributes.get(img)
+            if v is None:
+                v = image_attributes[img] = np.zeros(len(attributes), dtype=np.uint8)
+            v[a - 1] = 1 if present else 0
+
+    seen_path = _find(root, "trainvalclasses.txt", required=False)
+    held_path = _find(root, "testclasses.txt", required=False)
+    if seen_path:
+        seen = _class_list(seen_path, name_to_id)
+        heldout = _class_list(held_path, name_to_id) if held_path else sorted(set(classes) - set(seen))
+    else:
+        seen, heldout = sorted(classes), []
+    if set(seen) & set(heldout):
+        raise ValueError("classes both seen and held out: %s" % sorted(set(seen) & set(heldout)))
+
+    missing = [i for i in images if i not in labels or i not in split]
+    if missing:
+        raise ValueError("images without label or split: %s" % missing[:5])
+    images_dir = _find(root, "images")
+    text_dir = _find(root, "text", "text_c10", required=False)
+    return dict(root=root, images_dir=images_dir, text_dir=text_dir, images=images, labels=labels,
+                split=split, bboxes=bboxes, classes=classes, attributes=attributes,
+                image_attributes=image_attributes, seen=seen, heldout=heldout)
+
+
+def class_label(class_dir: str) -> str:
+    """"001.Black_footed_Albatross" -> "Black footed Albatross"."""
+    name = class_dir.split(".", 1)[1] if "." in class_dir else class_dir
+    return name.replace("_", " ")
+
+
+def class_attributes(index: dict, class_id: int) -> dict:
+    """group -> value with the highest share of this class's images (only groups seen at all)."""
+    names = index["attributes"]
+    rows = [v for img, v in index["image_attributes"].items() if index["labels"][img] == class_id]
+    if not names or not rows:
+        return {}
+    mean = np.stack(rows).astype(np.float64).mean(0)
+    best = {}
+    for j, n in enumerate(names):
+        group, _, value = n.partition("::")
+        if mean[j] > 0 and (group not in best or mean[j] > best[group][0]):
+            best[group] = (mean[j], value)
+    return {g: v for g, (_, v) in best.items()}
+
+
+def load_image(path: str, bbox=None, size: int = 64) -> np.ndarray:
+    """uint8 [3,size,size]: crop a square around the box (1.5x its longer side), resize."""
+    with Image.open(path) as im:
+        im = im.convert("RGB")
+        if bbox is not None:
+            w, h = im.size
+            x, y, bw, bh = bbox
+            r = int(max(bw, bh) * 0.75)
+            cx, cy = int(x + bw / 2), int(y + bh / 2)
+            x1, x2 = max(0, cx - r), min(w, cx + r)
+            y1, y2 = max(0, cy - r), min(h, cy + r)
+            if x2 - x1 >= 2 and y2 - y1 >= 2:
+                im = im.crop((x1, y1, x2, y2))
+        im = im.resize((size, size), Image.BICUBIC)
+        return np.asarray(im, dtype=np.uint8).transpose(2, 0, 1).copy()
+
+
+def read_captions(text_dir, rel_image_path: str) -> list[str]:
+    if not text_dir:
+        return []
+    p = os.path.join(text_dir, os.path.splitext(rel_image_path)[0] + ".txt")
+    if not os.path.exists(p):
+        return []
+    with open(p, encoding="utf-8", errors="replace") as f:
+        return [ln.strip() for ln in f if ln.strip()]
+
+
+class CUBDataset(torch.utils.data.Dataset):
+    """See training/SPEC.md. Besides __getitem__, whole-set tensors for fast batching:
+
+    images uint8 [N,3,S,S], labels long [N], attrs float [N,A], image_ids long [N],
+    captions list[list[str]], and with a vocab: caption_ids long [N,C,max_words], caption_lens long
+    [N,C] (C = most captions per image; missing or unencodable captions have length 0).
+    """
+
+    def __init__(self, root: str, split: str = "train", classes: str = "seen", size: int = 64,
+                 with_captions: bool = True, vocab: Vocab | None = None,
+                 caption_index: int | None = None, seed: int = 0, index: dict | None = None):
+        if split not in SPLITS:
+            raise ValueError("split must be one of %s" % (SPLITS,))
+        if classes not in CLASS_SETS:
+            raise ValueError("classes must be one of %s" % (CLASS_SETS,))
+        idx = index if index is not None else load_index(root)
+        self.index = idx
+        self.root = root
+        self.split = split
+        self.size = size
+        self.vocab = vocab
+        self.caption_index = caption_index
+        self.rng = random.Random(seed)
+
+        if classes == "seen":
+            cids = idx["seen"]
+        elif classes == "heldout":
+            cids = idx["heldout"]
+        else:
+            cids = sorted(idx["classes"])
+        self.class_ids = list(cids)
+        self.class_names = [idx["classes"][c] for c in cids]
+        self.attr_names = list(idx["attributes"])
+        cls_pos = {c: i for i, c in enumerate(cids)}
+
+        want = {"train": (1,), "test": (0,), "all": (0, 1)}[split]
+        ids = [i for i in idx["images"] if idx["labels"][i] in cls_pos and idx["split"][i] in want]
+        self.image_ids = torch.tensor(ids, dtype=torch.long)
+        self.labels = torch.tensor([cls_pos[idx["labels"][i]] for i in ids], dtype=torch.long)
+        self.class_id_of = torch.tensor([idx["labels"][i] for i in ids], dtype=torch.long)
+        A = len(self.attr_names)
+        attrs = np.zeros((len(ids), A), dtype=np.float32)
+        for k, i in enumerate(ids):
+            v = idx["image_attributes"].get(i)
+            if v is not None:
+                attrs[k] = v
+        self.attrs = torch.from_numpy(attrs)
+
+        imgs = np.zeros((len(ids), 3, size, size), dtype=np.uint8)
+        for k, i in enumerate(ids):
+            rel = idx["images"][i]
+            imgs[k] = load_image(os.path.join(idx["images_dir"], rel), idx["bboxes"].get(i), size)
+        self.images = torch.from_numpy(imgs)
+
+        self.with_captions = with_captions
+        self.captions = [read_captions(idx["text_dir"], idx["images"][i]) if with_captions else []
+                         for i in ids]
+        self.caption_ids = self.caption_lens = None
+        if vocab is not None and with_captions:
+            self._encode_captions(vocab)
+
+    def _encode_captions(self, vocab: Vocab):
+        C = max([len(c) for c in self.captions] + [1])
+        L = vocab.max_words
+        cap = torch.zeros((len(self.captions), C, L), dtype=torch.long)
+        lens = torch.zeros((len(self.captions), C), dtype=torch.long)
+        for k, caps in enumerate(self.captions):
+            for j, c in enumerate(caps):
+                try:
+                    ids, n = vocab.encode_padded(c, L)
+                except NoKnownWordError:
+                    continue
+                cap[k, j] = torch.tensor(ids)
+                lens[k, j] = n
+        self.caption_ids, self.caption_lens = cap, lens
+
+    def __len__(self) -> int:
+        return len(self.image_ids)
+
+    def pick_caption(self, k: int, caption_index: int | None = None, rng=None) -> int:
+        """Index of the caption used for item k: `caption_index` (default: the dataset's) if that
+        caption is encodable (else the next valid one), or a random valid one when None."""
+        ci = self.caption_index if caption_index is None else caption_index
+        valid = (self.caption_lens[k] > 0).nonzero().flatten().tolist()
+        if not valid:
+            raise NoKnownWordError("image %d has no encodable caption" % int(self.image_ids[k]))
+        if ci is None:
+            return (rng or self.rng).choice(valid)
+        j = ci % self.caption_lens.shape[1]
+        return j if self.caption_lens[k, j] > 0 else valid[j % len(valid)]
+
+    def __getitem__(self, k: int) -> dict:
+        item = dict(image=to_float(self.images[k]), label=int(self.labels[k]),
+                    class_id=int(self.class_id_of[k]), image_id=int(self.image_ids[k]),
+                    attrs=self.attrs[k], captions=list(self.captions[k]))
+        if self.caption_ids is not None:
+            j = self.pick_caption(k)
+            item["caption"] = self.caption_ids[k, j].clone()
+            item["cap_len"] = int(self.caption_lens[k, j])
+            item["caption_index"] = j
+        return item
+
+    def batch(self, indices, caption_index: int | None = None, rng: random.Random | None = None):
+        """Tensors for a batch of item indices without per-item Python work:
+        image float [B,3,S,S] in [-1,1], label, attrs, and with a vocab: caption [B,L], cap_len [B]."""
+        idx = torch.as_tensor(indices, dtype=torch.long)
+        out = dict(image=to_float(self.images[idx]), label=self.labels[idx], attrs=self.attrs[idx],
+                   class_id=self.class_id_of[idx], image_id=self.image_ids[idx])
+        if self.caption_ids is not None:
+            js = [self.pick_caption(k, caption_index, rng) for k in idx.tolist()]
+            j = torch.tensor(js, dtype=torch.long)
+            out["caption"] = self.caption_ids[idx, j]
+            out["cap_len"] = self.caption_lens[idx, j]
+        return out
+
+    def all_captions(self) -> list[str]:
+        return [c for caps in self.captions for c in caps]
+
+
+def to_float(images_u8: torch.Tensor) -> torch.Tensor:
+    """uint8 [...,3,S,S] -> float in [-1,1]."""
+    return images_u8.float().div_(127.5).sub_(1.0)
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """float in [-1,1] -> uint8 (pixel = (x + 1) * 127.5)."""
+    return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
+def collate(items: list[dict]) -> dict:
+    """Collate __getitem__ dicts: tensors stacked, ints to LongTensor, captions kept as lists."""
+    out = {}
+    for key in items[0]:
+        vals = [it[key] for it in items]
+        if isinstance(vals[0], torch.Tensor):
+            out[key] = torch.stack(vals)
+        elif isinstance(vals[0], int):
+            out[key] = torch.tensor(vals, dtype=torch.long)
+        else:
+            out[key] = vals
+    return out
+
+
+def augment(images: torch.Tensor, generator: torch.Generator | None = None, pad: int = 4,
+            flip: bool = True, jitter: float = 0.1) -> torch.Tensor:
+    """Random crop (reflect-pad by `pad`, crop back), horizontal flip and brightness/contrast/
+    saturation jitter of +-`jitter`, for float images [B,3,S,S] in [-1,1]."""
+    B, _, S, _ = images.shape
+    g = generator
+    x = images
+    if pad > 0:
+        x = torch.nn.functional.pad(x, (pad, pad, pad, pad), mode="reflect")
+        ox = torch.randint(0, 2 * pad + 1, (B,), generator=g)
+        oy = torch.randint(0, 2 * pad + 1, (B,), generator=g)
+        ar = torch.arange(S)
+        rows = (oy[:, None] + ar[None, :])  # [B,S]
+        cols = (ox[:, None] + ar[None, :])
+        x = x[torch.arange(B)[:, None, None, None], torch.arange(3)[None, :, None, None],
+              rows[:, None, :, None], cols[:, None, None, :]]
+    if flip:
+        f = torch.rand(B, generator=g) < 0.5
+        x = torch.where(f[:, None, None, None], x.flip(3), x)
+    if jitter > 0:
+        def r():
+            return (1 + (torch.rand(B, 1, 1, 1, generator=g) * 2 - 1) * jitter)
+        x01 = (x + 1) / 2
+        x01 = x01 * r()  # brightness
+        m = x01.mean(dim=(1, 2, 3), keepdim=True)
+        x01 = (x01 - m) * r() + m  # contrast
+        gray = x01.mean(dim=1, keepdim=True)
+        x01 = (x01 - gray) * r() + gray  # saturation
+        x = x01.clamp(0, 1) * 2 - 1
+    return x.contiguous()
+
+
+def seen_train_captions(root: str, index: dict | None = None) -> list[str]:
+    """All captions of train images of seen classes (what the vocabulary is built from)."""
+    idx = index if index is not None else load_index(root)
+    seen = set(idx["seen"])
+    out = []
+    for i, rel in idx["images"].items():
+        if idx["split"][i] == 1 and idx["labels"][i] in seen:
+            out.extend(read_captions(idx["text_dir"], rel))
+    return out
+
+
+def build_vocab(root: str, max_words: int = 18, index: dict | None = None) -> Vocab:
+    return Vocab.build(seen_train_captions(root, index), max_words=max_words)
