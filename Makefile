@@ -41,7 +41,13 @@ test-python:
 
 ## data: the sample fine-grained data set in CUB-200-2011 layout
 data:
-	$(PYTHON) -m samples.cubmaker --out $(DATA)
+	@if [ -f $(DATA)/images.txt ]; then echo "$(DATA) exists"; else $(PYTHON) -m samples.cubmaker --out $(DATA) --workers 2; fi
+
+## train: train the four sample graphs (DEVICE=cuda on a GPU host) and export them to $(MODELS)
+train:
+	$(MAKE) data
+	scripts/train.sh fit $(DATA) training/runs/birds
+	MODELS=$(MODELS) scripts/train.sh export $(DATA) training/runs/birds
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -26,6 +26,18 @@ def setup(threads: int = 2, seed: int = 0) -> None:
     torch.manual_seed(seed)
 
 
+def load_checkpoint(path: str) -> dict:
+    """torch.load onto the CPU. Checkpoints hold configs, vocabularies and metrics beside tensors,
+    so newer torch versions (weights_only=True by default) are told to unpickle them in full; they
+    are files this code wrote itself."""
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except TypeError:  # torch < 1.13 has no weights_only
+        return torch.load(path, map_location="cpu")
+
+
 class Budget:
     """Wall-clock training budget. `seconds_before` is time already spent (from a checkpoint), so a
     resumed run continues the same schedule. frac() in [0,1] drives learning-rate schedules; with

@@ -19,7 +19,7 @@ import json
 import os
 import sys
 
-from . import setup
+from . import load_checkpoint, setup
 
 # Commands implemented in their own module as `main(argv) -> int | None` (owned by the generator
 # training code). Hook: add a name here and a module fgtrain/<name>.py with `main`.
@@ -78,6 +78,7 @@ def cmd_damsm(argv):
         init = None
     m = train(a.data, a.out, a.minutes, a.quick, a.resume, a.seed, width=a.width,
               init_classifier=init, freeze_trunk=a.freeze_trunk, ckpt_every=a.ckpt_every, eval_every=a.eval_every,
+              device=a.device,
               **_opt(a, batch="batch", lr="lr"))
     print(json.dumps(m, indent=1))
     if a.export:
@@ -89,8 +90,8 @@ def _export(data_dir, run_dir, model_dir, name="classifier-birds"):
 
     from .export import write_classifier_dir
     cpt, dpt = os.path.join(run_dir, "classifier.pt"), os.path.join(run_dir, "damsm.pt")
-    cm = torch.load(cpt, map_location="cpu").get("metrics", {})
-    dm = torch.load(dpt, map_location="cpu").get("metrics", {})
+    cm = load_checkpoint(cpt).get("metrics", {})
+    dm = load_checkpoint(dpt).get("metrics", {})
     metrics = {}
     if "top1" in cm:
         metrics["classifier_top1_test_seen"] = {

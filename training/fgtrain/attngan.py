@@ -31,7 +31,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import Budget, Logger, data, setup
+from . import Budget, Logger, data, load_checkpoint, setup
 from .attngan_nets import AttnGANConfig, Generator, StageD, words_mask_from_lens
 from .cvaegan import ema_decay, ema_update, n_params, recalibrate_bn, save_atomic, save_grid
 
@@ -86,17 +86,18 @@ def train_step(m: AttnGAN, opts: dict, text_enc, img_enc, batch: dict, g: torch.
     B = words.shape[0]
     labels = batch["label"]
     # wrong captions for D: the next sample's sentence, counted only where the classes differ
-    roll = torch.roll(torch.arange(B), 1)
+    dev = words.device  # noise from the CPU generator, moved: the same run on any device
+    roll = torch.roll(torch.arange(B, device=dev), 1)
     wrong_w = (labels != labels[roll]).float()
     real_sent, wrong_sent = sent, sent[roll]
 
     pairs = w.ms > 0 and B >= 4
-    pick = torch.arange(B // 2).repeat(2) if pairs else torch.arange(B)
+    pick = torch.arange(B // 2, device=dev).repeat(2) if pairs else torch.arange(B, device=dev)
     words, sent, mask, cap_lens, labels = (words[pick], sent[pick], mask[pick], batch["cap_len"][pick],
                                            labels[pick])
     Bg = len(pick)
-    z = torch.randn(Bg, cfg.z_dim, generator=g)
-    eps = torch.randn(Bg, cfg.cond_dim, generator=g)
+    z = torch.randn(Bg, cfg.z_dim, generator=g).to(dev)
+    eps = torch.randn(Bg, cfg.cond_dim, generator=g).to(dev)
     outs = m.G(z, eps, sent, words, mask)
     n = len(cfg.stage_sizes)
     fakes, mu, logvar = outs[:n], outs[-2], outs[-1]
@@ -156,11 +157,13 @@ def calibrate_ema(m: AttnGAN, text_enc, ds: data.CUBDataset, seed: int = 0, batc
     g = torch.Generator().manual_seed(seed)
     rng = random.Random(seed)
 
+    dev = next(m.G_ema.parameters()).device
+
     def inputs(_):
         b = ds.batch(torch.randint(0, len(ds), (batch,), generator=g), rng=rng)
-        words, sent, mask = encode_text(text_enc, b["caption"], b["cap_len"])
-        return (torch.randn(batch, m.cfg.z_dim, generator=g), torch.randn(batch, m.cfg.cond_dim, generator=g),
-                sent, words, mask)
+        words, sent, mask = encode_text(text_enc, b["caption"].to(dev), b["cap_len"].to(dev))
+        return (torch.randn(batch, m.cfg.z_dim, generator=g).to(dev),
+                torch.randn(batch, m.cfg.cond_dim, generator=g).to(dev), sent, words, mask)
 
     recalibrate_bn(m.G_ema, inputs, batches)
 
@@ -170,16 +173,17 @@ def generate(G: Generator, text_enc, captions: torch.Tensor, cap_lens: torch.Ten
              batch: int = 128) -> list[torch.Tensor]:
     """All stages' images for captions (noise from a seeded generator). Returns one tensor per stage."""
     g = torch.Generator().manual_seed(seed)
+    dev = next(G.parameters()).device
     n = len(G.cfg.stage_sizes)
     outs = [[] for _ in range(n)]
     for i in range(0, len(captions), batch):
-        words, sent, mask = encode_text(text_enc, captions[i:i + batch], cap_lens[i:i + batch])
+        words, sent, mask = encode_text(text_enc, captions[i:i + batch].to(dev), cap_lens[i:i + batch].to(dev))
         B = sent.shape[0]
-        z = torch.randn(B, G.cfg.z_dim, generator=g)
-        eps = torch.randn(B, G.cfg.cond_dim, generator=g)
+        z = torch.randn(B, G.cfg.z_dim, generator=g).to(dev)
+        eps = torch.randn(B, G.cfg.cond_dim, generator=g).to(dev)
         res = G(z, eps, sent, words, mask)
         for k in range(n):
-            outs[k].append(res[k])
+            outs[k].append(res[k].cpu())
     return [torch.cat(o) for o in outs]
 
 
@@ -208,7 +212,7 @@ def checkpoint(m: AttnGAN, opts: dict, step: int, seconds: float, ds, args_dict:
 
 
 def load_attngan(path: str) -> tuple[AttnGAN, dict]:
-    ck = torch.load(path, map_location="cpu")
+    ck = load_checkpoint(path)
     m = AttnGAN(AttnGANConfig.from_dict(ck["config"]), LossWeights(**ck.get("weights", {})))
     m.load_state_dict(ck["state"])
     m.G_ema.eval()
@@ -341,10 +345,11 @@ def write_model(model_dir: str, m: AttnGAN, ck: dict, data_dir: str, damsm_path:
              "max_words": vocab.max_words, "image_size": S, "stage_sizes": list(cfg.stage_sizes),
              "num_classes": len(ck["class_ids"]), "num_attributes": len(idx["attributes"]),
              "vocab_size": len(vocab)}
-    training = {"data": os.path.abspath(data_dir), "steps": ck["step"], "seconds": round(ck["seconds"], 1),
-                "seed": ck["args"].get("seed", 0), "config": cfg.to_dict(), "loss_weights": ck["weights"],
-                "batch": ck["args"].get("batch"), "damsm": os.path.abspath(damsm_path),
-                "verification": verification}
+    training = ex.portable({"data": ex.dataset_ref(data_dir), "steps": ck["step"],
+                            "seconds": round(ck["seconds"], 1), "seed": ck["args"].get("seed", 0),
+                            "device": ck["args"].get("device", "cpu"), "config": cfg.to_dict(),
+                            "loss_weights": ck["weights"], "batch": ck["args"].get("batch"),
+                            "damsm": damsm_path, "verification": verification})
     desc = ("AttnGAN (Xu et al., CVPR 2018) text-to-image generator for birds, stages %s, with the "
             "frozen DAMSM text encoder it was trained with and the DAMSM image encoder (R-precision)."
             % "/".join(str(s) for s in cfg.stage_sizes))
@@ -413,6 +418,8 @@ def train(args) -> tuple[AttnGAN, dict]:
     text_enc, img_enc, vocab = load_damsm(args.damsm)
     for p in list(text_enc.parameters()) + list(img_enc.parameters()):
         p.requires_grad_(False)
+    text_enc.to(args.device)
+    img_enc.to(args.device)
     idx = data.load_index(args.data)
     ds = data.CUBDataset(args.data, "train", "seen", args.size, vocab=vocab, index=idx, seed=args.seed)
     keep = (ds.caption_lens > 0).any(1).nonzero().flatten()  # images with an encodable caption
@@ -420,6 +427,7 @@ def train(args) -> tuple[AttnGAN, dict]:
     step, seconds = 0, 0.0
     if args.resume and os.path.exists(path):
         m, ck = load_attngan(path)
+        m.to(args.device)
         opts = make_optimizers(m, args.lr_g, args.lr_d)
         for k, o in opts.items():
             o.load_state_dict(ck["opts"][k])
@@ -429,7 +437,7 @@ def train(args) -> tuple[AttnGAN, dict]:
         cfg = AttnGANConfig(text_dim=text_enc.out_dim, ngf=args.ngf, ndf=args.ndf,
                             stage_sizes=[args.size // 2, args.size], n_res=args.n_res,
                             max_words=vocab.max_words)
-        m = AttnGAN(cfg, loss_weights(args))
+        m = AttnGAN(cfg, loss_weights(args)).to(args.device)
         opts = make_optimizers(m, args.lr_g, args.lr_d)
     args_dict = {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool, type(None)))}
     budget = Budget(args.minutes, seconds, step + args.quick_steps if args.quick else None, step)
@@ -456,7 +464,8 @@ def train(args) -> tuple[AttnGAN, dict]:
     while not budget.done():
         if pos + B > n:
             perm, pos = keep[torch.randperm(n, generator=g)], 0
-        b = ds.batch(perm[pos:pos + B], rng=rng)
+        b = {k: v.to(args.device) if torch.is_tensor(v) else v
+             for k, v in ds.batch(perm[pos:pos + B], rng=rng).items()}
         pos += B
         t0 = time.monotonic()
         losses = train_step(m, opts, text_enc, img_enc, b, g)
@@ -492,6 +501,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cpu", help="torch device to train on, e.g. cuda")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr-g", type=float, default=2e-4)
     p.add_argument("--lr-d", type=float, default=2e-4)
@@ -527,6 +537,7 @@ def main(argv) -> int:
         if not args.damsm:
             p.error("--damsm is required for training")
         m, ck = train(args)
+        m.to("cpu")  # evaluation and export run on the CPU
     log = Logger(args.out, "attngan")
     metrics = None
     if args.classifier:

@@ -207,4 +207,4 @@ class StageD(nn.Module):
 
 def words_mask_from_lens(cap_lens: torch.Tensor, T: int) -> torch.Tensor:
     """float [B,T], 1 where position >= cap_len (padding)."""
-    return (torch.arange(T).view(1, -1) >= cap_lens.view(-1, 1)).float()
+    return (torch.arange(T, device=cap_lens.device).view(1, -1) >= cap_lens.view(-1, 1)).float()

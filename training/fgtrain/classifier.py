@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import Budget, Logger, cosine_lr, data
+from . import Budget, Logger, cosine_lr, data, load_checkpoint
 
 
 def conv_bn(cin, cout, stride=1):
@@ -73,7 +73,7 @@ def save_checkpoint(path, model, opt, step, seconds, ds, metrics, config):
 
 def load_classifier(path: str):
     """-> (model in eval mode, checkpoint dict)."""
-    ck = torch.load(path, map_location="cpu")
+    ck = load_checkpoint(path)
     cfg = ck["config"]
     m = Classifier(len(ck["class_ids"]), len(ck["attr_names"]), cfg.get("width", 32))
     m.load_state_dict(ck["state"])
@@ -111,7 +111,7 @@ def train(data_dir: str, out_dir: str, minutes: float = 6.0, quick: bool = False
     test_ds = data.CUBDataset(data_dir, "test", "seen", size, with_captions=False, index=idx, seed=seed)
     K, A = len(train_ds.class_ids), len(train_ds.attr_names)
     path = os.path.join(out_dir, "classifier.pt")
-    ck = torch.load(path, map_location="cpu") if resume and os.path.exists(path) else None
+    ck = load_checkpoint(path) if resume and os.path.exists(path) else None
     width = ck["config"].get("width", width) if ck else width
     model = Classifier(K, A, width)
     if ck:

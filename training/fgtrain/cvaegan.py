@@ -35,7 +35,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
 
-from . import Budget, Logger, data, setup
+from . import Budget, Logger, data, load_checkpoint, setup
 from .cvaegan_nets import AuxClassifier, CVAEGANConfig, Discriminator, Encoder, Generator
 
 
@@ -166,13 +166,14 @@ def train_step(m: CVAEGAN, opts: dict, x: torch.Tensor, y: torch.Tensor, g: torc
     bce = F.binary_cross_entropy_with_logits
 
     # random samples in groups of the same class (classes drawn from the batch)
-    pick = torch.randint(0, B, (n_groups,), generator=g)
+    dev = x.device  # noise from the CPU generator, moved: the same run on any device
+    pick = torch.randint(0, B, (n_groups,), generator=g).to(dev)
     y_p = y[pick].repeat_interleave(group)
-    z_p = torch.randn(n_groups * group, cfg.z_dim, generator=g)
+    z_p = torch.randn(n_groups * group, cfg.z_dim, generator=g).to(dev)
     oh, oh_p = m.onehot(y), m.onehot(y_p)
 
     mu, logvar = m.E(x, oh)
-    z = mu + torch.randn(mu.shape, generator=g) * torch.exp(0.5 * logvar)
+    z = mu + torch.randn(mu.shape, generator=g).to(dev) * torch.exp(0.5 * logvar)
     fake = m.G(torch.cat([z, z_p]), torch.cat([oh, oh_p]))
     x_r, x_p = fake[:B], fake[B:]
 
@@ -241,10 +242,11 @@ def calibrate_ema(m: CVAEGAN, seed: int = 0, batches: int = 8, batch: int = 64) 
     """BatchNorm statistics of G_ema from prior samples over all classes."""
     g = torch.Generator().manual_seed(seed)
     K = m.cfg.num_classes
+    dev = next(m.G_ema.parameters()).device
 
     def inputs(_):
         labels = torch.randint(0, K, (batch,), generator=g)
-        return torch.randn(batch, m.cfg.z_dim, generator=g), m.onehot(labels)
+        return torch.randn(batch, m.cfg.z_dim, generator=g).to(dev), m.onehot(labels).to(dev)
 
     recalibrate_bn(m.G_ema, inputs, batches)
 
@@ -254,11 +256,12 @@ def sample(G: Generator, labels: torch.Tensor, seed: int, batch: int = 128) -> t
     """Images of the given classes, z ~ N(0, I) from a seeded generator (deterministic)."""
     g = torch.Generator().manual_seed(seed)
     K = G.cfg.num_classes
+    dev = next(G.parameters()).device
     out = []
     for i in range(0, len(labels), batch):
         lab = labels[i:i + batch]
         z = torch.randn(len(lab), G.cfg.z_dim, generator=g)
-        out.append(G(z, F.one_hot(lab, K).float()))
+        out.append(G(z.to(dev), F.one_hot(lab, K).float().to(dev)).cpu())
     return torch.cat(out) if out else torch.zeros(0, 3, G.cfg.image_size, G.cfg.image_size)
 
 
@@ -286,7 +289,7 @@ def checkpoint(m: CVAEGAN, opts: dict, step: int, seconds: float, ds, args_dict:
 
 def load_cvaegan(path: str) -> tuple[CVAEGAN, dict]:
     """-> (model with G_ema in eval mode, checkpoint dict)."""
-    ck = torch.load(path, map_location="cpu")
+    ck = load_checkpoint(path)
     m = CVAEGAN(CVAEGANConfig(**ck["config"]), LossWeights(**ck.get("weights", {})))
     m.load_state_dict(ck["state"])
     m.G_ema.eval()
@@ -311,7 +314,7 @@ def evaluate(G: Generator, classifier_path: str, data_dir: str, seed: int = 0, i
 
 
 def check_classes(classifier_path: str, class_ids) -> None:
-    ck = torch.load(classifier_path, map_location="cpu")
+    ck = load_checkpoint(classifier_path)
     if list(ck["class_ids"]) != list(class_ids):
         raise ValueError("the classifier's classes differ from the data set's seen classes")
 
@@ -422,9 +425,11 @@ def write_model(model_dir: str, m: CVAEGAN, ck: dict, data_dir: str, metrics: di
     cfg = m.cfg
     sizes = {"z_dim": cfg.z_dim, "num_classes": cfg.num_classes, "image_size": cfg.image_size,
              "num_attributes": len(idx["attributes"])}
-    training = {"data": os.path.abspath(data_dir), "steps": ck["step"], "seconds": round(ck["seconds"], 1),
-                "seed": ck["args"].get("seed", 0), "config": cfg.to_dict(), "loss_weights": ck["weights"],
-                "batch": ck["args"].get("batch"), "verification": verification}
+    training = ex.portable({"data": ex.dataset_ref(data_dir), "steps": ck["step"],
+                            "seconds": round(ck["seconds"], 1), "seed": ck["args"].get("seed", 0),
+                            "device": ck["args"].get("device", "cpu"), "config": cfg.to_dict(),
+                            "loss_weights": ck["weights"], "batch": ck["args"].get("batch"),
+                            "verification": verification})
     desc = ("CVAE-GAN (Bao et al., ICCV 2017) for %d seen bird classes at %dx%d: generator "
             "(z, class one-hot or soft mixture) -> image and encoder (image, class) -> z."
             % (cfg.num_classes, cfg.image_size, cfg.image_size))
@@ -454,6 +459,7 @@ def train(args) -> tuple[CVAEGAN, dict]:
         m, ck = load_cvaegan(path)
         if list(ck["class_ids"]) != list(ds.class_ids):
             raise ValueError("resume: the checkpoint's classes differ from the data set's")
+        m.to(args.device)
         opts = make_optimizers(m, args.lr, args.lr_c)
         for k, o in opts.items():
             o.load_state_dict(ck["opts"][k])
@@ -462,7 +468,7 @@ def train(args) -> tuple[CVAEGAN, dict]:
     else:
         cfg = CVAEGANConfig(num_classes=len(ds.class_ids), z_dim=args.z_dim, ngf=args.ngf,
                             nef=args.ndf, ndf=args.ndf, ncf=args.ndf, image_size=args.size)
-        m = CVAEGAN(cfg, loss_weights(args))
+        m = CVAEGAN(cfg, loss_weights(args)).to(args.device)
         opts = make_optimizers(m, args.lr, args.lr_c)
     args_dict = {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool, type(None)))}
     budget = Budget(args.minutes, seconds, step + args.quick_steps if args.quick else None, step)
@@ -493,7 +499,7 @@ def train(args) -> tuple[CVAEGAN, dict]:
         pos += B
         b = ds.batch(ids)
         t0 = time.monotonic()
-        losses = train_step(m, opts, b["image"], b["label"], g, args.group,
+        losses = train_step(m, opts, b["image"].to(args.device), b["label"].to(args.device), g, args.group,
                             ramp=min(1.0, step / args.warmup) if args.warmup > 0 else 1.0)
         ema_update(m.G_ema, m.G, ema_decay(step, args.ema))
         t_steps += time.monotonic() - t0
@@ -522,6 +528,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cpu", help="torch device to train on, e.g. cuda")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=2e-4, help="E, G and D")
     p.add_argument("--lr-c", type=float, default=1e-3, help="the model's own classifier C")
@@ -550,6 +557,7 @@ def main(argv) -> int:
         m, ck = load_cvaegan(os.path.join(args.out, "cvaegan.pt"))
     else:
         m, ck = train(args)
+        m.to("cpu")  # evaluation and export run on the CPU
     log = Logger(args.out, "cvaegan")
     metrics = None
     if args.classifier:

@@ -17,6 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import load_checkpoint
 from .classifier import Trunk
 from .tokenizer import Vocab
 
@@ -206,7 +207,7 @@ def save_damsm(path: str, model: DAMSM, vocab: Vocab, extra: dict | None = None)
 
 
 def load_damsm_model(path: str):
-    ck = torch.load(path, map_location="cpu")
+    ck = load_checkpoint(path)
     model = DAMSM(ck["n_words"], ck["text_dim"], ck["width"])
     model.load_state_dict(ck["state"])
     model.eval()
@@ -304,7 +305,7 @@ def train(data_dir: str, out_dir: str, minutes: float = 8.0, quick: bool = False
     log = log or Logger(out_dir, "damsm")
     path = os.path.join(out_dir, "damsm.pt")
     idx = data.load_index(data_dir)
-    ck = torch.load(path, map_location="cpu") if resume and os.path.exists(path) else None
+    ck = load_checkpoint(path) if resume and os.path.exists(path) else None
     vocab = Vocab.from_json(ck["vocab"]) if ck else data.build_vocab(data_dir, max_words, idx)
     train_ds = data.CUBDataset(data_dir, "train", "seen", size, vocab=vocab, index=idx, seed=seed)
     test_ds = data.CUBDataset(data_dir, "test", "seen", size, vocab=vocab, index=idx, seed=seed)

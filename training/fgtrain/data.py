@@ -326,21 +326,22 @@ def augment(images: torch.Tensor, generator: torch.Generator | None = None, pad:
     B, _, S, _ = images.shape
     g = generator
     x = images
+    dev = x.device  # random numbers come from the (CPU) generator, so runs repeat on any device
     if pad > 0:
         x = torch.nn.functional.pad(x, (pad, pad, pad, pad), mode="reflect")
-        ox = torch.randint(0, 2 * pad + 1, (B,), generator=g)
-        oy = torch.randint(0, 2 * pad + 1, (B,), generator=g)
-        ar = torch.arange(S)
+        ox = torch.randint(0, 2 * pad + 1, (B,), generator=g).to(dev)
+        oy = torch.randint(0, 2 * pad + 1, (B,), generator=g).to(dev)
+        ar = torch.arange(S, device=dev)
         rows = (oy[:, None] + ar[None, :])  # [B,S]
         cols = (ox[:, None] + ar[None, :])
-        x = x[torch.arange(B)[:, None, None, None], torch.arange(3)[None, :, None, None],
+        x = x[torch.arange(B, device=dev)[:, None, None, None], torch.arange(3, device=dev)[None, :, None, None],
               rows[:, None, :, None], cols[:, None, None, :]]
     if flip:
-        f = torch.rand(B, generator=g) < 0.5
+        f = (torch.rand(B, generator=g) < 0.5).to(dev)
         x = torch.where(f[:, None, None, None], x.flip(3), x)
     if jitter > 0:
         def r():
-            return (1 + (torch.rand(B, 1, 1, 1, generator=g) * 2 - 1) * jitter)
+            return (1 + (torch.rand(B, 1, 1, 1, generator=g) * 2 - 1) * jitter).to(dev)
         x01 = (x + 1) / 2
         x01 = x01 * r()  # brightness
         m = x01.mean(dim=(1, 2, 3), keepdim=True)

@@ -33,6 +33,31 @@ TOLERANCE = 1e-4
 _DTYPES = {"float32": np.float32, "int64": np.int64, "bool": np.bool_}
 
 
+
+def dataset_ref(data_dir: str) -> str:
+    """How a model card names its training data: the maker and its arguments for the sample data set
+    (dataset.json), else the folder's name. Never a path of the machine that trained it."""
+    meta = os.path.join(data_dir, "dataset.json")
+    if os.path.exists(meta):
+        with open(meta, encoding="utf-8") as f:
+            d = json.load(f)
+        a = d.get("args", {})
+        return "%s %s (seed %s, %s classes x %s images, %s px; held-out share %s)" % (
+            d.get("maker", "?"), d.get("version", "?"), a.get("seed"), a.get("classes"), a.get("per_class"),
+            a.get("size"), a.get("heldout_frac"))
+    return "CUB-200-2011 layout: " + os.path.basename(os.path.normpath(data_dir))
+
+
+def portable(obj):
+    """A copy of a JSON-able training record with absolute paths reduced to their last element."""
+    if isinstance(obj, dict):
+        return {k: portable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [portable(v) for v in obj]
+    if isinstance(obj, str) and os.path.isabs(obj):
+        return os.path.basename(os.path.normpath(obj))
+    return obj
+
 def spec(role, shape, dtype="float32", name=None) -> dict:
     return {"role": role, "name": name or role, "dtype": dtype, "shape": list(shape)}
 
@@ -434,7 +459,7 @@ def write_classifier_dir(out_dir: str, data_dir: str, classifier_ckpt: str, dams
 
     sizes = {"image_size": S, "num_classes": K, "num_attributes": A, "feature_dim": F,
              "text_dim": D, "max_words": vocab.max_words, "region_size": R, "vocab_size": V}
-    training = {"data": os.path.abspath(data_dir), "steps": cck["step"] + dck.get("step", 0),
+    training = {"data": dataset_ref(data_dir), "steps": cck["step"] + dck.get("step", 0),
                 "seconds": round(cck["seconds"] + dck.get("seconds", 0.0), 1),
                 "seed": cck["config"].get("seed", 0),
                 "classifier": {"steps": cck["step"], "seconds": round(cck["seconds"], 1),
@@ -442,6 +467,7 @@ def write_classifier_dir(out_dir: str, data_dir: str, classifier_ckpt: str, dams
                 "damsm": {"steps": dck.get("step", 0), "seconds": round(dck.get("seconds", 0.0), 1),
                           "config": dck.get("config", {})},
                 "verification": {k: v["max_abs_diff"] for k, v in reports.items()}}
+    training = portable(training)
     desc = ("Fidelity classifier for %d seen bird classes at %dx%d (logits, %d-d features, %d "
             "attribute logits) and the DAMSM image/text encoders (%d-d) for R-precision and "
             "caption-image similarity." % (K, S, S, F, A, D))
