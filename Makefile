@@ -11,14 +11,14 @@ MODELS  ?= samples/models
 
 export ORT_LIB_PATH ?= $(ORT_LIB)
 
-.PHONY: run test build setup setup-test test-go test-python data train fmt vet clean
+.PHONY: run test build setup setup-test test-go test-fuzz test-python data train fmt vet clean
 
 ## run: install what is missing, build, and start the studio on :8080
 run: setup build
 	./bin/studio serve
 
 ## test: install what the tests need (Redis, Chromium, torch), run every test
-test: setup-test vet test-go test-python
+test: setup-test vet test-go test-fuzz test-python
 
 setup:
 	@scripts/setup.sh run
@@ -34,6 +34,15 @@ vet:
 
 test-go:
 	$(GO) test -count=1 ./...
+
+# Each fuzz target of the user-facing parsers, briefly (FUZZTIME each);
+# `go test` alone runs only their seeds.
+FUZZTIME ?= 3s
+FUZZ     := textenc:FuzzTokenize studio:FuzzGenerationRequest studio:FuzzInterpolationRequest studio:FuzzUpload
+test-fuzz:
+	@for t in $(FUZZ); do \
+	  $(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) ./$${t%%:*}/ || exit 1; \
+	done
 
 # pytest exits 5 when it collects nothing; that is a failure here too.
 test-python:

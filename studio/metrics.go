@@ -11,6 +11,7 @@ import (
 type httpMetrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	problems *prometheus.CounterVec
 }
 
 func newHTTPMetrics(reg *prometheus.Registry) *httpMetrics {
@@ -25,7 +26,11 @@ func newHTTPMetrics(reg *prometheus.Registry) *httpMetrics {
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"method", "route"}),
 	}
-	reg.MustRegister(m.requests, m.latency)
+	m.problems = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "studio_http_problems_total",
+		Help: "Problem answers (4xx and 5xx), by problem type slug and status code.",
+	}, []string{"type", "code"})
+	reg.MustRegister(m.requests, m.latency, m.problems)
 	return m
 }
 

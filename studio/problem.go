@@ -1,72 +1,139 @@
 package studio
 
 import (
+	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"math"
 	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
+
+	"fgstudio/queue"
+	"fgstudio/studio/api"
+	"fgstudio/studio/auth"
 )
 
-// Problem is an RFC 9457 problem document. Type is stable and documented;
-// Detail is for people; Field names the request field at fault, if any.
-type Problem struct {
-	Type      string `json:"type"`
-	Title     string `json:"title"`
-	Status    int    `json:"status"`
-	Detail    string `json:"detail,omitempty"`
-	Field     string `json:"field,omitempty"`
-	RequestID string `json:"request_id,omitempty"`
+// Problem is an RFC 9457 problem document (see api.Problem).
+type Problem = api.Problem
+
+// problem makes a problem document; slug is one of the api.Type* constants.
+func problem(status int, slug, field, format string, args ...any) *Problem {
+	return &Problem{Type: api.TypeBase + slug, Title: statusTitle(status), Status: status, Field: field,
+		Detail: fmt.Sprintf(format, args...)}
 }
-
-func (p *Problem) Error() string { return p.Detail }
-
-const problemBase = "https://fgstudio.dev/problems/"
 
 func errNotFound(path string) *Problem {
-	return &Problem{Type: problemBase + "not-found", Title: "Not found", Status: fiber.StatusNotFound,
-		Detail: fmt.Sprintf("no such resource: %s", path)}
+	return problem(fiber.StatusNotFound, api.TypeNotFound, "", "no such resource: %s", clip(path, 200))
 }
+
+// retryAfter carries a Retry-After hint with a problem.
+type retryAfter struct {
+	*Problem
+	after time.Duration
+}
+
+func (r *retryAfter) Unwrap() error { return r.Problem }
 
 // handleError is Fiber's one error handler: every error becomes a problem
 // document; 5xx are logged with the request id and never show internals.
 func (s *Server) handleError(c *fiber.Ctx, err error) error {
-	var p *Problem
-	var fe *fiber.Error
+	p := s.toProblem(c, err)
+	var ra *retryAfter
+	var full *queue.FullError
 	switch {
-	case errors.As(err, &p):
-	case errors.As(err, &fe):
-		p = &Problem{Type: problemBase + slugForStatus(fe.Code), Title: statusTitle(fe.Code), Status: fe.Code, Detail: fe.Message}
-		if fe.Code == fiber.StatusRequestEntityTooLarge {
-			p.Detail = fmt.Sprintf("request body is larger than %d bytes", s.cfg.BodyLimit)
-		}
-	default:
-		p = &Problem{Type: problemBase + "internal", Title: "Internal error", Status: fiber.StatusInternalServerError,
-			Detail: "the server failed to answer; quote the request id when reporting it"}
+	case errors.As(err, &ra):
+		setRetryAfter(c, ra.after)
+	case errors.As(err, &full):
+		setRetryAfter(c, full.RetryAfter)
 	}
 	cp := *p
+	if !strings.HasPrefix(cp.Type, "https://") {
+		cp.Type = api.TypeBase + cp.Type
+	}
+	if cp.Title == "" {
+		cp.Title = statusTitle(cp.Status)
+	}
 	cp.RequestID = requestIDOf(c)
+	if cp.RequestID == "" {
+		// Refused before any middleware ran (a body over the limit).
+		cp.RequestID = uuid.NewString()
+		c.Set(headerRequestID, cp.RequestID)
+	}
 	if cp.Status >= 500 {
 		s.log.Error("request failed", "request_id", cp.RequestID, "method", c.Method(), "path", c.Path(), "status", cp.Status, "err", err)
 	}
+	s.metrics.problems.WithLabelValues(strings.TrimPrefix(cp.Type, api.TypeBase), strconv.Itoa(cp.Status)).Inc()
+	if cp.Status == fiber.StatusUnauthorized {
+		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="fgstudio"`)
+	}
+	// A stream (SSE) handler may have set another type before failing.
+	c.Response().ResetBody()
 	c.Set(fiber.HeaderContentType, "application/problem+json")
 	return c.Status(cp.Status).JSON(cp, "application/problem+json")
+}
+
+// toProblem maps an error to its problem: problems as they are, sentinel
+// errors of the queue and the key store by errors.Is, the rest as 500.
+func (s *Server) toProblem(c *fiber.Ctx, err error) *Problem {
+	var (
+		p    *Problem
+		fe   *fiber.Error
+		qinv *queue.InvalidError
+		ainv *auth.FieldError
+	)
+	switch {
+	case errors.As(err, &p):
+		return p
+	case errors.As(err, &fe):
+		p = problem(fe.Code, slugForStatus(fe.Code), "", "%s", fe.Message)
+		switch fe.Code {
+		case fiber.StatusRequestEntityTooLarge:
+			p.Detail = fmt.Sprintf("request body is larger than %d bytes", s.cfg.BodyLimit)
+		case fiber.StatusMethodNotAllowed:
+			p.Detail = fmt.Sprintf("%s is not allowed on %s", c.Method(), clip(c.Path(), 200))
+		}
+		return p
+	case errors.Is(err, queue.ErrNotFound):
+		return errNotFound(c.Path())
+	case errors.Is(err, queue.ErrFull):
+		return problem(fiber.StatusTooManyRequests, api.TypeQueueFull, "", "the queue is full; try again later")
+	case errors.As(err, &qinv):
+		return problem(fiber.StatusUnprocessableEntity, api.TypeInvalidField, qinv.Field, "%s", qinv.Reason)
+	case errors.As(err, &ainv):
+		return problem(fiber.StatusUnprocessableEntity, api.TypeInvalidField, ainv.Field, "%s", ainv.Reason)
+	case errors.Is(err, auth.ErrNotFound):
+		return errNotFound(c.Path())
+	case errors.Is(err, queue.ErrClosed), errors.Is(err, context.DeadlineExceeded):
+		return problem(fiber.StatusServiceUnavailable, api.TypeUnavailable, "", "the job store is unavailable; try again shortly")
+	}
+	return problem(fiber.StatusInternalServerError, api.TypeInternal, "", "the server failed to answer; quote the request id when reporting it")
+}
+
+func setRetryAfter(c *fiber.Ctx, d time.Duration) {
+	c.Set(fiber.HeaderRetryAfter, strconv.Itoa(max(1, int(math.Ceil(d.Seconds())))))
 }
 
 func slugForStatus(code int) string {
 	switch code {
 	case fiber.StatusNotFound:
-		return "not-found"
+		return api.TypeNotFound
 	case fiber.StatusMethodNotAllowed:
-		return "method-not-allowed"
+		return api.TypeMethodNotAllowed
 	case fiber.StatusRequestEntityTooLarge:
-		return "body-too-large"
+		return api.TypeBodyTooLarge
 	case fiber.StatusBadRequest:
-		return "bad-request"
+		return api.TypeMalformed
+	case fiber.StatusUnsupportedMediaType:
+		return api.TypeMediaType
 	}
 	if code >= 500 {
-		return "internal"
+		return api.TypeInternal
 	}
 	return "client-error"
 }
@@ -111,3 +178,5 @@ func (s *Server) recoverPanic(c *fiber.Ctx) (err error) {
 	}()
 	return c.Next()
 }
+
+func sha256Sum(s string) [32]byte { return sha256.Sum256([]byte(s)) }

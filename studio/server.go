@@ -8,10 +8,16 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"fgstudio/catalog"
+	"fgstudio/queue"
+	"fgstudio/studio/auth"
 )
 
 // Config is the HTTP server's configuration.
@@ -25,6 +31,71 @@ type Config struct {
 	BodyLimit int
 	// Version is reported by /healthz.
 	Version string
+	// RequireAuth makes every /v1 request present an API key. Without it a
+	// request with no key is served as the anonymous caller, with every
+	// scope, but only from a loopback peer (the one-machine `make run`).
+	RequireAuth bool
+	// AdminToken, when set, is a bootstrap token with every scope (to
+	// create the first keys). Keep it secret; it is never logged.
+	AdminToken string
+	// Limits bound what one request and one key may ask for.
+	Limits Limits
+}
+
+// Limits bound requests and callers. Zero fields take the defaults.
+type Limits struct {
+	// MaxN is the most images of one generation (default jobspec.MaxN).
+	MaxN int
+	// MaxPromptBytes is the longest prompt (default jobspec.MaxPromptBytes).
+	MaxPromptBytes int
+	// MaxImageBytes and MaxImagePixels bound an uploaded image (defaults
+	// 4 MiB and 2048×2048).
+	MaxImageBytes  int
+	MaxImagePixels int
+	// RateLimit is the default requests per second of one key with bursts of RateBurst (defaults 50 and 100);
+	// a negative RateLimit turns rate limiting off. The anonymous local
+	// caller of a studio without --require-auth is not rate limited.
+	RateLimit float64
+	RateBurst int
+	// MaxActiveJobs is the default number of unfinished jobs one key may
+	// hold (default 16); negative turns the quota off.
+	MaxActiveJobs int
+	// QuotaRetryAfter is the Retry-After of a quota refusal (default 2s).
+	QuotaRetryAfter time.Duration
+	// Heartbeat is the interval of SSE comments that keep idle streams
+	// open and detect clients that left (default 15s).
+	Heartbeat time.Duration
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxN <= 0 {
+		l.MaxN = maxN
+	}
+	if l.MaxPromptBytes <= 0 {
+		l.MaxPromptBytes = maxPromptBytes
+	}
+	if l.MaxImageBytes <= 0 {
+		l.MaxImageBytes = 4 << 20
+	}
+	if l.MaxImagePixels <= 0 {
+		l.MaxImagePixels = 2048 * 2048
+	}
+	if l.RateLimit == 0 {
+		l.RateLimit = 50
+	}
+	if l.RateBurst <= 0 {
+		l.RateBurst = 100
+	}
+	if l.MaxActiveJobs == 0 {
+		l.MaxActiveJobs = 16
+	}
+	if l.QuotaRetryAfter <= 0 {
+		l.QuotaRetryAfter = 2 * time.Second
+	}
+	if l.Heartbeat <= 0 {
+		l.Heartbeat = 15 * time.Second
+	}
+	return l
 }
 
 // Check is one readiness condition, such as "queue reachable".
@@ -33,22 +104,101 @@ type Check struct {
 	Run  func(ctx context.Context) error
 }
 
-// Server is the studio's HTTP server.
-type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	app     *fiber.App
-	checks  []Check
-	metrics *httpMetrics
+// Jobs is what the API needs from the queue.
+type Jobs interface {
+	Enqueue(ctx context.Context, n queue.NewJob) (queue.Job, bool, error)
+	Get(ctx context.Context, client, id string) (queue.Job, error)
+	Cancel(ctx context.Context, client, id string) (queue.Job, error)
+	Events(ctx context.Context, id string) (<-chan queue.Event, error)
 }
 
-// New builds the server and registers its routes. reg receives the
-// server's metrics and is what /metrics exposes.
-func New(cfg Config, log *slog.Logger, reg *prometheus.Registry, checks []Check) *Server {
+// Keys stores API keys.
+type Keys interface {
+	Create(ctx context.Context, n auth.NewKey) (auth.Key, string, error)
+	Lookup(ctx context.Context, token string) (auth.Key, error)
+	Revoke(ctx context.Context, id string) (auth.Key, error)
+	List(ctx context.Context) ([]auth.Key, error)
+}
+
+// Limiter keeps per-caller request rates and active-job quotas.
+type Limiter interface {
+	Allow(ctx context.Context, subject string, rate float64, burst int) (time.Duration, error)
+	Acquire(ctx context.Context, subject string, limit int) (string, error)
+	Bind(ctx context.Context, subject, slot, jobID string) error
+	Release(ctx context.Context, subject, member string) error
+}
+
+// Deps are the server's collaborators. Keys and Limiter default to one
+// in-memory auth store; Models to an empty catalog.
+type Deps struct {
+	Log      *slog.Logger
+	Registry *prometheus.Registry // receives the server's metrics; /metrics exposes it
+	Checks   []Check
+	Jobs     Jobs
+	Keys     Keys
+	Limiter  Limiter
+	Models   *catalog.Catalog
+	// OnReload, when set, is called with the new catalog after an admin
+	// reloaded the models (so an in-process worker can reload too).
+	OnReload func(ctx context.Context, cat *catalog.Catalog) error
+}
+
+// Server is the studio's HTTP server.
+type Server struct {
+	cfg      Config
+	lim      Limits
+	log      *slog.Logger
+	app      *fiber.App
+	checks   []Check
+	metrics  *httpMetrics
+	jobs     Jobs
+	keys     Keys
+	limiter  Limiter
+	onReload func(ctx context.Context, cat *catalog.Catalog) error
+	models   atomic.Pointer[modelIndex]
+	reloadMu sync.Mutex
+	adminSum [32]byte // SHA-256 of cfg.AdminToken
+	openapi  []byte
+	allowed  []routePattern // for 405 answers
+
+	// stop is closed when shutdown begins: event streams end.
+	stop     chan struct{}
+	stopOnce sync.Once
+}
+
+// New builds the server and registers its routes.
+func New(cfg Config, d Deps) *Server {
 	if cfg.BodyLimit == 0 {
 		cfg.BodyLimit = 4 << 20
 	}
-	s := &Server{cfg: cfg, log: log, checks: checks, metrics: newHTTPMetrics(reg)}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.Registry == nil {
+		d.Registry = prometheus.NewRegistry()
+	}
+	if d.Keys == nil || d.Limiter == nil {
+		m := auth.NewMemory(auth.Config{})
+		if d.Keys == nil {
+			d.Keys = m
+		}
+		if d.Limiter == nil {
+			d.Limiter = m
+		}
+	}
+	if d.Jobs == nil {
+		d.Jobs = noQueue{}
+	}
+	if d.Models == nil {
+		d.Models, _ = catalog.Open("")
+	}
+	s := &Server{cfg: cfg, lim: cfg.Limits.withDefaults(), log: d.Log, checks: d.Checks, metrics: newHTTPMetrics(d.Registry),
+		jobs: d.Jobs, keys: d.Keys, limiter: d.Limiter, onReload: d.OnReload, stop: make(chan struct{}),
+		openapi: openAPIJSON}
+	if cfg.AdminToken != "" {
+		s.adminSum = sha256Sum(cfg.AdminToken)
+	}
+	s.models.Store(newModelIndex(d.Models, d.Log))
 	s.app = fiber.New(fiber.Config{
 		AppName:               "studio",
 		DisableStartupMessage: true,
@@ -56,16 +206,21 @@ func New(cfg Config, log *slog.Logger, reg *prometheus.Registry, checks []Check)
 		ReadTimeout:           30 * time.Second,
 		IdleTimeout:           60 * time.Second,
 		ErrorHandler:          s.handleError,
+		// Values read from a request (params, headers) are copies, so a
+		// handler may keep them past the request: the embedded queue keeps
+		// an Idempotency-Key, an event stream its job id.
+		Immutable: true,
 	})
-	s.routes(reg)
+	s.routes(d.Registry)
 	return s
 }
 
 // App exposes the Fiber app for in-process tests (app.Test).
 func (s *Server) App() *fiber.App { return s.app }
 
-// Serve answers on ln until ctx is done, then stops accepting, lets
-// in-flight requests finish within ShutdownTimeout, and returns.
+// Serve answers on ln until ctx is done, then stops accepting, ends event
+// streams, lets in-flight requests finish within ShutdownTimeout, and
+// returns.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	errc := make(chan error, 1)
 	go func() { errc <- s.app.Listener(ln) }()
@@ -76,6 +231,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	case <-ctx.Done():
 	}
 	s.log.Info("http server shutting down", "timeout", s.cfg.ShutdownTimeout)
+	s.stopOnce.Do(func() { close(s.stop) })
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
 	if err := s.app.ShutdownWithContext(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
@@ -92,4 +248,22 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 		return fmt.Errorf("listen %s: %w", s.cfg.Addr, err)
 	}
 	return s.Serve(ctx, ln)
+}
+
+// noQueue answers when the server was built without a queue.
+type noQueue struct{}
+
+var errNoQueue = fmt.Errorf("no job queue configured: %w", queue.ErrClosed)
+
+func (noQueue) Enqueue(context.Context, queue.NewJob) (queue.Job, bool, error) {
+	return queue.Job{}, false, errNoQueue
+}
+func (noQueue) Get(context.Context, string, string) (queue.Job, error) {
+	return queue.Job{}, errNoQueue
+}
+func (noQueue) Cancel(context.Context, string, string) (queue.Job, error) {
+	return queue.Job{}, errNoQueue
+}
+func (noQueue) Events(context.Context, string) (<-chan queue.Event, error) {
+	return nil, errNoQueue
 }

@@ -19,8 +19,8 @@ import (
 
 func newServer(t *testing.T, checks ...studio.Check) *studio.Server {
 	t.Helper()
-	return studio.New(studio.Config{Version: "test", BodyLimit: 2048}, slog.New(slog.NewTextHandler(io.Discard, nil)),
-		prometheus.NewRegistry(), checks)
+	return studio.New(studio.Config{Version: "test", BodyLimit: 2048}, studio.Deps{
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Registry: prometheus.NewRegistry(), Checks: checks})
 }
 
 func do(t *testing.T, s *studio.Server, req *http.Request) (*http.Response, []byte) {
@@ -124,13 +124,14 @@ func TestMetricsCountRequestsByRoute(t *testing.T) {
 	for range 3 {
 		do(t, s, httptest.NewRequest("GET", "/healthz", nil))
 	}
-	do(t, s, httptest.NewRequest("GET", "/v1/generations/abc", nil))
+	do(t, s, httptest.NewRequest("GET", "/no/such/page", nil))
 	_, body := do(t, s, httptest.NewRequest("GET", "/metrics", nil))
 	text := string(body)
 	for _, want := range []string{
 		`studio_http_requests_total{code="200",method="GET",route="/healthz"} 3`,
 		`studio_http_requests_total{code="404",method="GET",route="unmatched"} 1`,
 		`studio_http_request_duration_seconds_count{method="GET",route="/healthz"} 3`,
+		`studio_http_problems_total{code="404",type="not-found"} 1`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("metrics lack %s", want)

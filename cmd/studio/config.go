@@ -53,6 +53,22 @@ func options() []*option {
 			usage: "how long in-flight work may take to finish after SIGINT/SIGTERM"},
 		{name: "body-limit", env: "STUDIO_BODY_LIMIT", def: "8388608", cmds: []string{"serve"},
 			usage: "largest request body in bytes"},
+		{name: "worker-concurrency", env: "STUDIO_WORKER_CONCURRENCY", def: "1", cmds: []string{"worker"},
+			usage: "worker loops, each claiming and generating on its own (one session per graph each; divide --threads among them)"},
+		{name: "max-batch", env: "STUDIO_MAX_BATCH", def: "8", cmds: both,
+			usage: "most images in one generator call, gathered across queued jobs of one model"},
+		{name: "max-wait", env: "STUDIO_MAX_WAIT", def: "5ms", cmds: both,
+			usage: "how long a worker that found a job waits for more to fill its batch"},
+		{name: "require-auth", env: "STUDIO_REQUIRE_AUTH", def: "false", cmds: []string{"serve"},
+			usage: "every API request needs a key (Authorization: Bearer); without it, requests without a key are served from this machine only"},
+		{name: "admin-token", env: "STUDIO_ADMIN_TOKEN", def: "", cmds: []string{"serve"},
+			usage: "bootstrap token with every scope, to create the first API keys (at least 20 characters; never logged)"},
+		{name: "rate-limit", env: "STUDIO_RATE_LIMIT", def: "50", cmds: []string{"serve"},
+			usage: "requests per second of one API key (keys may carry their own); 0 = unlimited"},
+		{name: "rate-burst", env: "STUDIO_RATE_BURST", def: "100", cmds: []string{"serve"},
+			usage: "requests one API key may send at once above its rate"},
+		{name: "max-active-jobs", env: "STUDIO_MAX_ACTIVE_JOBS", def: "16", cmds: []string{"serve"},
+			usage: "unfinished jobs one API key may hold (keys may carry their own); 0 = unlimited"},
 	}
 }
 
@@ -67,6 +83,16 @@ type Config struct {
 	LogLevel        slog.Level
 	ShutdownTimeout time.Duration
 	BodyLimit       int
+	// Worker: loops, dynamic batching.
+	WorkerConcurrency int
+	MaxBatch          int
+	MaxWait           time.Duration
+	// API access: keys, rates, quotas (serve).
+	RequireAuth   bool
+	AdminToken    string
+	RateLimit     float64
+	RateBurst     int
+	MaxActiveJobs int
 
 	opts []*option // for logging the effective config with its sources
 }
@@ -185,6 +211,53 @@ func buildConfig(cmd string, opts []*option) (Config, error) {
 				return cfg, badValue(o, "want a number of bytes from 1024 to 1073741824")
 			}
 			cfg.BodyLimit = n
+		case "worker-concurrency":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 256 {
+				return cfg, badValue(o, "want a whole number from 1 to 256")
+			}
+			cfg.WorkerConcurrency = n
+		case "max-batch":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 256 {
+				return cfg, badValue(o, "want a whole number from 1 to 256")
+			}
+			cfg.MaxBatch = n
+		case "max-wait":
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 || d > 10*time.Second {
+				return cfg, badValue(o, "want a duration from 0s to 10s, such as 5ms")
+			}
+			cfg.MaxWait = d
+		case "require-auth":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return cfg, badValue(o, "want true or false")
+			}
+			cfg.RequireAuth = b
+		case "admin-token":
+			if v != "" && (len(v) < 20 || strings.ContainsAny(v, " \t\r\n")) {
+				return cfg, &usageError{"invalid --admin-token (STUDIO_ADMIN_TOKEN): want at least 20 characters without spaces"}
+			}
+			cfg.AdminToken = v
+		case "rate-limit":
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || f < 0 || f > 100000 || f != f {
+				return cfg, badValue(o, "want requests per second from 0 to 100000")
+			}
+			cfg.RateLimit = f
+		case "rate-burst":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 100000 {
+				return cfg, badValue(o, "want a whole number from 1 to 100000")
+			}
+			cfg.RateBurst = n
+		case "max-active-jobs":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || n > 100000 {
+				return cfg, badValue(o, "want a whole number from 0 to 100000")
+			}
+			cfg.MaxActiveJobs = n
 		}
 	}
 	if cmd == "worker" && cfg.RedisURL == "" {
@@ -203,6 +276,9 @@ func (c Config) logAttrs() []any {
 		v := o.value
 		if o.name == "redis-url" {
 			v = redactURL(v)
+		}
+		if o.name == "admin-token" && v != "" {
+			v = "***"
 		}
 		attrs = append(attrs, slog.String(o.name, v+" ("+o.source+")"))
 	}

@@ -33,6 +33,11 @@ func TestBadSettingsExit2WithOneLine(t *testing.T) {
 		{"bad body limit", []string{"serve", "--body-limit", "12"}, nil, `--body-limit="12"`},
 		{"bad redis url", []string{"serve", "--redis-url", "http://x"}, nil, `--redis-url="http://x"`},
 		{"worker without redis", []string{"worker"}, nil, "--redis-url (REDIS_URL) is required"},
+		{"bad worker concurrency", []string{"worker", "--redis-url", "redis://x:1"},
+			map[string]string{"STUDIO_WORKER_CONCURRENCY": "0"}, `STUDIO_WORKER_CONCURRENCY="0"`},
+		{"concurrency is the worker's", []string{"serve", "--worker-concurrency", "2"}, nil, "-worker-concurrency"},
+		{"bad max batch", []string{"serve", "--max-batch", "many"}, nil, `--max-batch="many"`},
+		{"bad max wait", []string{"serve"}, map[string]string{"STUDIO_MAX_WAIT": "-1ms"}, `STUDIO_MAX_WAIT="-1ms"`},
 		{"flag of another command", []string{"worker", "--addr", ":1"}, nil, "-addr"},
 	}
 	for _, c := range cases {
@@ -67,6 +72,24 @@ func TestFlagBeatsEnvBeatsDefault(t *testing.T) {
 		if !strings.Contains(joined, want) {
 			t.Errorf("effective config %s lacks %q", joined, want)
 		}
+	}
+}
+
+func TestWorkerSettings(t *testing.T) {
+	cfg, err := parseConfig("worker", []string{"--redis-url", "redis://db:6379/0", "--max-batch", "32"},
+		env(map[string]string{"STUDIO_WORKER_CONCURRENCY": "4", "STUDIO_MAX_WAIT": "0s"}), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.WorkerConcurrency != 4 || cfg.MaxBatch != 32 || cfg.MaxWait != 0 {
+		t.Fatalf("%+v", cfg)
+	}
+	cfg, err = parseConfig("serve", nil, env(nil), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MaxBatch != 8 || cfg.MaxWait.String() != "5ms" {
+		t.Fatalf("serve defaults: %+v", cfg)
 	}
 }
 

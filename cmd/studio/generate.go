@@ -15,8 +15,9 @@ import (
 	"fgstudio/ort"
 )
 
-// runGenerate makes images without a server: studio generate --model M
-// (--prompt P | --class C) [--n N] [--seed S] --out DIR.
+// runGenerate makes images in this process, or on a studio server with
+// --server URL: studio generate --model M (--prompt P | --class C) [--n N]
+// [--seed S] --out DIR.
 func runGenerate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("studio generate", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -29,6 +30,9 @@ func runGenerate(ctx context.Context, args []string, getenv func(string) string,
 	models := fs.String("models-dir", envOr(getenv, "STUDIO_MODELS_DIR", "samples/models"), "folder of model directories (env STUDIO_MODELS_DIR)")
 	lib := fs.String("ort-lib", envOr(getenv, "ORT_LIB_PATH", ort.DefaultLibraryPath()), "ONNX Runtime library (env ORT_LIB_PATH)")
 	threads := fs.Int("threads", 0, "intra-op threads; 0 = number of CPUs")
+	server := fs.String("server", envOr(getenv, "STUDIO_SERVER", ""), "generate on a studio server at this URL instead of in this process (env STUDIO_SERVER)")
+	token := fs.String("token", "", "API key for --server (env STUDIO_API_KEY)")
+	minFidelity := fs.Float64("min-fidelity", 0, "with --server: make images scoring below this again with new seeds")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
@@ -39,6 +43,14 @@ func runGenerate(ctx context.Context, args []string, getenv func(string) string,
 		return &usageError{"one of --prompt or --class is required"}
 	case *n < 1:
 		return &usageError{fmt.Sprintf("invalid --n=%d: want at least 1", *n)}
+	}
+	if *server != "" {
+		key := *token
+		if key == "" {
+			key = getenv("STUDIO_API_KEY")
+		}
+		return runRemoteGenerate(ctx, remoteGenerate{server: *server, token: key, model: *model, prompt: *prompt,
+			class: *class, n: *n, seed: *seed, minFidelity: *minFidelity, out: *out}, stdout, stderr)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	svc, closeAll, err := openService(*models, ort.Config{LibraryPath: *lib, IntraOpThreads: threadsOr(*threads)},

@@ -21,6 +21,13 @@ type pinger interface {
 	Close() error
 }
 
+// servedQueue is what serve needs of a queue backend: readiness and the
+// API's job calls.
+type servedQueue interface {
+	pinger
+	studio.Jobs
+}
+
 // runServe runs the API; without Redis it also hosts the worker side (the
 // ONNX Runtime and the models) in the same process, on the embedded queue.
 func runServe(ctx context.Context, cfg Config, log *slog.Logger) error {
@@ -29,19 +36,25 @@ func runServe(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 
-	var q pinger
+	reg := newRegistry()
+	var q servedQueue
 	modelsReady := catalogReady(models)
+	stopWorker := func() {} // the in-process worker (embedded mode)
 	if cfg.RedisURL == "" {
 		log.Info("no REDIS_URL: API and worker run in this process on the embedded queue")
-		q = queue.NewEmbedded()
+		eq := queue.NewEmbedded()
+		q = eq
 		rt, err := openRuntime(cfg, log)
 		if err != nil {
 			return err
 		}
 		defer closeLogged(log, "onnx runtime", rt.Close)
-		svc := generator.Load(rt, models, generator.Config{PoolSize: 1}, log)
+		svc := generator.Load(rt, models, generatorConfig(cfg, 1), log)
 		defer svc.Close()
 		modelsReady = svc.Ready
+		if stopWorker, err = startInProcessWorker(ctx, cfg, eq, svc, reg, log); err != nil {
+			return err
+		}
 	} else {
 		r, err := queue.OpenRedis(ctx, cfg.RedisURL)
 		if err != nil {
@@ -50,14 +63,15 @@ func runServe(ctx context.Context, cfg Config, log *slog.Logger) error {
 		q = r
 	}
 	defer closeLogged(log, "queue", q.Close)
+	defer stopWorker() // runs first: the worker drains before models and queue close
 
-	reg := newRegistry()
-	srv := studio.New(studio.Config{
-		Addr:            cfg.Addr,
-		ShutdownTimeout: cfg.ShutdownTimeout,
-		BodyLimit:       cfg.BodyLimit,
-		Version:         version,
-	}, log, reg, readiness(q, modelsReady))
+	keys, err := openKeys(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeLogged(log, "key store", keys.Close)
+	srv := studio.New(apiConfig(cfg, log), studio.Deps{Log: log, Registry: reg, Checks: readiness(q, modelsReady),
+		Jobs: q, Keys: keys, Limiter: keys, Models: models})
 	return srv.ListenAndServe(ctx)
 }
 

@@ -16,9 +16,11 @@ import (
 	"fgstudio/studio"
 )
 
-// runWorker holds the ONNX Runtime and the models, connected to Redis, and
-// answers /healthz, /readyz and /metrics on the admin address for
-// orchestrators. It stops on SIGINT/SIGTERM.
+// runWorker consumes generation jobs from Redis with --worker-concurrency
+// loops, and answers /healthz, /readyz and /metrics on the admin address
+// for orchestrators. On SIGINT/SIGTERM it stops claiming, lets held jobs
+// finish within the shutdown timeout (handing back the rest), then stops
+// the admin server.
 func runWorker(ctx context.Context, cfg Config, log *slog.Logger) error {
 	models, err := openCatalog(cfg, log)
 	if err != nil {
@@ -29,15 +31,19 @@ func runWorker(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	defer closeLogged(log, "onnx runtime", rt.Close)
-	q, err := queue.OpenRedis(ctx, cfg.RedisURL)
+	q, err := queue.NewRedis(ctx, cfg.RedisURL, queue.Config{}, log)
 	if err != nil {
 		return err
 	}
 	defer closeLogged(log, "queue", q.Close)
 
 	reg := newRegistry()
-	svc := generator.Load(rt, models, generator.Config{PoolSize: 1}, log)
+	svc := generator.Load(rt, models, generatorConfig(cfg, cfg.WorkerConcurrency), log)
 	defer svc.Close()
+	w, err := newWorker(cfg, cfg.WorkerConcurrency, q, svc, reg, log)
+	if err != nil {
+		return err
+	}
 	checks := readiness(q, svc.Ready)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -63,20 +69,31 @@ func runWorker(ctx context.Context, cfg Config, log *slog.Logger) error {
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("worker admin endpoints listening", "addr", ln.Addr().String())
 
+	// The worker drains on its own context, so that the admin server keeps
+	// answering while held jobs finish.
+	wctx, stopWorker := context.WithCancel(ctx)
+	defer stopWorker()
+	werr := make(chan error, 1)
+	go func() { werr <- w.Run(wctx) }()
+
+	var runErr error
 	select {
-	case err := <-errc:
-		return err
+	case runErr = <-errc: // the admin server failed
+		stopWorker()
+		return errors.Join(runErr, <-werr)
+	case runErr = <-werr: // the queue was closed under the worker
 	case <-ctx.Done():
+		runErr = <-werr
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
-		return err
+		return errors.Join(runErr, err)
 	}
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
+		return errors.Join(runErr, err)
 	}
-	return nil
+	return runErr
 }
 
 func writeJSON(w http.ResponseWriter, status int, body any) {

@@ -1,6 +1,492 @@
-// Shows the server's readiness until the studio UI lands.
-const out = document.getElementById("ready");
-fetch("/readyz")
-  .then((r) => r.json())
-  .then((body) => { out.textContent = JSON.stringify(body, null, 2); })
-  .catch((err) => { out.textContent = "could not reach the server: " + err.message; });
+// The web studio: wires the sections (generate, morph, interpolate,
+// history), the page-wide states (loading, API key needed, too many
+// requests, no model loaded, server errors) and the models list.
+
+import * as api from "./api.js";
+import * as composer from "./composer.js";
+import { $, clear, h } from "./dom.js";
+import * as history from "./history.js";
+import * as morph from "./morph.js";
+import * as runs from "./runs.js";
+
+const TABS = ["generate", "morph", "interpolate", "history"];
+const SUBMIT_BUTTONS = ["generate", "vary", "change-go", "morph-go", "interp-go"];
+
+const details = new Map(); // model name → Promise<api.Model>
+let models = [];
+let cooldownUntil = 0;
+let cooldownTimer = 0;
+let retryFn = null;
+let bannerKind = "";
+
+// ---------------------------------------------------------------- studio
+
+const studio = {
+  detail(name) {
+    if (!details.has(name)) {
+      const p = api.getJSON(`/v1/models/${encodeURIComponent(name)}`);
+      p.catch(() => details.delete(name));
+      details.set(name, p);
+    }
+    return details.get(name);
+  },
+  tab,
+  announce(text) {
+    const live = $("live");
+    live.textContent = "";
+    setTimeout(() => (live.textContent = text), 30);
+  },
+  historyChanged: paintHistory,
+  runsChanged() {
+    for (const [box, empty] of [
+      ["runs", "gallery-empty"],
+      ["morph-runs", "morph-empty"],
+      ["interp-runs", "interp-empty"],
+    ]) {
+      $(empty).hidden = $(box).children.length > 0;
+    }
+    $("clear-gallery").disabled = $("runs").children.length === 0;
+  },
+  imagesChanged() {
+    $("zip-all").disabled = !runs.all().some((r) => r.container === $("runs") && r.images.some(Boolean));
+    morph.paintPick();
+  },
+  vary: composer.vary,
+  changeOne: composer.changeOne,
+  rerun: composer.rerun,
+  useSeed: composer.useSeed,
+  morphFrom: morph.morphFrom,
+  modelNotLoaded(detail) {
+    setServerState("no-model", "no model loaded");
+    banner("model", "The model is not loaded.", `${detail} Generation cannot run until the server has loaded the model; ask whoever runs the studio to check its models folder.`);
+  },
+  formError,
+  fail,
+  coolingDown: () => Date.now() < cooldownUntil,
+  submitElsewhere,
+};
+
+// ---------------------------------------------------------------- tabs
+
+function tab(name) {
+  for (const t of TABS) {
+    const on = t === name;
+    const b = $(`tab-${t}`);
+    b.setAttribute("aria-selected", on ? "true" : "false");
+    b.tabIndex = on ? 0 : -1;
+    $(`panel-${t}`).hidden = !on;
+  }
+  if (name === "morph") morph.paintPick();
+}
+
+function initTabs() {
+  for (const t of TABS) $(`tab-${t}`).addEventListener("click", () => tab(t));
+  document.querySelector("[role=tablist]").addEventListener("keydown", (e) => {
+    const at = TABS.findIndex((t) => $(`tab-${t}`) === document.activeElement);
+    if (at < 0) return;
+    let to = -1;
+    if (e.key === "ArrowRight") to = (at + 1) % TABS.length;
+    if (e.key === "ArrowLeft") to = (at - 1 + TABS.length) % TABS.length;
+    if (e.key === "Home") to = 0;
+    if (e.key === "End") to = TABS.length - 1;
+    if (to < 0) return;
+    e.preventDefault();
+    tab(TABS[to]);
+    $(`tab-${TABS[to]}`).focus();
+  });
+}
+
+// ---------------------------------------------------------------- banner
+
+function banner(kind, title, detail, action) {
+  bannerKind = kind;
+  const b = $("banner");
+  b.dataset.kind = kind;
+  $("banner-title").textContent = title;
+  $("banner-detail").textContent = detail || "";
+  const btn = $("banner-action");
+  btn.hidden = !action;
+  if (action) {
+    btn.textContent = action.label;
+    btn.onclick = action.run;
+  }
+  b.hidden = false;
+}
+
+function hideBanner(kind) {
+  if (kind && bannerKind !== kind) return;
+  $("banner").hidden = true;
+  bannerKind = "";
+}
+
+// ---------------------------------------------------------------- errors
+
+// FIELD_NAMES are the request fields as the forms call them.
+const FIELD_NAMES = {
+  prompt: "Prompt",
+  class: "Class",
+  n: "How many",
+  seed: "Seed",
+  min_fidelity: "Min fidelity",
+  max_attempts: "Attempts",
+  model: "Model",
+  image: "Image",
+  "from.class": "From class",
+  "to.class": "To class",
+};
+
+// sentence makes a server's detail read as a sentence.
+function sentence(text) {
+  const t = String(text || "").trim();
+  if (!t) return "";
+  return t[0].toUpperCase() + t.slice(1) + (/[.!?)]$/.test(t) ? "" : ".");
+}
+
+// words turns an error into what the page says.
+function words(e) {
+  if (!e) return null;
+  if (e instanceof api.ApiError) {
+    const id = e.requestId ? ` (request id ${e.requestId})` : "";
+    switch (e.status) {
+      case 0:
+        return { title: "The studio cannot be reached.", detail: sentence(e.detail) };
+      case 401:
+        return { title: "An API key is needed.", detail: sentence(e.detail) };
+      case 403:
+        return { title: "This API key may not do that.", detail: sentence(e.detail) };
+      case 429:
+        return { title: e.slug === "queue-full" ? "The queue is full." : e.slug === "quota-exceeded" ? "Too many unfinished jobs." : "Too many requests.", detail: `${sentence(e.detail)}${e.retryAfter ? ` Try again in ${e.retryAfter} s.` : ""}` };
+      case 500:
+        return { title: "The server failed.", detail: sentence(`${e.detail}${id}`) };
+      case 503:
+        return { title: "The studio is unavailable right now.", detail: sentence(`${e.detail}${id}`) };
+      default: {
+        const title = { 400: "The request was not understood.", 404: "Not found.", 413: "Too large.", 415: "Wrong kind of upload." }[e.status] || (e.status >= 500 ? "The server failed." : "The request was refused.");
+        const what = FIELD_NAMES[e.field] || e.field;
+        const detail = what ? `${what}: ${e.detail.replace(/\.$/, "")}.` : sentence(e.detail);
+        return { title, detail: detail + (e.status >= 500 ? id : "") };
+      }
+    }
+  }
+  if (e.title || e.detail) return { title: e.title || "", detail: e.detail || "" };
+  return { title: "Something went wrong.", detail: String(e.message || e) };
+}
+
+function formError(boxId, e) {
+  const box = $(boxId);
+  clear(box);
+  const w = words(e);
+  box.hidden = !w;
+  if (!w) return;
+  box.dataset.status = e instanceof api.ApiError ? String(e.status) : "";
+  box.append(h("strong", {}, w.title), " ", h("span", {}, w.detail));
+}
+
+// fail shows an error from a submission in its form, marks the field at
+// fault, and starts the cool-down of a 429 with a retry.
+function fail(e, { box, fields = {}, retry } = {}) {
+  for (const el of document.querySelectorAll("[aria-invalid=true]")) el.removeAttribute("aria-invalid");
+  formError(box, e);
+  if (!(e instanceof api.ApiError)) return;
+  const target = fields[e.field] && document.getElementById(fields[e.field]);
+  if (target && e.status >= 400 && e.status < 500 && e.status !== 429 && e.status !== 401) {
+    target.setAttribute("aria-invalid", "true");
+    target.focus();
+  } else {
+    $(box).tabIndex = -1;
+  }
+  if (e.status === 429) {
+    retryFn = retry || null;
+    cooldown(e);
+  }
+}
+
+function cooldown(e) {
+  const secs = Math.max(1, Math.min(120, e.retryAfter || 2));
+  cooldownUntil = Date.now() + secs * 1000;
+  for (const id of SUBMIT_BUTTONS) $(id).disabled = true;
+  const w = words(e);
+  const tick = () => {
+    const left = Math.ceil((cooldownUntil - Date.now()) / 1000);
+    if (left > 0) {
+      banner("busy", w.title, `${sentence(e.detail)} You can try again in ${left} s.`);
+      return;
+    }
+    clearInterval(cooldownTimer);
+    cooldownTimer = 0;
+    for (const id of SUBMIT_BUTTONS) $(id).disabled = false;
+    $("vary").disabled = !document.querySelector("#runs .run-generate");
+    $("change-one").disabled = $("vary").disabled;
+    const again = retryFn;
+    banner("busy", w.title, "You can try again now.", again ? { label: "Try again", run: () => { retryFn = null; hideBanner("busy"); again(); } } : null);
+  };
+  clearInterval(cooldownTimer);
+  cooldownTimer = setInterval(tick, 250);
+  tick();
+}
+
+api.onProblem((e) => {
+  switch (e.status) {
+    case 0:
+      setServerState("down", "unreachable");
+      banner("network", "The studio cannot be reached.", e.detail, { label: "Retry", run: boot });
+      break;
+    case 401:
+      authNeeded(e);
+      break;
+    case 403:
+      banner("auth", "This API key may not do that.", `${sentence(e.detail)} Use a key with the generate scope.`, { label: "Change key", run: openKeyDialog });
+      break;
+    case 429:
+      if (!studio.coolingDown()) cooldown(e);
+      break;
+    case 503:
+      banner("unavailable", "The studio is unavailable right now.", sentence(e.detail));
+      break;
+  }
+});
+
+// ---------------------------------------------------------------- API key
+
+function authNeeded(e) {
+  banner("auth", "An API key is needed.", sentence(e.detail), { label: "Enter API key", run: openKeyDialog });
+  paintKeyButton();
+  if (!$("key-dialog").open && !authNeeded.asked) {
+    authNeeded.asked = true;
+    openKeyDialog(e);
+  }
+}
+
+function openKeyDialog() {
+  const dlg = $("key-dialog");
+  $("key-input").value = "";
+  $("key-forget").hidden = !api.apiKey();
+  if (!dlg.open) dlg.showModal();
+  $("key-input").focus();
+}
+
+function paintKeyButton() {
+  const b = $("key-button");
+  b.textContent = api.apiKey() ? "API key ✓" : "API key";
+  b.setAttribute("aria-label", api.apiKey() ? "API key set; change it" : "Enter an API key");
+}
+
+function initKeyDialog() {
+  const dlg = $("key-dialog");
+  $("key-button").addEventListener("click", openKeyDialog);
+  $("key-cancel").addEventListener("click", () => dlg.close());
+  $("key-forget").addEventListener("click", () => {
+    api.setApiKey("");
+    paintKeyButton();
+    dlg.close();
+    boot();
+  });
+  $("key-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const key = $("key-input").value.trim();
+    if (!key) {
+      $("key-input").setAttribute("aria-invalid", "true");
+      $("key-input").focus();
+      return;
+    }
+    $("key-input").removeAttribute("aria-invalid");
+    api.setApiKey(key, $("key-remember").checked);
+    authNeeded.asked = false;
+    paintKeyButton();
+    dlg.close();
+    hideBanner("auth");
+    boot();
+  });
+  paintKeyButton();
+}
+
+// ---------------------------------------------------------------- readiness and models
+
+function setServerState(kind, text) {
+  const el = $("server-state");
+  el.dataset.state = kind;
+  el.textContent = text;
+}
+
+async function checkReady() {
+  const r = await api.readiness();
+  if (r.ready) {
+    setServerState("ready", "ready");
+    hideBanner("model");
+    return true;
+  }
+  const checks = r.checks || {};
+  if (checks.server) {
+    setServerState("down", "unreachable");
+    banner("network", "The studio cannot be reached.", "The server does not answer. Check that it is running.", { label: "Retry", run: boot });
+    return false;
+  }
+  if (checks.models && checks.models !== "ok") {
+    studio.modelNotLoaded(`The server says: ${checks.models}.`);
+  } else {
+    const failing = Object.entries(checks).filter(([, v]) => v !== "ok");
+    setServerState("no-model", "not ready");
+    banner("model", "The studio is not ready.", failing.map(([k, v]) => `${k}: ${v}`).join("; ") || "Try again shortly.");
+  }
+  clearTimeout(checkReady.timer);
+  checkReady.timer = setTimeout(checkReady, 20_000);
+  return false;
+}
+
+async function boot() {
+  hideBanner("network");
+  details.clear();
+  const composerEl = $("composer");
+  composerEl.setAttribute("aria-busy", "true");
+  $("model-note").textContent = "Loading models…";
+  $("generate").disabled = true;
+  checkReady();
+  try {
+    const list = await api.getJSON("/v1/models");
+    models = list.models.filter((m) => m.input === "prompt" || m.input === "class");
+    if (!models.length) {
+      formError("composer-error", { title: "No models.", detail: list.models.length ? "The installed models only score images; none generates." : "This studio has no models installed yet." });
+    } else {
+      formError("composer-error", null);
+    }
+    await Promise.all([composer.setModels(models), morph.setModels(models)]);
+    $("generate").disabled = !models.length || studio.coolingDown();
+  } catch (e) {
+    $("model-note").textContent = e.status === 401 ? "Enter an API key to load the models." : `Could not load the models: ${e.message}`;
+    if (e.status !== 401) formError("composer-error", e);
+  } finally {
+    composerEl.removeAttribute("aria-busy");
+  }
+}
+
+// ---------------------------------------------------------------- history
+
+function containerFor(kind) {
+  return { generate: $("runs"), morph: $("morph-runs"), interpolate: $("interp-runs") }[kind];
+}
+
+function tabFor(kind) {
+  return { generate: "generate", morph: "morph", interpolate: "interpolate" }[kind];
+}
+
+function boxFor(kind) {
+  return { generate: "composer-error", morph: "morph-error", interpolate: "interp-error" }[kind];
+}
+
+async function submitElsewhere(spec) {
+  tab(tabFor(spec.kind));
+  const full = { ...spec, container: containerFor(spec.kind) };
+  try {
+    const run = await runs.submit(full);
+    run.el.focus();
+    return run;
+  } catch (e) {
+    fail(e, { box: boxFor(spec.kind), retry: () => submitElsewhere(spec) });
+    return null;
+  }
+}
+
+function blobOfDataURL(url) {
+  const [head, b64] = url.split(",", 2);
+  const type = /data:([^;]+)/.exec(head)?.[1] || "image/png";
+  const bin = atob(b64);
+  const bytes = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+  return new Blob([bytes], { type });
+}
+
+function paintHistory() {
+  const list = clear($("history-list"));
+  const all = history.entries();
+  $("history-empty").hidden = all.length > 0;
+  $("history-clear").disabled = !all.length;
+  $("history-count").textContent = all.length ? String(all.length) : "";
+  for (const e of all) {
+    const when = new Date(e.at);
+    const r = e.request || {};
+    const bits = [e.model];
+    if (e.kind === "generate") bits.push(`${r.n || 1} image${(r.n || 1) > 1 ? "s" : ""}`, `seed ${r.seed}`);
+    if (e.kind === "interpolate") bits.push(`${r.n} steps`);
+    const canRerun = e.kind !== "morph" || !!e.image;
+    const status = h("p", { class: "history-status", role: "status" });
+    list.append(
+      h(
+        "li",
+        { class: "history-item" },
+        h("div", { class: "history-text" }, h("strong", {}, e.label), h("span", { class: "kind" }, e.kind), h("span", { class: "history-meta" }, `${bits.join(" · ")} · ${when.toLocaleString()} · ${e.state}`)),
+        h(
+          "div",
+          { class: "history-actions" },
+          h(
+            "button",
+            {
+              type: "button",
+              disabled: !canRerun,
+              title: canRerun ? "Submit the same request again" : "The source image was too large to keep",
+              onclick: () => {
+                const spec = { kind: e.kind, model: e.model, body: { ...r }, label: e.label, targetLabel: e.label.split(" → ")[1] };
+                if (e.kind === "morph") {
+                  const blob = blobOfDataURL(e.image);
+                  spec.source = { blob, url: URL.createObjectURL(blob), name: "source.png", label: e.label.split(" → ")[0], dataURL: e.image };
+                }
+                submitElsewhere(spec);
+              },
+            },
+            "Run again",
+          ),
+          h(
+            "button",
+            {
+              type: "button",
+              disabled: !e.jobId || e.kind === "morph",
+              onclick: async () => {
+                try {
+                  tab(tabFor(e.kind));
+                  const run = await runs.show(e, containerFor(e.kind));
+                  run.el.focus();
+                } catch (err) {
+                  tab("history");
+                  status.textContent = err.status === 404 ? "The server no longer keeps this job; run it again instead." : `Could not show it: ${err.message}`;
+                }
+              },
+            },
+            "Show",
+          ),
+          h("button", { type: "button", class: "ghost", "aria-label": `Remove ${e.label} from history`, onclick: () => { history.remove(e.id); paintHistory(); } }, "Remove"),
+        ),
+        status,
+      ),
+    );
+  }
+}
+
+// ---------------------------------------------------------------- start
+
+function start() {
+  initTabs();
+  initKeyDialog();
+  $("banner-close").addEventListener("click", () => hideBanner());
+  $("zip-all").addEventListener("click", () =>
+    runs.zipRuns(
+      runs.all().filter((r) => r.container === $("runs")),
+      `fgstudio-gallery-${new Date().toISOString().slice(0, 19).replace(/[:T]/g, "-")}.zip`,
+    ),
+  );
+  $("clear-gallery").addEventListener("click", () => {
+    runs.clearContainer($("runs"));
+    $("vary").disabled = true;
+    $("change-one").disabled = true;
+  });
+  $("history-clear").addEventListener("click", () => {
+    history.clearAll();
+    paintHistory();
+  });
+  runs.init(studio);
+  composer.init(studio);
+  morph.init(studio);
+  paintHistory();
+  studio.runsChanged();
+  boot();
+}
+
+start();

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"fgstudio/generator"
+	"fgstudio/generator/jobspec"
+	"fgstudio/generator/worker"
+	"fgstudio/queue"
+)
+
+// workQueue is what this process's worker needs of a queue: the worker
+// side, and Stats for the queue gauges on /metrics.
+type workQueue interface {
+	worker.Queue
+	queue.StatsReader
+}
+
+// newWorker builds the generation worker of this process: loops worker
+// loops on q and svc, its metrics and the queue's gauges in reg. Of the
+// shutdown timeout, a quarter (at most 5s) is kept for handing unfinished
+// jobs back; the rest is for finishing them.
+func newWorker(cfg Config, loops int, q workQueue, svc *generator.Service, reg prometheus.Registerer, log *slog.Logger) (*worker.Worker, error) {
+	handBack := min(5*time.Second, cfg.ShutdownTimeout/4)
+	maxWait := cfg.MaxWait
+	if maxWait == 0 {
+		maxWait = -1 // 0s on the command line: no coalescing wait
+	}
+	w, err := worker.New(worker.Config{
+		Name:            workerName(),
+		Concurrency:     loops,
+		MaxBatch:        cfg.MaxBatch,
+		MaxWait:         maxWait,
+		DrainTimeout:    cfg.ShutdownTimeout - handBack,
+		HandBackTimeout: handBack,
+	}, q, svc, reg, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := reg.Register(queue.NewCollector(q, 0)); err != nil {
+		return nil, fmt.Errorf("queue metrics: %w", err)
+	}
+	wc := w.Config()
+	log.Info("worker ready", "worker", wc.Name, "loops", wc.Concurrency, "max_batch", wc.MaxBatch,
+		"max_wait", wc.MaxWait, "drain_timeout", wc.DrainTimeout)
+	return w, nil
+}
+
+// workerName identifies this process in the queue: host and pid.
+func workerName() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "worker"
+	}
+	return fmt.Sprintf("%s-%d", host, os.Getpid())
+}
+
+// generatorConfig sizes the generator for loops worker loops: a session
+// per graph for each. The worker sends at most --max-batch images per
+// Generate call; the generator's own MaxBatch is also its limit on the
+// steps of one interpolation (a single graph run), so it is never below
+// the largest n a job may ask for.
+func generatorConfig(cfg Config, loops int) generator.Config {
+	return generator.Config{PoolSize: loops, MaxBatch: max(cfg.MaxBatch, jobspec.MaxN)}
+}
+
+// startInProcessWorker runs one worker loop on the embedded queue for
+// `studio serve`. stop ends it, waits until it has drained (within the
+// shutdown timeout), and may be called more than once.
+func startInProcessWorker(ctx context.Context, cfg Config, q *queue.Embedded, svc *generator.Service, reg prometheus.Registerer, log *slog.Logger) (stop func(), err error) {
+	w, err := newWorker(cfg, 1, q, svc, reg, log)
+	if err != nil {
+		return nil, err
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := w.Run(wctx); err != nil {
+			log.Error("in-process worker stopped", "err", err)
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			cancel()
+			<-done
+		})
+	}, nil
+}

@@ -1,0 +1,199 @@
+// CVAE-GAN morphs (an uploaded or picked image re-drawn as a target class)
+// and interpolation strips (between two classes, or two seeds).
+
+import { $, clear, h } from "./dom.js";
+import * as runs from "./runs.js";
+
+let studio = null;
+let source = null; // {blob, url, name, label, dataURL?}
+
+export function init(s) {
+  studio = s;
+  $("morph-model").addEventListener("change", () => fillClasses("morph"));
+  $("interp-model").addEventListener("change", () => fillClasses("interp"));
+  $("morph-file").addEventListener("change", uploaded);
+  $("morph-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    morph();
+  });
+  $("interp-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    interpolate();
+  });
+}
+
+export function setModels(models) {
+  const classModels = models.filter((m) => m.input === "class");
+  for (const [id, list] of [
+    ["morph-model", classModels],
+    ["interp-model", classModels],
+  ]) {
+    const sel = clear($(id));
+    for (const m of list) sel.append(h("option", { value: m.name }, `${m.name} · ${m.kind} ${m.version}`));
+  }
+  $("morph-go").disabled = !classModels.length;
+  $("interp-go").disabled = !classModels.length;
+  if (!classModels.length) {
+    studio.formError("morph-error", { title: "No class model", detail: "Morphs need a class model (CVAE-GAN) with an encoder; none is installed." });
+    studio.formError("interp-error", { title: "No class model", detail: "Interpolations need a class model (CVAE-GAN); none is installed." });
+    return Promise.resolve();
+  }
+  return Promise.all([fillClasses("morph"), fillClasses("interp")]);
+}
+
+async function fillClasses(which) {
+  const name = $(`${which}-model`).value;
+  if (!name) return;
+  let m;
+  try {
+    m = await studio.detail(name);
+  } catch (e) {
+    studio.formError(`${which}-error`, e);
+    return;
+  }
+  const trained = m.classes.filter((c) => c.trained);
+  const opts = () => trained.map((c) => h("option", { value: c.name }, c.label || c.name));
+  if (which === "morph") {
+    clear($("morph-class")).append(...opts());
+    if (!m.morph) studio.formError("morph-error", { title: "Cannot morph", detail: `${m.name} has no encoder graph, so it cannot re-draw an uploaded image.` });
+    else studio.formError("morph-error", null);
+    $("morph-go").disabled = !m.morph;
+  } else {
+    clear($("interp-from-class")).append(...opts());
+    clear($("interp-to-class")).append(...opts());
+    if (trained.length > 1) $("interp-to-class").value = trained[trained.length - 1].name;
+  }
+}
+
+// ---------------------------------------------------------------- source
+
+function dataURL(blob) {
+  return new Promise((resolve) => {
+    const r = new FileReader();
+    r.onload = () => resolve(r.result);
+    r.onerror = () => resolve(undefined);
+    r.readAsDataURL(blob);
+  });
+}
+
+async function uploaded() {
+  const f = $("morph-file").files[0];
+  if (!f) return;
+  if (!/^image\/(png|jpeg)$/.test(f.type)) {
+    studio.formError("morph-error", { title: "Not a PNG or JPEG", detail: `${f.name} is ${f.type || "of an unknown type"}; upload a PNG or JPEG.` });
+    return;
+  }
+  studio.formError("morph-error", null);
+  for (const r of document.querySelectorAll("#morph-pick input")) r.checked = false;
+  setSource({ blob: f, url: URL.createObjectURL(f), name: f.name, label: f.name });
+}
+
+async function setSource(src) {
+  source = src;
+  if (src.blob.size < 64 * 1024) source.dataURL = await dataURL(src.blob);
+  const fig = clear($("morph-source"));
+  fig.hidden = false;
+  fig.append(h("img", { src: src.url, alt: `Source: ${src.label}` }), h("figcaption", {}, src.label));
+}
+
+// morphFrom is "Morph this image" from the large view.
+export function morphFrom(src) {
+  studio.tab("morph");
+  $("morph-file").value = "";
+  setSource(src);
+  paintPick();
+  $("morph-class").focus();
+}
+
+// paintPick lists the generated images as choices.
+export function paintPick() {
+  const box = clear($("morph-pick"));
+  const imgs = [];
+  for (const run of runs.all()) {
+    if (run.kind !== "generate") continue;
+    for (const img of run.images) if (img) imgs.push({ run, img });
+  }
+  $("morph-pick-hint").hidden = !imgs.length;
+  for (const { run, img } of imgs.slice(0, 24)) {
+    const label = `${run.label}, seed ${img.seed}`;
+    box.append(
+      h(
+        "label",
+        { class: "pick-item", title: label },
+        h("input", {
+          type: "radio",
+          name: "morph-pick",
+          class: "visually-hidden",
+          checked: source && source.url === img.url,
+          onchange: () => {
+            $("morph-file").value = "";
+            setSource({ blob: img.blob, url: img.url, name: `seed${img.seed}.png`, label });
+          },
+        }),
+        h("img", { src: img.url, alt: label }),
+      ),
+    );
+  }
+}
+
+async function morph() {
+  studio.formError("morph-error", null);
+  if (!source) {
+    studio.formError("morph-error", { title: "No source image", detail: "Upload an image or pick one of yours first.", field: "image" });
+    $("morph-file").focus();
+    return;
+  }
+  const model = $("morph-model").value;
+  const cls = $("morph-class").value;
+  const m = await studio.detail(model);
+  const label = m.classes.find((c) => c.name === cls)?.label || cls;
+  const button = $("morph-go");
+  button.disabled = true;
+  button.setAttribute("aria-busy", "true");
+  const spec = { kind: "morph", model, body: { model, class: cls }, label: `${source.label} → ${label}`, targetLabel: label, container: $("morph-runs"), source };
+  try {
+    await runs.submit(spec);
+  } catch (e) {
+    studio.fail(e, { box: "morph-error", fields: { class: "morph-class", image: "morph-file", model: "morph-model" }, retry: () => runs.submit(spec) });
+  } finally {
+    button.removeAttribute("aria-busy");
+    button.disabled = studio.coolingDown();
+  }
+}
+
+async function interpolate() {
+  studio.formError("interp-error", null);
+  const model = $("interp-model").value;
+  const n = Number($("interp-n").value || 8);
+  const seeds = [Number($("interp-from-seed").value), Number($("interp-to-seed").value)];
+  if (!Number.isInteger(n) || n < 2 || n > 16) {
+    studio.formError("interp-error", { title: "Steps", detail: "Steps: a whole number from 2 to 16.", field: "n" });
+    $("interp-n").focus();
+    return;
+  }
+  if (seeds.some((x) => !Number.isSafeInteger(x) || x < 0)) {
+    studio.formError("interp-error", { title: "Seeds", detail: "Seeds: whole numbers, 0 or more." });
+    return;
+  }
+  const from = { class: $("interp-from-class").value, seed: seeds[0] };
+  const to = { class: $("interp-to-class").value, seed: seeds[1] };
+  if (from.class === to.class && from.seed === to.seed) {
+    studio.formError("interp-error", { title: "Same ends", detail: "Pick two classes, or two seeds of one class." });
+    return;
+  }
+  const m = await studio.detail(model);
+  const name = (c) => m.classes.find((x) => x.name === c)?.label || c;
+  const label = from.class === to.class ? `${name(from.class)}: seed ${from.seed} → ${to.seed}` : `${name(from.class)} → ${name(to.class)}`;
+  const button = $("interp-go");
+  button.disabled = true;
+  button.setAttribute("aria-busy", "true");
+  const spec = { kind: "interpolate", model, body: { model, from, to, n }, label, container: $("interp-runs") };
+  try {
+    await runs.submit(spec);
+  } catch (e) {
+    studio.fail(e, { box: "interp-error", fields: { n: "interp-n", "from.class": "interp-from-class", "to.class": "interp-to-class", model: "interp-model" }, retry: () => runs.submit(spec) });
+  } finally {
+    button.removeAttribute("aria-busy");
+    button.disabled = studio.coolingDown();
+  }
+}

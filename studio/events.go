@@ -1,0 +1,109 @@
+package studio
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
+
+	"fgstudio/queue"
+	"fgstudio/studio/api"
+)
+
+// events is GET /v1/generations/{id}/events: the job's progress as
+// server-sent events — its current state first (queued, started or
+// finished), then started, image and progress per stored image,
+// retrying, and finished, after which the stream ends. Idle streams get a
+// comment every Heartbeat; a client that left is noticed at the next write.
+func (s *Server) events(c *fiber.Ctx) error {
+	who := callerOf(c)
+	id := c.Params("id")
+	// Get checks that the job is the caller's (Events does not).
+	if _, err := s.jobs.Get(c.UserContext(), who.client, id); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ch, err := s.jobs.Events(ctx, id)
+	if err != nil {
+		cancel()
+		return err
+	}
+	c.Set(fiber.HeaderContentType, "text/event-stream")
+	c.Set(fiber.HeaderCacheControl, "no-cache")
+	c.Set("X-Accel-Buffering", "no")
+	heartbeat, stop, log := s.lim.Heartbeat, s.stop, s.log
+	c.Context().SetBodyStreamWriter(fasthttp.StreamWriter(func(w *bufio.Writer) {
+		defer cancel()
+		seq := 0
+		send := func(ev api.Event) error {
+			seq++
+			data, err := json.Marshal(ev)
+			if err != nil {
+				return err
+			}
+			if _, err := fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", seq, ev.Type, data); err != nil {
+				return err
+			}
+			return w.Flush()
+		}
+		if _, err := fmt.Fprint(w, "retry: 2000\n\n"); err != nil || w.Flush() != nil {
+			return
+		}
+		tick := time.NewTicker(heartbeat)
+		defer tick.Stop()
+		for {
+			select {
+			case qe, ok := <-ch:
+				if !ok {
+					return
+				}
+				for _, ev := range sseEvents(qe) {
+					if err := send(ev); err != nil {
+						return
+					}
+				}
+				if qe.Terminal() {
+					return
+				}
+			case <-tick.C:
+				if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil || w.Flush() != nil {
+					return
+				}
+			case <-stop:
+				log.Debug("event stream closed by shutdown", "job_id", id)
+				return
+			}
+		}
+	}))
+	return nil
+}
+
+// sseEvents maps one queue event to the API's events.
+func sseEvents(qe queue.Event) []api.Event {
+	base := api.Event{JobID: qe.JobID, Done: qe.Done, Total: qe.Total, At: qe.At, Error: qe.Error}
+	with := func(typ, state string) api.Event {
+		e := base
+		e.Type, e.State = typ, state
+		return e
+	}
+	switch qe.Type {
+	case queue.EventQueued:
+		return []api.Event{with(api.EventQueued, string(queue.Queued))}
+	case queue.EventStarted:
+		return []api.Event{with(api.EventStarted, string(queue.Running))}
+	case queue.EventRetrying:
+		return []api.Event{with(api.EventRetrying, string(queue.Queued))}
+	case queue.EventResult:
+		img := with(api.EventImage, string(queue.Running))
+		k := qe.Index
+		img.Index, img.PNG = &k, imagePath(qe.JobID, k)
+		return []api.Event{img, with(api.EventProgress, string(queue.Running))}
+	case queue.EventSucceeded, queue.EventFailed, queue.EventCancelled:
+		return []api.Event{with(api.EventFinished, qe.Type)}
+	}
+	return nil
+}

@@ -1,0 +1,104 @@
+package studio
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/gofiber/fiber/v2"
+
+	"fgstudio/generator/jobspec"
+	"fgstudio/queue"
+	"fgstudio/studio/api"
+)
+
+// result finds image k of the caller's job.
+func (s *Server) result(c *fiber.Ctx) (queue.Job, queue.Result, error) {
+	k, err := imageIndex(c, "k")
+	if err != nil {
+		return queue.Job{}, queue.Result{}, err
+	}
+	j, err := s.jobs.Get(c.UserContext(), callerOf(c).client, c.Params("id"))
+	if err != nil {
+		return j, queue.Result{}, err
+	}
+	for _, r := range j.Results {
+		if r.Index == k {
+			return j, r, nil
+		}
+	}
+	if k >= j.Total {
+		return j, queue.Result{}, problem(fiber.StatusNotFound, api.TypeNotFound, "",
+			"job %s has images 0 to %d", j.ID, j.Total-1)
+	}
+	return j, queue.Result{}, problem(fiber.StatusNotFound, api.TypeNotFound, "",
+		"image %d of job %s is not finished yet (job %s)", k, j.ID, j.State)
+}
+
+// sendPNG answers a PNG that never changes once stored.
+func sendPNG(c *fiber.Ctx, data []byte) error {
+	c.Set(fiber.HeaderContentType, "image/png")
+	c.Set(fiber.HeaderCacheControl, "private, max-age=86400, immutable")
+	return c.Send(data)
+}
+
+// imagePNG is GET /v1/generations/{id}/images/{k}.png: the image with its
+// provenance chunk.
+func (s *Server) imagePNG(c *fiber.Ctx) error {
+	_, r, err := s.result(c)
+	if err != nil {
+		return err
+	}
+	return sendPNG(c, r.Data)
+}
+
+func attentionOf(r queue.Result) ([]jobspec.WordMap, error) {
+	var m jobspec.ImageMeta
+	if err := json.Unmarshal(r.Meta, &m); err != nil {
+		return nil, fmt.Errorf("image %d metadata: %w", r.Index, err)
+	}
+	return m.Attention, nil
+}
+
+// attention is GET /v1/generations/{id}/images/{k}/attention: the words
+// of the prompt with a link to each word's attention map.
+func (s *Server) attention(c *fiber.Ctx) error {
+	j, r, err := s.result(c)
+	if err != nil {
+		return err
+	}
+	maps, err := attentionOf(r)
+	if err != nil {
+		return err
+	}
+	if len(maps) == 0 {
+		return problem(fiber.StatusNotFound, api.TypeNotFound, "",
+			"image %d of job %s has no attention maps (only text models make them)", r.Index, j.ID)
+	}
+	res := api.Attention{Index: r.Index, Maps: make([]api.WordMap, len(maps))}
+	for i, w := range maps {
+		res.Maps[i] = api.WordMap{Position: i, Word: w.Word,
+			PNG: fmt.Sprintf("%s/images/%d/attention/%d.png", jobPath(j.ID), r.Index, i)}
+	}
+	return c.JSON(res)
+}
+
+// attentionPNG is GET /v1/generations/{id}/images/{k}/attention/{w}.png.
+func (s *Server) attentionPNG(c *fiber.Ctx) error {
+	w, err := imageIndex(c, "w")
+	if err != nil {
+		return err
+	}
+	j, r, err := s.result(c)
+	if err != nil {
+		return err
+	}
+	maps, err := attentionOf(r)
+	if err != nil {
+		return err
+	}
+	if w >= len(maps) {
+		return problem(fiber.StatusNotFound, api.TypeNotFound, "",
+			"image %d of job %s has %d attention maps", r.Index, j.ID, len(maps))
+	}
+	return sendPNG(c, maps[w].PNG)
+}

@@ -1,0 +1,759 @@
+package deploy
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"fgstudio/ort"
+)
+
+// instr is one Dockerfile instruction, continuation lines joined.
+type instr struct {
+	Cmd   string // upper case: FROM, COPY, RUN, ...
+	Flags map[string]string
+	Args  []string // shell words, or the JSON array of the exec form
+	Raw   string   // everything after the instruction word
+	JSON  bool
+	Line  int
+}
+
+type stage struct {
+	Name, Image string // Image with ARGs substituted
+	Instrs      []instr
+}
+
+type dockerfile struct {
+	Path   string
+	Args   map[string]string // ARG defaults (global and per stage, last wins)
+	Stages []*stage
+}
+
+func (d *dockerfile) stage(t testing.TB, name string) *stage {
+	t.Helper()
+	for _, s := range d.Stages {
+		if s.Name == name {
+			return s
+		}
+	}
+	t.Fatalf("%s: no stage %q", d.Path, name)
+	return nil
+}
+
+// final is the stage `docker build` builds without --target.
+func (d *dockerfile) final() *stage { return d.Stages[len(d.Stages)-1] }
+
+func (s *stage) all(cmd string) []instr {
+	var out []instr
+	for _, in := range s.Instrs {
+		if in.Cmd == cmd {
+			out = append(out, in)
+		}
+	}
+	return out
+}
+
+func (s *stage) one(t testing.TB, cmd string) instr {
+	t.Helper()
+	all := s.all(cmd)
+	if len(all) != 1 {
+		t.Fatalf("stage %s: %d %s instructions, want 1", s.Name, len(all), cmd)
+	}
+	return all[0]
+}
+
+// env is the stage's ENV, ARG substituted.
+func (s *stage) env(t testing.TB) map[string]string {
+	t.Helper()
+	m := map[string]string{}
+	for _, in := range s.all("ENV") {
+		for _, w := range in.Args {
+			k, v, ok := strings.Cut(w, "=")
+			if !ok {
+				t.Fatalf("line %d: ENV %s: use the KEY=value form", in.Line, in.Raw)
+			}
+			m[k] = v
+		}
+	}
+	return m
+}
+
+var argRef = regexp.MustCompile(`\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?`)
+
+func (d *dockerfile) subst(s string) string {
+	return argRef.ReplaceAllStringFunc(s, func(m string) string {
+		name := argRef.FindStringSubmatch(m)[1]
+		if v, ok := d.Args[name]; ok {
+			return v
+		}
+		return m
+	})
+}
+
+func parseDockerfile(t testing.TB, rel string) *dockerfile {
+	t.Helper()
+	d := &dockerfile{Path: rel, Args: map[string]string{}}
+	sc := bufio.NewScanner(strings.NewReader(readRepoFile(t, rel)))
+	var cur strings.Builder
+	start, n := 0, 0
+	flush := func() {
+		text := strings.TrimSpace(cur.String())
+		cur.Reset()
+		if text == "" {
+			return
+		}
+		word, rest, _ := strings.Cut(text, " ")
+		in := instr{Cmd: strings.ToUpper(word), Flags: map[string]string{}, Line: start}
+		rest = strings.TrimSpace(rest)
+		// --flags of FROM, COPY, RUN and HEALTHCHECK come first.
+		for strings.HasPrefix(rest, "--") {
+			f, r, _ := strings.Cut(rest, " ")
+			k, v, _ := strings.Cut(strings.TrimPrefix(f, "--"), "=")
+			in.Flags[k] = v
+			rest = strings.TrimSpace(r)
+		}
+		if in.Cmd == "HEALTHCHECK" {
+			w, r, _ := strings.Cut(rest, " ")
+			if strings.ToUpper(w) == "CMD" {
+				rest = strings.TrimSpace(r)
+			}
+		}
+		in.Raw = rest
+		if strings.HasPrefix(rest, "[") {
+			if err := json.Unmarshal([]byte(rest), &in.Args); err != nil {
+				t.Fatalf("%s:%d: %s: bad exec form: %v", rel, start, in.Cmd, err)
+			}
+			in.JSON = true
+		} else {
+			in.Args = strings.Fields(rest)
+		}
+		switch in.Cmd {
+		case "ARG":
+			k, v, _ := strings.Cut(in.Args[0], "=")
+			if _, seen := d.Args[k]; !seen || v != "" {
+				d.Args[k] = d.subst(v)
+			}
+		case "FROM":
+			s := &stage{Image: d.subst(in.Args[0])}
+			if len(in.Args) == 3 && strings.EqualFold(in.Args[1], "AS") {
+				s.Name = in.Args[2]
+			}
+			d.Stages = append(d.Stages, s)
+		}
+		if len(d.Stages) > 0 {
+			st := d.Stages[len(d.Stages)-1]
+			st.Instrs = append(st.Instrs, in)
+		}
+	}
+	for sc.Scan() {
+		n++
+		line := sc.Text()
+		trimmed := strings.TrimSpace(line)
+		if strings.HasPrefix(trimmed, "#") {
+			continue // comments and parser directives, also inside continuations
+		}
+		if cur.Len() == 0 {
+			if trimmed == "" {
+				continue
+			}
+			start = n
+		}
+		if strings.HasSuffix(trimmed, `\`) {
+			cur.WriteString(strings.TrimSuffix(trimmed, `\`) + " ")
+			continue
+		}
+		cur.WriteString(trimmed)
+		flush()
+	}
+	flush()
+	if len(d.Stages) == 0 {
+		t.Fatalf("%s: no FROM", rel)
+	}
+	return d
+}
+
+// copied is one source of a COPY instruction and where it goes.
+type copied struct {
+	From, Src, Dest string
+	Line            int
+}
+
+func (s *stage) copies() []copied {
+	var out []copied
+	for _, in := range s.all("COPY") {
+		srcs, dest := in.Args[:len(in.Args)-1], in.Args[len(in.Args)-1]
+		for _, src := range srcs {
+			out = append(out, copied{From: in.Flags["from"], Src: src, Dest: dest, Line: in.Line})
+		}
+	}
+	return out
+}
+
+// produced reports whether path p is in what COPY instructions of s put
+// into the image: a destination, something below one, or dest/base(src)
+// when dest ends in a slash.
+func (s *stage) produced(p string) (copied, bool) {
+	p = strings.TrimSuffix(p, "/")
+	for _, c := range s.copies() {
+		dest := strings.TrimSuffix(c.Dest, "/")
+		if p == dest || strings.HasPrefix(p, dest+"/") {
+			return c, true
+		}
+		if strings.HasSuffix(c.Dest, "/") && p == dest+"/"+path.Base(c.Src) {
+			return c, true
+		}
+	}
+	return copied{}, false
+}
+
+func osRelease(t testing.TB, key string) string {
+	t.Helper()
+	b, err := os.ReadFile("/etc/os-release")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, key+"="); ok {
+			return strings.Trim(v, `"`)
+		}
+	}
+	t.Fatalf("/etc/os-release has no %s", key)
+	return ""
+}
+
+func goDirective(t testing.TB) string {
+	t.Helper()
+	for _, l := range strings.Split(readRepoFile(t, "go.mod"), "\n") {
+		if v, ok := strings.CutPrefix(l, "go "); ok {
+			parts := strings.Split(strings.TrimSpace(v), ".")
+			return parts[0] + "." + parts[1]
+		}
+	}
+	t.Fatal("go.mod has no go directive")
+	return ""
+}
+
+// TestDockerfileBases: the build stage uses go.mod's Go release, and both
+// stages this machine's Debian release, so that the apt checks below ask
+// about the same packages the image gets.
+func TestDockerfileBases(t *testing.T) {
+	d := parseDockerfile(t, "Dockerfile")
+	codename := osRelease(t, "VERSION_CODENAME")
+	build := d.stage(t, "build")
+	if want := "golang:" + goDirective(t) + "-" + codename; build.Image != want {
+		t.Errorf("build stage FROM %s, want %s (go.mod's Go, this machine's Debian)", build.Image, want)
+	}
+	rt := d.final()
+	if want := "debian:" + codename + "-slim"; rt.Image != want {
+		t.Errorf("runtime stage FROM %s, want %s", rt.Image, want)
+	}
+	if rt.Name != "runtime" {
+		t.Errorf("last stage is %q, want runtime", rt.Name)
+	}
+}
+
+// TestDockerfileBuildInputs: every path COPYed from the context exists and
+// is not left out by .dockerignore, and the build stage holds every file
+// that `go build ./cmd/studio` reads (sources and embedded files).
+func TestDockerfileBuildInputs(t *testing.T) {
+	t.Parallel()
+	repo := root(t)
+	ign := loadDockerignore(t)
+	d := parseDockerfile(t, "Dockerfile")
+	for _, s := range d.Stages {
+		for _, c := range s.copies() {
+			if c.From != "" {
+				continue
+			}
+			st, err := os.Stat(filepath.Join(repo, filepath.FromSlash(c.Src)))
+			if err != nil {
+				t.Errorf("Dockerfile:%d: COPY %s: %v", c.Line, c.Src, err)
+				continue
+			}
+			if ign.excluded(c.Src) {
+				t.Errorf("Dockerfile:%d: COPY %s: .dockerignore leaves it out of the context", c.Line, c.Src)
+			}
+			if st.IsDir() && len(contextFiles(t, ign, c.Src)) == 0 {
+				t.Errorf("Dockerfile:%d: COPY %s: no file of it is in the context", c.Line, c.Src)
+			}
+		}
+	}
+
+	build := d.stage(t, "build")
+	var srcs []string
+	for _, c := range build.copies() {
+		if c.From == "" {
+			srcs = append(srcs, strings.TrimSuffix(c.Src, "/"))
+		}
+	}
+	under := func(f string) bool {
+		for _, s := range srcs {
+			if f == s || strings.HasPrefix(f, s+"/") {
+				return true
+			}
+		}
+		return false
+	}
+	needed := []string{"go.mod", "go.sum"}
+	for _, p := range goListDeps(t, "./cmd/studio") {
+		dir, err := filepath.Rel(repo, p.Dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, group := range [][]string{p.GoFiles, p.CgoFiles, p.CFiles, p.HFiles, p.SFiles, p.EmbedFiles} {
+			for _, f := range group {
+				needed = append(needed, filepath.ToSlash(filepath.Join(dir, f)))
+			}
+		}
+	}
+	if len(needed) < 10 {
+		t.Fatalf("go list found only %v", needed)
+	}
+	for _, f := range needed {
+		if !under(f) {
+			t.Errorf("the build stage does not COPY %s (needed by go build ./cmd/studio)", f)
+		}
+		if ign.excluded(f) {
+			t.Errorf(".dockerignore leaves out %s (needed by go build ./cmd/studio)", f)
+		}
+	}
+}
+
+type goPackage struct {
+	ImportPath, Dir                                       string
+	GoFiles, CgoFiles, CFiles, HFiles, SFiles, EmbedFiles []string
+	Module                                                *struct{ Path string }
+	Error                                                 *struct{ Err string }
+}
+
+// goListDeps lists the module's own packages that pkg needs to build.
+func goListDeps(t testing.TB, pkg string) []goPackage {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-e", "-deps", "-json=ImportPath,Dir,GoFiles,CgoFiles,CFiles,HFiles,SFiles,EmbedFiles,Module,Error", pkg)
+	cmd.Dir = root(t)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	var pkgs []goPackage
+	for dec.More() {
+		var p goPackage
+		if err := dec.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		if p.Error != nil {
+			t.Fatalf("go list %s: %s", p.ImportPath, p.Error.Err)
+		}
+		if p.Module != nil && p.Module.Path == "fgstudio" {
+			pkgs = append(pkgs, p)
+		}
+	}
+	return pkgs
+}
+
+// TestDockerfileArtifacts: what the runtime stage takes from the build
+// stage is what the build stage makes, and the environment points at it.
+func TestDockerfileArtifacts(t *testing.T) {
+	repo := root(t)
+	d := parseDockerfile(t, "Dockerfile")
+	build, rt := d.stage(t, "build"), d.final()
+	workdir := build.one(t, "WORKDIR").Args[0]
+
+	// scripts/setup.sh, run from the build stage's WORKDIR as from the
+	// repository root here, installs ONNX Runtime where `make run` has it.
+	var runsSetup bool
+	var outputs []string
+	for _, in := range build.all("RUN") {
+		if strings.Contains(in.Raw, "scripts/setup.sh run") {
+			runsSetup = true
+		}
+		if m := regexp.MustCompile(`go build .*-o (\S+)`).FindStringSubmatch(in.Raw); m != nil {
+			outputs = append(outputs, m[1])
+		}
+	}
+	if !runsSetup {
+		t.Error("the build stage does not run scripts/setup.sh run (ONNX Runtime as make run gets it)")
+	}
+	ortDir := path.Dir(filepath.ToSlash(ort.DefaultLibraryPath()))
+	lib := filepath.Join(repo, filepath.FromSlash(ort.DefaultLibraryPath()))
+	if _, err := os.Stat(lib); err != nil {
+		t.Fatalf("ONNX Runtime is not installed here (run scripts/setup.sh): %v", err)
+	}
+
+	var binDest, ortDest string
+	for _, c := range rt.copies() {
+		switch c.From {
+		case "":
+		case "build":
+			src := strings.TrimSuffix(c.Src, "/")
+			switch {
+			case contains(outputs, src):
+				binDest = c.Dest
+			case src == path.Join(workdir, ortDir):
+				ortDest = c.Dest
+			default:
+				t.Errorf("Dockerfile:%d: COPY --from=build %s: the build stage makes no such path (go build -o %v, setup.sh → %s)",
+					c.Line, c.Src, outputs, path.Join(workdir, ortDir))
+			}
+		default:
+			t.Errorf("Dockerfile:%d: COPY --from=%s: unknown stage", c.Line, c.From)
+		}
+	}
+	if binDest == "" || ortDest == "" {
+		t.Fatalf("the runtime stage lacks the binary (%q) or the ONNX Runtime folder (%q)", binDest, ortDest)
+	}
+
+	env := rt.env(t)
+	if got, want := env["ORT_LIB_PATH"], path.Join(ortDest, path.Base(filepath.ToSlash(ort.DefaultLibraryPath()))); got != want {
+		t.Errorf("ENV ORT_LIB_PATH=%s, want %s (the library that setup.sh installs, where the runtime stage puts it)", got, want)
+	}
+	models, ok := rt.produced(env["STUDIO_MODELS_DIR"])
+	if !ok || models.Src != "samples/models" {
+		t.Errorf("ENV STUDIO_MODELS_DIR=%s is not where the runtime stage copies samples/models", env["STUDIO_MODELS_DIR"])
+	}
+	manifests, _ := filepath.Glob(filepath.Join(repo, "samples", "models", "*", "model.json"))
+	if len(manifests) == 0 {
+		t.Error("samples/models has no model directory (model.json): the image would ship no model")
+	}
+	known := envOptions(t)
+	for k := range env {
+		if _, ok := known[k]; !ok {
+			t.Errorf("ENV %s: not a setting of cmd/studio/config.go", k)
+		}
+	}
+
+	ep := rt.one(t, "ENTRYPOINT")
+	if !ep.JSON || len(ep.Args) != 1 || ep.Args[0] != binDest {
+		t.Errorf("ENTRYPOINT %s, want [%q] (exec form: the binary gets the signals)", ep.Raw, binDest)
+	}
+	if cmd := rt.one(t, "CMD"); len(cmd.Args) != 1 || !contains([]string{"serve", "worker"}, cmd.Args[0]) {
+		t.Errorf("CMD %s, want serve or worker", cmd.Raw)
+	}
+	var exposed []int
+	for _, in := range rt.all("EXPOSE") {
+		for _, a := range in.Args {
+			n, err := strconv.Atoi(strings.TrimSuffix(a, "/tcp"))
+			if err != nil {
+				t.Fatalf("EXPOSE %s", a)
+			}
+			exposed = append(exposed, n)
+		}
+	}
+	api, admin := portOf(t, optionNamed(t, "addr").Def), portOf(t, optionNamed(t, "admin-addr").Def)
+	if len(exposed) != 2 || exposed[0] != api || exposed[1] != admin {
+		t.Errorf("EXPOSE %v, want [%d %d] (the defaults of --addr and --admin-addr)", exposed, api, admin)
+	}
+}
+
+var userFlag = regexp.MustCompile(`useradd .*--uid (\d+)`)
+
+// imageUser is the numeric uid the runtime stage runs as, checked to be the
+// user it creates and not root.
+func imageUser(t testing.TB, d *dockerfile) int {
+	t.Helper()
+	rt := d.final()
+	u := rt.one(t, "USER").Args[0]
+	uid, gid, _ := strings.Cut(u, ":")
+	n, err := strconv.Atoi(uid)
+	if err != nil || n == 0 || gid == "" {
+		t.Fatalf("%s: USER %s: want a numeric, non-root uid:gid (runAsNonRoot needs numbers)", d.Path, u)
+	}
+	var created bool
+	for _, in := range rt.all("RUN") {
+		if m := userFlag.FindStringSubmatch(in.Raw); m != nil && m[1] == uid {
+			created = true
+		}
+	}
+	if !created {
+		t.Errorf("%s: USER %s is not created by useradd --uid %s in the runtime stage", d.Path, u, uid)
+	}
+	return n
+}
+
+func TestDockerfileUser(t *testing.T) {
+	for _, f := range []string{"Dockerfile", "Dockerfile.cuda"} {
+		t.Run(f, func(t *testing.T) { imageUser(t, parseDockerfile(t, f)) })
+	}
+}
+
+// aptPackages lists the packages of the apt-get install commands of s.
+func aptPackages(s *stage) []string {
+	var out []string
+	for _, in := range s.all("RUN") {
+		for _, cmd := range shellCommands(in.Raw) {
+			w := strings.Fields(cmd)
+			for i := 0; i+1 < len(w); i++ {
+				if strings.HasSuffix(w[i], "apt-get") {
+					for j := i + 1; j < len(w); j++ {
+						if w[j] == "install" {
+							for _, p := range w[j+1:] {
+								if !strings.HasPrefix(p, "-") {
+									out = append(out, p)
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// shellCommands splits a RUN line at && ; || and |.
+func shellCommands(s string) []string {
+	return regexp.MustCompile(`&&|\|\||;|\|`).Split(s, -1)
+}
+
+// TestRuntimePackages: the runtime stages' apt packages exist in this
+// Debian release, and they (with glibc) provide every library that
+// libonnxruntime.so links.
+func TestRuntimePackages(t *testing.T) {
+	t.Parallel()
+	d := parseDockerfile(t, "Dockerfile")
+	cuda := parseDockerfile(t, "Dockerfile.cuda")
+	pkgs := aptPackages(d.final())
+	if len(pkgs) == 0 {
+		t.Fatal("the runtime stage installs no apt package")
+	}
+	all := append(append([]string{}, pkgs...), aptPackages(cuda.stage(t, "providers"))...)
+	// One apt-cache call: each one reads the package lists anew.
+	out, _ := exec.Command("apt-cache", append([]string{"show", "--no-all-versions"}, all...)...).CombinedOutput()
+	for _, p := range all {
+		if !regexp.MustCompile(`(?m)^Package: ` + regexp.QuoteMeta(p) + `$`).Match(out) {
+			t.Errorf("apt-cache show %s: no such package in this Debian (or run apt-get update)", p)
+		}
+	}
+
+	lib := filepath.Join(root(t), filepath.FromSlash(ort.DefaultLibraryPath()))
+	out, err := exec.Command("ldd", lib).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ldd %s: %v %s", lib, err, out)
+	}
+	var files []string
+	for _, l := range strings.Split(string(out), "\n") {
+		_, target, ok := strings.Cut(l, "=> ")
+		if !ok {
+			continue
+		}
+		if file := strings.Fields(target)[0]; file != "not" {
+			files = append(files, file)
+		} else {
+			t.Errorf("libonnxruntime.so: %s", strings.TrimSpace(l))
+		}
+	}
+	if len(files) == 0 {
+		t.Fatalf("ldd %s: no library found in %s", lib, out)
+	}
+	owners := dpkgOwners(t, files...)
+	for _, file := range files {
+		if owner := owners[file]; owner != "libc6" && !contains(pkgs, owner) {
+			t.Errorf("libonnxruntime.so needs %s from package %s, which the runtime stage does not install", file, owner)
+		}
+	}
+}
+
+// dpkgOwners maps each file to the package that holds it, whether dpkg
+// knows it under /usr or not (merged /usr), in one dpkg call.
+func dpkgOwners(t testing.TB, files ...string) map[string]string {
+	t.Helper()
+	variants := map[string]string{} // path dpkg may know → file asked for
+	var args []string
+	for _, f := range files {
+		real, _ := filepath.EvalSymlinks(f)
+		for _, v := range []string{f, real, strings.TrimPrefix(f, "/usr"), strings.TrimPrefix(real, "/usr"), "/usr" + f} {
+			if _, dup := variants[v]; v != "" && !dup {
+				variants[v] = f
+				args = append(args, v)
+			}
+		}
+	}
+	out, _ := exec.Command("dpkg", append([]string{"-S"}, args...)...).Output() // exits 1 when a variant is unknown
+	owners := map[string]string{}
+	for _, l := range strings.Split(string(out), "\n") {
+		pkgs, p, ok := strings.Cut(l, ": ")
+		if !ok || strings.HasPrefix(pkgs, "diversion") {
+			continue
+		}
+		if f, ok := variants[p]; ok {
+			pkg, _, _ := strings.Cut(strings.Split(pkgs, ", ")[0], ":") // "libc6:amd64"
+			owners[f] = pkg
+		}
+	}
+	for _, f := range files {
+		if owners[f] == "" {
+			t.Fatalf("dpkg -S %s: no package holds it", f)
+		}
+	}
+	return owners
+}
+
+// TestRuntimeCommands: the commands the slim runtime stage runs come from
+// packages every Debian image has (Essential or Priority required), and
+// the health check's interpreter too.
+func TestRuntimeCommands(t *testing.T) {
+	t.Parallel()
+	d := parseDockerfile(t, "Dockerfile")
+	var cmds []string
+	for _, in := range d.final().all("RUN") {
+		for _, c := range shellCommands(in.Raw) {
+			w := strings.Fields(c)
+			for len(w) > 0 && strings.Contains(w[0], "=") { // VAR=value cmd
+				w = w[1:]
+			}
+			if len(w) > 0 {
+				cmds = append(cmds, w[0])
+			}
+		}
+	}
+	paths := map[string]string{}
+	var files []string
+	for _, c := range cmds {
+		p, err := exec.LookPath(c)
+		if err != nil {
+			t.Errorf("RUN %s: not on this machine: %v", c, err)
+			continue
+		}
+		paths[c] = p
+		files = append(files, p)
+	}
+	if len(files) == 0 {
+		t.Fatal("the runtime stage runs no command")
+	}
+	owners := dpkgOwners(t, files...)
+	for c, p := range paths {
+		assertBasePackage(t, c, owners[p])
+	}
+}
+
+func assertBasePackage(t testing.TB, what, pkg string) {
+	t.Helper()
+	out, err := exec.Command("dpkg-query", "-W", "-f", "${Essential} ${Priority}", pkg).Output()
+	if err != nil {
+		t.Fatalf("dpkg-query %s: %v", pkg, err)
+	}
+	if f := strings.Fields(string(out)); len(f) != 2 || (f[0] != "yes" && f[1] != "required") {
+		t.Errorf("%s comes from %s (%s), which a slim Debian image may lack", what, pkg, out)
+	}
+}
+
+// TestHealthcheckInstruction: HEALTHCHECK runs the script from
+// deploy/docker, copied into the image, with an interpreter the image has.
+func TestHealthcheckInstruction(t *testing.T) {
+	t.Parallel()
+	for _, f := range []string{"Dockerfile", "Dockerfile.cuda"} {
+		t.Run(f, func(t *testing.T) {
+			d := parseDockerfile(t, f)
+			hc := d.final().one(t, "HEALTHCHECK")
+			if !hc.JSON || len(hc.Args) == 0 {
+				t.Fatalf("HEALTHCHECK CMD %s: want the exec form", hc.Raw)
+			}
+			for _, k := range []string{"interval", "timeout", "start-period", "retries"} {
+				if hc.Flags[k] == "" {
+					t.Errorf("HEALTHCHECK without --%s", k)
+				}
+			}
+			src := healthcheckSource(t, d, hc.Args[0])
+			if src != "deploy/docker/healthcheck.sh" {
+				t.Errorf("HEALTHCHECK runs %s, copied from %s, want deploy/docker/healthcheck.sh", hc.Args[0], src)
+			}
+		})
+	}
+	script := readRepoFile(t, "deploy/docker/healthcheck.sh")
+	shebang, _, _ := strings.Cut(script, "\n")
+	if shebang != "#!/bin/bash" {
+		t.Fatalf("healthcheck.sh starts with %q, want #!/bin/bash", shebang)
+	}
+	assertBasePackage(t, "/bin/bash", dpkgOwners(t, "/bin/bash")["/bin/bash"])
+}
+
+// healthcheckSource follows p back to the repository file it was copied
+// from, through Dockerfile.cuda's copy from the CPU image.
+func healthcheckSource(t testing.TB, d *dockerfile, p string) string {
+	t.Helper()
+	c, ok := d.final().produced(p)
+	if !ok {
+		t.Fatalf("%s: %s is not copied into the image", d.Path, p)
+	}
+	switch c.From {
+	case "":
+		return c.Src
+	case "cpu":
+		return healthcheckSource(t, parseDockerfile(t, "Dockerfile"), p)
+	}
+	t.Fatalf("%s: %s comes from stage %s", d.Path, p, c.From)
+	return ""
+}
+
+// TestDockerfileCUDA: the GPU variant takes only what the CPU image has,
+// pins the ONNX Runtime version of scripts/setup.sh, and selects CUDA.
+func TestDockerfileCUDA(t *testing.T) {
+	cpu := parseDockerfile(t, "Dockerfile")
+	d := parseDockerfile(t, "Dockerfile.cuda")
+	if s := d.stage(t, "cpu"); s.Image != "fgstudio:latest" {
+		t.Errorf("stage cpu FROM %s, want the CPU image (ARG CPU_IMAGE, default fgstudio:latest)", s.Image)
+	}
+	if d.Args["DEBIAN_RELEASE"] != cpu.Args["DEBIAN_RELEASE"] {
+		t.Errorf("DEBIAN_RELEASE %s, Dockerfile has %s", d.Args["DEBIAN_RELEASE"], cpu.Args["DEBIAN_RELEASE"])
+	}
+	m := regexp.MustCompile(`(?m)^ORT_VERSION=(\S+)$`).FindStringSubmatch(readRepoFile(t, "scripts/setup.sh"))
+	if m == nil || d.Args["ORT_VERSION"] != m[1] {
+		t.Errorf("ORT_VERSION %q, scripts/setup.sh installs %v", d.Args["ORT_VERSION"], m)
+	}
+	rt := d.final()
+	for _, c := range rt.copies() {
+		switch c.From {
+		case "cpu":
+			if _, ok := cpu.final().produced(c.Src); !ok {
+				t.Errorf("Dockerfile.cuda:%d: COPY --from=cpu %s: the CPU image has no such path", c.Line, c.Src)
+			}
+		case "providers":
+			var made bool
+			for _, in := range d.stage(t, "providers").all("RUN") {
+				made = made || strings.Contains(in.Raw, "-d "+strings.TrimSuffix(c.Src, "/"))
+			}
+			if !made {
+				t.Errorf("Dockerfile.cuda:%d: COPY --from=providers %s: not where the providers stage unpacks", c.Line, c.Src)
+			}
+		default:
+			t.Errorf("Dockerfile.cuda:%d: COPY from %q", c.Line, c.From)
+		}
+	}
+	env := rt.env(t)
+	known := envOptions(t)
+	for k := range env {
+		if _, ok := known[k]; !ok && !strings.HasPrefix(k, "NVIDIA_") { // NVIDIA_*: the container toolkit's
+			t.Errorf("ENV %s: not a setting of cmd/studio/config.go", k)
+		}
+	}
+	cpuEnv := cpu.final().env(t)
+	for _, k := range []string{"ORT_LIB_PATH", "STUDIO_MODELS_DIR"} {
+		if env[k] != cpuEnv[k] {
+			t.Errorf("ENV %s=%s, the CPU image has %s", k, env[k], cpuEnv[k])
+		}
+	}
+	var nextToCore bool
+	for _, c := range rt.copies() {
+		nextToCore = nextToCore || c.From == "providers" && strings.TrimSuffix(c.Dest, "/") == path.Dir(env["ORT_LIB_PATH"])
+	}
+	if !nextToCore {
+		t.Errorf("the CUDA provider libraries are not copied next to %s (ONNX Runtime loads them from its own folder)", env["ORT_LIB_PATH"])
+	}
+	if env["STUDIO_PROVIDER"] != "cuda" {
+		t.Errorf("ENV STUDIO_PROVIDER=%q, want cuda", env["STUDIO_PROVIDER"])
+	}
+	if cmd := rt.one(t, "CMD"); len(cmd.Args) != 1 || cmd.Args[0] != "worker" {
+		t.Errorf("CMD %s, want worker", cmd.Raw)
+	}
+	if a, b := imageUser(t, d), imageUser(t, cpu); a != b {
+		t.Errorf("uid %d, the CPU image runs as %d", a, b)
+	}
+}
