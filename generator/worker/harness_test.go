@@ -135,6 +135,21 @@ func (r *running) wait(t *testing.T) error {
 }
 
 // counter reads a counter (or gauge) of the worker's registry.
+// counterReaches waits for a counter that the worker bumps after the queue
+// has recorded the outcome (so a test that saw the job finish can be a
+// moment early) and returns its value once it equals want or after 5 s.
+func (r *running) counterReaches(t *testing.T, name, label string, want float64) float64 {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := r.counter(t, name, label)
+		if got == want || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func (r *running) counter(t *testing.T, name, label string) float64 {
 	t.Helper()
 	mfs, err := r.reg.Gather()

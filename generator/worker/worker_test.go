@@ -61,7 +61,7 @@ func TestBatchesAcrossJobs(t *testing.T) {
 		if got := strings.Join(sizes, " "); got != "4/8 1/2 2/4" {
 			t.Fatalf("generator calls (requests/images): %s, want 4/8 1/2 2/4", got)
 		}
-		if got := w.counter(t, "studio_worker_jobs_total", "succeeded"); got != 7 {
+		if got := w.counterReaches(t, "studio_worker_jobs_total", "succeeded", 7); got != 7 {
 			t.Fatalf("succeeded counter %v", got)
 		}
 		if got := w.counter(t, "studio_worker_batch_images", ""); got != 3 {
@@ -129,7 +129,7 @@ func TestManyLoops(t *testing.T) {
 		for i, j := range jobs {
 			checkImages(t, waitState(t, q, j.ID, queue.Succeeded), specs[i])
 		}
-		if got := w.counter(t, "studio_worker_jobs_total", "succeeded"); got != 30 {
+		if got := w.counterReaches(t, "studio_worker_jobs_total", "succeeded", 30); got != 30 {
 			t.Fatalf("succeeded %v, want 30", got)
 		}
 		if got := w.counter(t, "studio_worker_loops", ""); got != 3 {
@@ -287,7 +287,7 @@ func TestInternalErrorIsRetried(t *testing.T) {
 		if got.Attempts != 2 {
 			t.Fatalf("attempts %d, want 2", got.Attempts)
 		}
-		if r := w.counter(t, "studio_worker_jobs_total", "retried"); r != 1 {
+		if r := w.counterReaches(t, "studio_worker_jobs_total", "retried", 1); r != 1 {
 			t.Fatalf("retried counter %v", r)
 		}
 	})
@@ -345,7 +345,7 @@ func TestRequestErrorsFailForGood(t *testing.T) {
 				t.Errorf("%s: attempts %d error %q, want one attempt and an error starting %q", c.name, got.Attempts, got.Error, c.field)
 			}
 		}
-		if got := w.counter(t, "studio_worker_jobs_total", "failed"); got != float64(len(cases)) {
+		if got := w.counterReaches(t, "studio_worker_jobs_total", "failed", float64(len(cases))); got != float64(len(cases)) {
 			t.Fatalf("failed counter %v", got)
 		}
 	})
@@ -397,10 +397,10 @@ func TestMinFidelityRetries(t *testing.T) {
 				}
 			}
 		}
-		if got := w.counter(t, "studio_worker_images_total", "below_min"); got != 3 {
+		if got := w.counterReaches(t, "studio_worker_images_total", "below_min", 3); got != 3 {
 			t.Errorf("below_min counter %v, want 3", got)
 		}
-		if got := w.counter(t, "studio_worker_images_total", "retried"); got != 6 {
+		if got := w.counterReaches(t, "studio_worker_images_total", "retried", 6); got != 6 {
 			t.Errorf("retried images %v, want 6 (3 + 0 + 3)", got)
 		}
 		if got := w.counter(t, "studio_worker_fidelity", "class_prob"); got != 7 {
@@ -458,7 +458,7 @@ func TestShutdownHandsBackUnfinishedJobs(t *testing.T) {
 		if got.State != queue.Queued || !strings.Contains(got.Error, "shutting down") {
 			t.Fatalf("after shutdown: %s %q, want queued again", got.State, got.Error)
 		}
-		if n := w.counter(t, "studio_worker_jobs_total", "handed_back"); n != 1 {
+		if n := w.counterReaches(t, "studio_worker_jobs_total", "handed_back", 1); n != 1 {
 			t.Fatalf("handed_back counter %v", n)
 		}
 
