@@ -60,20 +60,22 @@ RUN apt-get update \
 
 COPY --from=build /src/.deps/onnxruntime/lib/ /opt/studio/lib/
 COPY --from=build /out/studio /usr/local/bin/studio
-COPY --chmod=0755 deploy/docker/healthcheck.sh /usr/local/bin/studio-healthcheck
 COPY samples/models /opt/studio/models
+COPY samples/examples /opt/studio/examples
 
 # Nothing is written inside the image: it runs with a read-only root file system.
 ENV ORT_LIB_PATH=/opt/studio/lib/libonnxruntime.so \
-	STUDIO_MODELS_DIR=/opt/studio/models
+	STUDIO_MODELS_DIR=/opt/studio/models \
+	STUDIO_EXAMPLES_DIR=/opt/studio/examples/birds
 WORKDIR /opt/studio
 USER 10001:10001
 EXPOSE 8080 9090
 
-# /healthz on the API port (serve) or the admin port (worker). The slim image
-# has no curl: the script speaks HTTP/1.0 over bash's /dev/tcp.
+# /healthz on the API port (serve) or the admin port (worker), whichever
+# answers: the slim image has no curl, so the binary asks (`studio health`).
+# The ports come from STUDIO_ADDR and STUDIO_ADMIN_ADDR: set them there.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
-	CMD ["/usr/local/bin/studio-healthcheck"]
+	CMD ["/usr/local/bin/studio", "health", "--any"]
 
 # The binary handles SIGTERM itself (drains within STUDIO_SHUTDOWN_TIMEOUT).
 STOPSIGNAL SIGTERM

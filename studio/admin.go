@@ -1,6 +1,7 @@
 package studio
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -76,15 +77,22 @@ func (s *Server) reloadModels(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	idx := newModelIndex(cat, s.log)
+	idx := newModelIndex(cat, s.models.Load().examplesDir, s.log)
 	if s.onReload != nil {
 		if err := s.onReload(c.UserContext(), cat); err != nil {
 			return err
 		}
 	}
 	s.models.Store(idx)
-	s.log.Info("models reloaded", "models", strings.Join(idx.names, ","), "problems", len(idx.problems), "by", callerOf(c).client)
 	res := api.Reload{Models: append([]string{}, idx.names...), Problems: append([]string{}, idx.problems...)}
+	// The models the reloaded generator (or, on an API-only replica, the
+	// catalogue) cannot serve are problems too.
+	for _, n := range idx.names {
+		if sum := idx.byName[n].summary(s.loads); !sum.Loaded {
+			res.Problems = append(res.Problems, fmt.Sprintf("model %s not loaded: %s", n, sum.LoadError))
+		}
+	}
+	s.log.Info("models reloaded", "models", strings.Join(idx.names, ","), "problems", len(res.Problems), "by", callerOf(c).client)
 	return c.JSON(res)
 }
 

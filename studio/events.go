@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -36,6 +37,7 @@ func (s *Server) events(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderCacheControl, "no-cache")
 	c.Set("X-Accel-Buffering", "no")
 	heartbeat, stop, log := s.lim.Heartbeat, s.stop, s.log
+	images := &imageCache{jobs: s.jobs, client: who.client, id: id, log: log}
 	c.Context().SetBodyStreamWriter(fasthttp.StreamWriter(func(w *bufio.Writer) {
 		defer cancel()
 		seq := 0
@@ -62,6 +64,9 @@ func (s *Server) events(c *fiber.Ctx) error {
 					return
 				}
 				for _, ev := range sseEvents(qe) {
+					if ev.Type == api.EventImage {
+						ev.Image = images.get(ctx, *ev.Index)
+					}
 					if err := send(ev); err != nil {
 						return
 					}
@@ -104,6 +109,42 @@ func sseEvents(qe queue.Event) []api.Event {
 		return []api.Event{img, with(api.EventProgress, string(queue.Running))}
 	case queue.EventSucceeded, queue.EventFailed, queue.EventCancelled:
 		return []api.Event{with(api.EventFinished, qe.Type)}
+	}
+	return nil
+}
+
+// imageCache finds the stored images of one job for its event stream, so
+// that an image event carries the image's seed, fidelity and scores: the
+// client need not read the job once per image. One read of the job
+// serves every image stored by then.
+type imageCache struct {
+	jobs       Jobs
+	client, id string
+	log        *slog.Logger
+	byIndex    map[int]api.Image
+}
+
+// get returns image k, or nil when it cannot be read now (the client
+// still has the job's link to read it from).
+func (c *imageCache) get(ctx context.Context, k int) *api.Image {
+	if img, ok := c.byIndex[k]; ok {
+		return &img
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	j, err := c.jobs.Get(ctx, c.client, c.id)
+	if err != nil {
+		c.log.Debug("event stream: image metadata not read", "job_id", c.id, "index", k, "err", err)
+		return nil
+	}
+	if c.byIndex == nil {
+		c.byIndex = map[int]api.Image{}
+	}
+	for _, img := range jobView(j).Images {
+		c.byIndex[img.Index] = img
+	}
+	if img, ok := c.byIndex[k]; ok {
+		return &img
 	}
 	return nil
 }

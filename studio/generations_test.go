@@ -89,7 +89,7 @@ func (e *env) fakeWork(pause time.Duration) queue.Lease {
 	}
 	for k := range l.Job.Total {
 		time.Sleep(pause)
-		meta := jobspec.ImageMeta{Index: k, Seed: spec.Seed + uint64(k), Size: 64, Attempts: 1, Fidelity: 0.5,
+		meta := jobspec.ImageMeta{Index: k, Seed: spec.Seed + uint64(k), Size: 64, Attempts: 1, Fidelity: 0.5, FidelityMeasure: "class_prob",
 			Scores: json.RawMessage(`{"class":"x","class_prob":0.5,"class_rank":1,"top":[{"label":"x","prob":0.5}]}`)}
 		if spec.Prompt != "" {
 			for _, w := range strings.Fields(spec.Prompt) {
@@ -144,7 +144,7 @@ func TestGenerationLifecycle(t *testing.T) {
 		for k, img := range done.Images {
 			var sc map[string]any
 			if img.Index != k || img.Seed != 7+uint64(k) || img.Size != 64 || json.Unmarshal(img.Scores, &sc) != nil ||
-				sc["class_prob"] != 0.5 || len(img.Words) != 3 || img.Links.PNG != imgPath(j.ID, k) {
+				sc["class_prob"] != 0.5 || img.FidelityMeasure != "class_prob" || len(img.Words) != 3 || img.Links.PNG != imgPath(j.ID, k) {
 				t.Fatalf("image %d: %+v", k, img)
 			}
 			resp, body := e.do("GET", img.Links.PNG, nil)
@@ -230,6 +230,13 @@ func parseSSE(t testing.TB, r io.Reader, ch chan<- api.Event) []api.Event {
 			if err := json.Unmarshal([]byte(data), &ev); err != nil || ev.Type != name {
 				t.Errorf("event %q: %v %s", name, err, data)
 			}
+			// The stream's body is text to the document; each event's data
+			// must still be an Event as the document describes it.
+			var v any
+			_ = json.Unmarshal([]byte(data), &v)
+			if err := oaDoc.Components.Schemas["Event"].Value.VisitJSON(v); err != nil {
+				t.Errorf("event %q breaks the Event schema of openapi.json: %v\n%s", name, err, data)
+			}
 			evs = append(evs, ev)
 			if ch != nil {
 				ch <- ev
@@ -269,6 +276,13 @@ func TestEventsFollowProgress(t *testing.T) {
 				s = fmt.Sprintf("image%d", *ev.Index)
 				if ev.PNG != imgPath(j.ID, *ev.Index) {
 					t.Errorf("image link %q", ev.PNG)
+				}
+				// The image's scores come with the event: no read of the
+				// job is needed per image.
+				img := ev.Image
+				if img == nil || img.Index != *ev.Index || img.Fidelity != 0.5 || img.FidelityMeasure != "class_prob" ||
+					!strings.Contains(string(img.Scores), `"class_prob":0.5`) || img.Links.PNG != ev.PNG || img.Seed != j.Request.Seed+uint64(*ev.Index) {
+					t.Errorf("image event %d carries %+v", *ev.Index, img)
 				}
 			}
 			if ev.Type == "progress" {

@@ -209,6 +209,9 @@ type envOpts struct {
 	queue       queue.Config
 	bodyLimit   int
 	models      string // default: the sample models
+	examples    string // default: the sample examples; "-" for none
+	loads       studio.LoadStatus
+	onReload    func(ctx context.Context, cat *catalog.Catalog) error
 }
 
 const testAdminToken = "test-admin-token-0123456789"
@@ -259,9 +262,16 @@ func newEnv(t *testing.T, o envOpts) *env {
 	if o.limits.Heartbeat == 0 {
 		o.limits.Heartbeat = 200 * time.Millisecond
 	}
+	switch o.examples {
+	case "":
+		o.examples = filepath.Join("..", "samples", "examples", "birds")
+	case "-":
+		o.examples = ""
+	}
 	srv := studio.New(studio.Config{Version: "test", BodyLimit: o.bodyLimit, ShutdownTimeout: 5 * time.Second,
-		RequireAuth: o.requireAuth, AdminToken: o.adminToken, Limits: o.limits},
-		studio.Deps{Log: log, Registry: prometheus.NewRegistry(), Jobs: e.q, Keys: e.keys, Limiter: e.keys, Models: cat})
+		RequireAuth: o.requireAuth, AdminToken: o.adminToken, Limits: o.limits, ExamplesDir: o.examples},
+		studio.Deps{Log: log, Registry: prometheus.NewRegistry(), Jobs: e.q, Keys: e.keys, Limiter: e.keys, Models: cat,
+			Loads: o.loads, OnReload: o.onReload})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,9 @@ package studio
 
 import (
 	"errors"
+	"fmt"
+	"io/fs"
+	"os"
 	"strconv"
 
 	"github.com/gofiber/fiber/v2"
@@ -15,7 +18,7 @@ func (s *Server) listModels(c *fiber.Ctx) error {
 	idx := s.models.Load()
 	res := api.ModelList{Models: make([]api.ModelSummary, 0, len(idx.names))}
 	for _, n := range idx.names {
-		res.Models = append(res.Models, idx.byName[n].summary())
+		res.Models = append(res.Models, idx.byName[n].summary(s.loads))
 	}
 	return c.JSON(res)
 }
@@ -35,7 +38,38 @@ func (s *Server) getModel(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(e.detail())
+	return c.JSON(e.detail(s.loads))
+}
+
+// classExample is GET /v1/models/{name}/classes/{id}/example.png: a real
+// image of the class from the data set, when the server has one.
+func (s *Server) classExample(c *fiber.Ctx) error {
+	e, err := s.model(c)
+	if err != nil {
+		return err
+	}
+	id, err := strconv.Atoi(c.Params("id"))
+	if err != nil {
+		return problem(fiber.StatusNotFound, api.TypeNotFound, "", "no class %q in %s (class ids are whole numbers)", clip(c.Params("id"), 20), e.name())
+	}
+	cl, ok := e.class(id)
+	if !ok {
+		return problem(fiber.StatusNotFound, api.TypeNotFound, "", "no class %d in %s (GET %s lists them)", id, e.name(), e.link())
+	}
+	path, ok := e.examples[id]
+	if !ok {
+		return problem(fiber.StatusNotFound, api.TypeNotFound, "", "no example image of class %d (%s) on this server", id, cl.Label)
+	}
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return problem(fiber.StatusNotFound, api.TypeNotFound, "", "no example image of class %d (%s) on this server", id, cl.Label)
+	}
+	if err != nil {
+		return fmt.Errorf("example of %s class %d: %w", e.name(), id, err)
+	}
+	c.Set(fiber.HeaderContentType, "image/png")
+	c.Set(fiber.HeaderCacheControl, "private, max-age=3600")
+	return c.Send(data)
 }
 
 const (

@@ -25,26 +25,33 @@ type modelEntry struct {
 	classes *catalog.Classes
 	vocab   *textenc.Vocab // text models only
 	card    string
+	// fileErr is what the catalogue knows against serving the model: a
+	// graph file missing or unreadable, a scorer not in the folder.
+	fileErr error
+	// examples are the example images of the classes, by class id.
+	examples map[int]string
 }
 
 // modelIndex is an immutable snapshot of the models folder; a reload
 // swaps in a new one.
 type modelIndex struct {
-	cat      *catalog.Catalog
-	byName   map[string]*modelEntry
-	names    []string
-	problems []string
+	cat         *catalog.Catalog
+	examplesDir string
+	byName      map[string]*modelEntry
+	names       []string
+	problems    []string
 }
 
 // newModelIndex reads the classes, vocabulary and card of every model of
-// cat. A model whose files cannot be read is left out and reported.
-func newModelIndex(cat *catalog.Catalog, log *slog.Logger) *modelIndex {
-	idx := &modelIndex{cat: cat, byName: map[string]*modelEntry{}}
+// cat, and finds the classes' example images in examplesDir. A model whose
+// files cannot be read is left out and reported.
+func newModelIndex(cat *catalog.Catalog, examplesDir string, log *slog.Logger) *modelIndex {
+	idx := &modelIndex{cat: cat, examplesDir: examplesDir, byName: map[string]*modelEntry{}}
 	for _, p := range cat.Problems() {
 		idx.problems = append(idx.problems, p.Error())
 	}
 	for _, m := range cat.Models() {
-		e, err := readEntry(m)
+		e, err := readEntry(m, examplesDir)
 		if err != nil {
 			log.Warn("model left out of the API", "model", m.Manifest.Name, "err", err)
 			idx.problems = append(idx.problems, err.Error())
@@ -54,15 +61,24 @@ func newModelIndex(cat *catalog.Catalog, log *slog.Logger) *modelIndex {
 		idx.names = append(idx.names, m.Manifest.Name)
 	}
 	sort.Strings(idx.names)
+	for _, e := range idx.byName {
+		if sc := e.m.Manifest.Scorer; sc != "" && e.fileErr == nil {
+			if s, ok := idx.byName[sc]; !ok {
+				e.fileErr = fmt.Errorf("scorer %q is not in the models folder", sc)
+			} else if s.fileErr != nil {
+				e.fileErr = fmt.Errorf("scorer %q: %v", sc, s.fileErr)
+			}
+		}
+	}
 	return idx
 }
 
-func readEntry(m *catalog.Model) (*modelEntry, error) {
+func readEntry(m *catalog.Model, examplesDir string) (*modelEntry, error) {
 	cls, err := m.ReadClasses()
 	if err != nil {
 		return nil, err
 	}
-	e := &modelEntry{m: m, classes: cls}
+	e := &modelEntry{m: m, classes: cls, fileErr: graphFilesErr(m), examples: findExamples(cls, examplesDir)}
 	if m.Manifest.Vocab != "" {
 		if e.vocab, err = textenc.LoadVocab(filepath.Join(m.Dir, m.Manifest.Vocab)); err != nil {
 			return nil, fmt.Errorf("model %s: %w", m.Manifest.Name, err)
@@ -75,6 +91,43 @@ func readEntry(m *catalog.Model) (*modelEntry, error) {
 		e.card = string(card)
 	}
 	return e, nil
+}
+
+// graphFilesErr checks, without loading them, that the model's graph files
+// can be opened.
+func graphFilesErr(m *catalog.Model) error {
+	roles := make([]string, 0, len(m.Manifest.Graphs))
+	for r := range m.Manifest.Graphs {
+		roles = append(roles, r)
+	}
+	sort.Strings(roles)
+	for _, r := range roles {
+		f, err := os.Open(filepath.Join(m.Dir, m.Manifest.Graphs[r].File))
+		if err != nil {
+			return fmt.Errorf("%s graph: %w", r, err)
+		}
+		f.Close()
+	}
+	return nil
+}
+
+// findExamples maps class ids to their example image in dir: the file
+// named after the class (its data set directory name) with .png.
+func findExamples(cls *catalog.Classes, dir string) map[int]string {
+	if dir == "" {
+		return nil
+	}
+	res := map[int]string{}
+	for _, c := range cls.Classes {
+		if c.Name == "" || c.Name != filepath.Base(c.Name) || strings.HasPrefix(c.Name, ".") {
+			continue
+		}
+		p := filepath.Join(dir, c.Name+".png")
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
+			res[c.ID] = p
+		}
+	}
+	return res
 }
 
 func (idx *modelIndex) get(name string) (*modelEntry, bool) {
@@ -91,6 +144,16 @@ func (idx *modelIndex) generators() []string {
 		}
 	}
 	return res
+}
+
+// class finds a class by its id.
+func (e *modelEntry) class(id int) (catalog.Class, bool) {
+	for _, c := range e.classes.Classes {
+		if c.ID == id {
+			return c, true
+		}
+	}
+	return catalog.Class{}, false
 }
 
 func (e *modelEntry) name() string { return e.m.Manifest.Name }
@@ -130,15 +193,35 @@ func (e *modelEntry) trainedClass(field, name string) (catalog.Class, error) {
 	return cl, nil
 }
 
-func (e *modelEntry) summary() api.ModelSummary {
+func (e *modelEntry) link() string { return "/v1/models/" + e.name() }
+
+// summary describes the model; loads is the in-process generator, if any.
+func (e *modelEntry) summary(loads LoadStatus) api.ModelSummary {
 	mf := e.m.Manifest
-	return api.ModelSummary{Name: mf.Name, Kind: mf.Kind, Version: mf.Version, Description: mf.Description,
-		ImageSize: e.imageSize(), Input: e.input(), Link: "/v1/models/" + mf.Name}
+	res := api.ModelSummary{Name: mf.Name, Kind: mf.Kind, Version: mf.Version, Description: mf.Description,
+		ImageSize: e.imageSize(), Input: e.input(), Link: e.link()}
+	var err error
+	if loads != nil {
+		res.LoadCheck = api.LoadCheckGenerator
+		res.Loaded, err = loads.Status(mf.Name)
+	} else {
+		res.LoadCheck = api.LoadCheckCatalog
+		res.Loaded, err = e.fileErr == nil, e.fileErr
+	}
+	if !res.Loaded && err != nil {
+		res.LoadError = err.Error()
+	}
+	return res
 }
 
-func (e *modelEntry) detail() api.Model {
+// exampleLink is the URL of a class's example image.
+func (e *modelEntry) exampleLink(id int) string {
+	return fmt.Sprintf("%s/classes/%d/example.png", e.link(), id)
+}
+
+func (e *modelEntry) detail(loads LoadStatus) api.Model {
 	mf := e.m.Manifest
-	d := api.Model{ModelSummary: e.summary(), Scorer: mf.Scorer, Sizes: mf.Sizes, Morph: e.canMorph(),
+	d := api.Model{ModelSummary: e.summary(loads), Scorer: mf.Scorer, Sizes: mf.Sizes, Morph: e.canMorph(),
 		Attributes: e.classes.Attributes, Classes: make([]api.Class, 0, len(e.classes.Classes)), Card: e.card}
 	if d.Sizes == nil {
 		d.Sizes = map[string]any{}
@@ -150,7 +233,11 @@ func (e *modelEntry) detail() api.Model {
 		d.VocabularySize, d.MaxWords = e.vocab.Size()-1, e.vocab.MaxWords()
 	}
 	for _, c := range e.classes.Classes {
-		d.Classes = append(d.Classes, api.Class{ID: c.ID, Name: c.Name, Label: c.Label, Trained: c.Index >= 0, Attributes: c.Attributes})
+		ac := api.Class{ID: c.ID, Name: c.Name, Label: c.Label, Trained: c.Index >= 0, Attributes: c.Attributes}
+		if _, ok := e.examples[c.ID]; ok {
+			ac.Example = e.exampleLink(c.ID)
+		}
+		d.Classes = append(d.Classes, ac)
 	}
 	return d
 }

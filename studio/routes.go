@@ -27,6 +27,7 @@ func (s *Server) routes(reg *prometheus.Registry) {
 	v1.Get("/models", with(anyKey, s.listModels)...)
 	v1.Get("/models/:name", with(anyKey, s.getModel)...)
 	v1.Get("/models/:name/vocabulary", with(anyKey, s.vocabulary)...)
+	v1.Get("/models/:name/classes/:id/example.png", with(anyKey, s.classExample)...)
 	v1.Post("/tokenize", with(anyKey, s.tokenize)...)
 
 	gen := []fiber.Handler{s.authenticate, require(auth.Generate)}

@@ -40,6 +40,10 @@ type Config struct {
 	AdminToken string
 	// Limits bound what one request and one key may ask for.
 	Limits Limits
+	// ExamplesDir holds one real image per class, named after the class
+	// (<class name>.png, e.g. 001.Black_footed_Albatross.png), served as
+	// each class's example. Empty or missing: classes have no example.
+	ExamplesDir string
 }
 
 // Limits bound requests and callers. Zero fields take the defaults.
@@ -128,6 +132,13 @@ type Limiter interface {
 	Release(ctx context.Context, subject, member string) error
 }
 
+// LoadStatus reports whether this process's generator loaded a model: the
+// in-process worker of the one-process studio. An API-only replica has
+// none, and reports what its catalogue knows instead.
+type LoadStatus interface {
+	Status(model string) (loaded bool, err error)
+}
+
 // Deps are the server's collaborators. Keys and Limiter default to one
 // in-memory auth store; Models to an empty catalog.
 type Deps struct {
@@ -138,6 +149,9 @@ type Deps struct {
 	Keys     Keys
 	Limiter  Limiter
 	Models   *catalog.Catalog
+	// Loads, when set, says which models the in-process generator loaded
+	// (GET /v1/models: loaded, load_check "generator").
+	Loads LoadStatus
 	// OnReload, when set, is called with the new catalog after an admin
 	// reloaded the models (so an in-process worker can reload too).
 	OnReload func(ctx context.Context, cat *catalog.Catalog) error
@@ -155,6 +169,7 @@ type Server struct {
 	keys     Keys
 	limiter  Limiter
 	onReload func(ctx context.Context, cat *catalog.Catalog) error
+	loads    LoadStatus
 	models   atomic.Pointer[modelIndex]
 	reloadMu sync.Mutex
 	adminSum [32]byte // SHA-256 of cfg.AdminToken
@@ -193,12 +208,12 @@ func New(cfg Config, d Deps) *Server {
 		d.Models, _ = catalog.Open("")
 	}
 	s := &Server{cfg: cfg, lim: cfg.Limits.withDefaults(), log: d.Log, checks: d.Checks, metrics: newHTTPMetrics(d.Registry),
-		jobs: d.Jobs, keys: d.Keys, limiter: d.Limiter, onReload: d.OnReload, stop: make(chan struct{}),
+		jobs: d.Jobs, keys: d.Keys, limiter: d.Limiter, onReload: d.OnReload, loads: d.Loads, stop: make(chan struct{}),
 		openapi: openAPIJSON}
 	if cfg.AdminToken != "" {
 		s.adminSum = sha256Sum(cfg.AdminToken)
 	}
-	s.models.Store(newModelIndex(d.Models, d.Log))
+	s.models.Store(newModelIndex(d.Models, cfg.ExamplesDir, d.Log))
 	s.app = fiber.New(fiber.Config{
 		AppName:               "studio",
 		DisableStartupMessage: true,

@@ -49,5 +49,6 @@ func apiConfig(cfg Config, log *slog.Logger) studio.Config {
 		RequireAuth:     cfg.RequireAuth,
 		AdminToken:      cfg.AdminToken,
 		Limits:          lim,
+		ExamplesDir:     cfg.ExamplesDir,
 	}
 }

@@ -43,6 +43,8 @@ func options() []*option {
 			usage: "path of libonnxruntime.so (ONNX Runtime 1.24.x)"},
 		{name: "provider", env: "STUDIO_PROVIDER", def: "cpu", cmds: both,
 			usage: "execution provider: cpu, or cuda (falls back to cpu with a warning when unavailable)"},
+		{name: "require-provider", env: "STUDIO_REQUIRE_PROVIDER", def: "false", cmds: both,
+			usage: "fail readiness (/readyz check provider) when the sessions do not run on --provider, e.g. cuda fell back to cpu"},
 		{name: "threads", env: "STUDIO_THREADS", def: "0", cmds: both,
 			usage: "intra-op threads per graph session; 0 = number of CPUs"},
 		{name: "log-format", env: "STUDIO_LOG_FORMAT", def: "text", cmds: both,
@@ -51,6 +53,8 @@ func options() []*option {
 			usage: "log level: debug, info, warn or error"},
 		{name: "shutdown-timeout", env: "STUDIO_SHUTDOWN_TIMEOUT", def: "30s", cmds: both,
 			usage: "how long in-flight work may take to finish after SIGINT/SIGTERM"},
+		{name: "examples-dir", env: "STUDIO_EXAMPLES_DIR", def: "samples/examples/birds", cmds: []string{"serve"},
+			usage: "folder of one real image per class, <class name>.png, shown by the class picker (GET /v1/models/{name}/classes/{id}/example.png); missing = none"},
 		{name: "body-limit", env: "STUDIO_BODY_LIMIT", def: "8388608", cmds: []string{"serve"},
 			usage: "largest request body in bytes"},
 		{name: "worker-concurrency", env: "STUDIO_WORKER_CONCURRENCY", def: "1", cmds: []string{"worker"},
@@ -74,11 +78,15 @@ func options() []*option {
 
 // Config is the effective configuration of serve and worker.
 type Config struct {
-	Addr            string
-	AdminAddr       string
-	RedisURL        string
-	ModelsDir       string
-	ORT             ort.Config
+	Addr        string
+	AdminAddr   string
+	RedisURL    string
+	ModelsDir   string
+	ExamplesDir string
+	ORT         ort.Config
+	// RequireProvider fails readiness when sessions run on another
+	// execution provider than ORT.Provider (CUDA fell back to CPU).
+	RequireProvider bool
 	LogFormat       string
 	LogLevel        slog.Level
 	ShutdownTimeout time.Duration
@@ -127,10 +135,16 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 		if v, ok := lookup(getenv, o.env); ok {
 			o.value, o.source = v, "env"
 		}
-		fs.Func(o.name, fmt.Sprintf("%s (env %s, default %q)", o.usage, o.env, o.def), func(v string) error {
+		set := func(v string) error {
 			o.value, o.source = v, "flag"
 			return nil
-		})
+		}
+		help := fmt.Sprintf("%s (env %s, default %q)", o.usage, o.env, o.def)
+		if o.def == "true" || o.def == "false" {
+			fs.BoolFunc(o.name, help, set) // --require-auth alone means true
+		} else {
+			fs.Func(o.name, help, set)
+		}
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -173,6 +187,14 @@ func buildConfig(cmd string, opts []*option) (Config, error) {
 				return cfg, badValue(o, "must not be empty")
 			}
 			cfg.ModelsDir = v
+		case "examples-dir":
+			cfg.ExamplesDir = v
+		case "require-provider":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return cfg, badValue(o, "want true or false")
+			}
+			cfg.RequireProvider = b
 		case "ort-lib":
 			if v == "" {
 				return cfg, badValue(o, "must not be empty")

@@ -4,12 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"fgstudio/catalog"
-	"fgstudio/generator"
+	"fgstudio/generator/worker"
 	"fgstudio/ort"
 	"fgstudio/queue"
 	"fgstudio/studio"
@@ -29,16 +30,21 @@ type servedQueue interface {
 }
 
 // runServe runs the API; without Redis it also hosts the worker side (the
-// ONNX Runtime and the models) in the same process, on the embedded queue.
+// ONNX Runtime and the models) in the same process, on the embedded queue,
+// and an admin's model reload reloads that worker's models too. With
+// Redis it is an API replica: it loads no graph, and exports the queue
+// gauges so that queue-depth autoscaling works with no worker running.
 func runServe(ctx context.Context, cfg Config, log *slog.Logger) error {
-	models, err := openCatalog(cfg, log)
+	cat, err := openCatalog(cfg, log)
 	if err != nil {
 		return err
 	}
 
 	reg := newRegistry()
 	var q servedQueue
-	modelsReady := catalogReady(models)
+	ready := catalogReady(cat)
+	var extra []studio.Check
+	deps := studio.Deps{Log: log, Registry: reg, Models: cat}
 	stopWorker := func() {} // the in-process worker (embedded mode)
 	if cfg.RedisURL == "" {
 		log.Info("no REDIS_URL: API and worker run in this process on the embedded queue")
@@ -49,10 +55,20 @@ func runServe(ctx context.Context, cfg Config, log *slog.Logger) error {
 			return err
 		}
 		defer closeLogged(log, "onnx runtime", rt.Close)
-		svc := generator.Load(rt, models, generatorConfig(cfg, 1), log)
-		defer svc.Close()
-		modelsReady = svc.Ready
-		if stopWorker, err = startInProcessWorker(ctx, cfg, eq, svc, reg, log); err != nil {
+		gen := worker.NewSwap(loadModels(rt, cat, cfg, 1, log))
+		defer gen.Close() // after the worker stopped: no call runs then
+		prov, err := newProviders(cfg, reg, log)
+		if err != nil {
+			return err
+		}
+		prov.probe(ctx, gen)
+		ready, extra = modelsReady(gen), prov.checks(cfg)
+		deps.Loads = loadStatus{gen}
+		deps.OnReload = func(ctx context.Context, cat *catalog.Catalog) error {
+			reloadModels(ctx, rt, cat, cfg, 1, gen, prov, log)
+			return nil
+		}
+		if stopWorker, err = startInProcessWorker(ctx, cfg, eq, gen, reg, log); err != nil {
 			return err
 		}
 	} else {
@@ -61,6 +77,10 @@ func runServe(ctx context.Context, cfg Config, log *slog.Logger) error {
 			return err
 		}
 		q = r
+		if err := reg.Register(queue.NewCollector(r, 0)); err != nil {
+			r.Close()
+			return fmt.Errorf("queue metrics: %w", err)
+		}
 	}
 	defer closeLogged(log, "queue", q.Close)
 	defer stopWorker() // runs first: the worker drains before models and queue close
@@ -70,8 +90,12 @@ func runServe(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	defer closeLogged(log, "key store", keys.Close)
-	srv := studio.New(apiConfig(cfg, log), studio.Deps{Log: log, Registry: reg, Checks: readiness(q, modelsReady),
-		Jobs: q, Keys: keys, Limiter: keys, Models: models})
+	deps.Checks = append(readiness(q, ready), extra...)
+	deps.Jobs, deps.Keys, deps.Limiter = q, keys, keys
+	if _, err := os.Stat(cfg.ExamplesDir); cfg.ExamplesDir != "" && err != nil {
+		log.Info("no class examples: the class picker draws sketches", "examples_dir", cfg.ExamplesDir, "err", err)
+	}
+	srv := studio.New(apiConfig(cfg, log), deps)
 	return srv.ListenAndServe(ctx)
 }
 
@@ -101,6 +125,8 @@ func catalogReady(models *catalog.Catalog) func(context.Context) error {
 	}
 }
 
+// openCatalog reads the models folder (again, for a reload) and logs
+// what it found.
 func openCatalog(cfg Config, log *slog.Logger) (*catalog.Catalog, error) {
 	c, err := catalog.Open(cfg.ModelsDir)
 	if err != nil {

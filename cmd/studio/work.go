@@ -27,7 +27,7 @@ type workQueue interface {
 // loops on q and svc, its metrics and the queue's gauges in reg. Of the
 // shutdown timeout, a quarter (at most 5s) is kept for handing unfinished
 // jobs back; the rest is for finishing them.
-func newWorker(cfg Config, loops int, q workQueue, svc *generator.Service, reg prometheus.Registerer, log *slog.Logger) (*worker.Worker, error) {
+func newWorker(cfg Config, loops int, q workQueue, gen worker.Generator, reg prometheus.Registerer, log *slog.Logger) (*worker.Worker, error) {
 	handBack := min(5*time.Second, cfg.ShutdownTimeout/4)
 	maxWait := cfg.MaxWait
 	if maxWait == 0 {
@@ -40,7 +40,7 @@ func newWorker(cfg Config, loops int, q workQueue, svc *generator.Service, reg p
 		MaxWait:         maxWait,
 		DrainTimeout:    cfg.ShutdownTimeout - handBack,
 		HandBackTimeout: handBack,
-	}, q, svc, reg, log)
+	}, q, gen, reg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -74,8 +74,8 @@ func generatorConfig(cfg Config, loops int) generator.Config {
 // startInProcessWorker runs one worker loop on the embedded queue for
 // `studio serve`. stop ends it, waits until it has drained (within the
 // shutdown timeout), and may be called more than once.
-func startInProcessWorker(ctx context.Context, cfg Config, q *queue.Embedded, svc *generator.Service, reg prometheus.Registerer, log *slog.Logger) (stop func(), err error) {
-	w, err := newWorker(cfg, 1, q, svc, reg, log)
+func startInProcessWorker(ctx context.Context, cfg Config, q *queue.Embedded, gen worker.Generator, reg prometheus.Registerer, log *slog.Logger) (stop func(), err error) {
+	w, err := newWorker(cfg, 1, q, gen, reg, log)
 	if err != nil {
 		return nil, err
 	}

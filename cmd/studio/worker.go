@@ -7,22 +7,30 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"fgstudio/generator"
+	"fgstudio/generator/worker"
 	"fgstudio/queue"
 	"fgstudio/studio"
 )
 
 // runWorker consumes generation jobs from Redis with --worker-concurrency
 // loops, and answers /healthz, /readyz and /metrics on the admin address
-// for orchestrators. On SIGINT/SIGTERM it stops claiming, lets held jobs
-// finish within the shutdown timeout (handing back the rest), then stops
-// the admin server.
+// for orchestrators. On SIGHUP it reads the models folder again and swaps
+// the new models in (jobs running on the old ones finish on them). On
+// SIGINT/SIGTERM it stops claiming, lets held jobs finish within the
+// shutdown timeout (handing back the rest), then stops the admin server.
 func runWorker(ctx context.Context, cfg Config, log *slog.Logger) error {
-	models, err := openCatalog(cfg, log)
+	// From the start, so that a SIGHUP never ends the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	cat, err := openCatalog(cfg, log)
 	if err != nil {
 		return err
 	}
@@ -38,13 +46,18 @@ func runWorker(ctx context.Context, cfg Config, log *slog.Logger) error {
 	defer closeLogged(log, "queue", q.Close)
 
 	reg := newRegistry()
-	svc := generator.Load(rt, models, generatorConfig(cfg, cfg.WorkerConcurrency), log)
-	defer svc.Close()
-	w, err := newWorker(cfg, cfg.WorkerConcurrency, q, svc, reg, log)
+	gen := worker.NewSwap(loadModels(rt, cat, cfg, cfg.WorkerConcurrency, log))
+	defer gen.Close() // after the worker stopped: no call runs then
+	prov, err := newProviders(cfg, reg, log)
 	if err != nil {
 		return err
 	}
-	checks := readiness(q, svc.Ready)
+	prov.probe(ctx, gen)
+	w, err := newWorker(cfg, cfg.WorkerConcurrency, q, gen, reg, log)
+	if err != nil {
+		return err
+	}
+	checks := append(readiness(q, modelsReady(gen)), prov.checks(cfg)...)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": version})
@@ -75,6 +88,31 @@ func runWorker(ctx context.Context, cfg Config, log *slog.Logger) error {
 	defer stopWorker()
 	werr := make(chan error, 1)
 	go func() { werr <- w.Run(wctx) }()
+
+	// SIGHUP: reload the models. The reloads end before the models and
+	// ONNX Runtime close.
+	reloads := make(chan struct{})
+	go func() {
+		defer close(reloads)
+		for {
+			select {
+			case <-hup:
+				log.Info("SIGHUP: reloading the models", "models_dir", cfg.ModelsDir)
+				cat, err := openCatalog(cfg, log)
+				if err != nil {
+					log.Error("models not reloaded", "err", err)
+					continue
+				}
+				reloadModels(wctx, rt, cat, cfg, cfg.WorkerConcurrency, gen, prov, log)
+			case <-wctx.Done():
+				return
+			}
+		}
+	}()
+	defer func() {
+		stopWorker()
+		<-reloads
+	}()
 
 	var runErr error
 	select {

@@ -56,9 +56,13 @@ const studio = {
   rerun: composer.rerun,
   useSeed: composer.useSeed,
   morphFrom: morph.morphFrom,
-  modelNotLoaded(detail) {
-    setServerState("no-model", "no model loaded");
-    banner("model", "The model is not loaded.", `${detail} Generation cannot run until the server has loaded the model; ask whoever runs the studio to check its models folder.`);
+  // modelNotLoaded says which models the server could not load (names,
+  // when known) and why (detail).
+  modelNotLoaded(detail, names) {
+    const list = [...new Set((names || []).filter(Boolean))];
+    const title = list.length > 1 ? `The models ${list.join(", ")} are not loaded.` : list.length ? `The model ${list[0]} is not loaded.` : "The model is not loaded.";
+    setServerState("no-model", list.length ? `${list.join(", ")} not loaded` : "no model loaded");
+    banner("model", title, `${detail} Generation cannot run until the server has loaded ${list.length > 1 ? "them" : "the model"}; ask whoever runs the studio to check its models folder.`);
   },
   formError,
   fail,
@@ -322,7 +326,9 @@ async function checkReady() {
     return false;
   }
   if (checks.models && checks.models !== "ok") {
-    studio.modelNotLoaded(`The server says: ${checks.models}.`);
+    const failed = await notLoaded();
+    const why = failed.map((m) => (m.load_error ? `${m.name}: ${m.load_error}.` : "")).filter(Boolean).join(" ");
+    studio.modelNotLoaded(`The server says: ${checks.models}.${why ? ` ${why}` : ""}`, failed.map((m) => m.name));
   } else {
     const failing = Object.entries(checks).filter(([, v]) => v !== "ok");
     setServerState("no-model", "not ready");
@@ -331,6 +337,17 @@ async function checkReady() {
   clearTimeout(checkReady.timer);
   checkReady.timer = setTimeout(checkReady, 20_000);
   return false;
+}
+
+// notLoaded lists the generating models that the server says are not
+// loaded (GET /v1/models, loaded: false); none when it cannot say.
+async function notLoaded() {
+  try {
+    const list = await api.getJSON("/v1/models");
+    return list.models.filter((m) => m.loaded === false && (m.input === "prompt" || m.input === "class"));
+  } catch {
+    return [];
+  }
 }
 
 async function boot() {

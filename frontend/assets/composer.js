@@ -86,7 +86,7 @@ export function setModels(models) {
   for (const [input, label] of groups) {
     const list = models.filter((m) => m.input === input);
     if (!list.length) continue;
-    sel.append(h("optgroup", { label }, list.map((m) => h("option", { value: m.name }, `${m.name} · ${m.kind} ${m.version}`))));
+    sel.append(h("optgroup", { label }, list.map((m) => h("option", { value: m.name }, `${m.name} · ${m.kind} ${m.version}${m.loaded === false ? " · not loaded" : ""}`))));
   }
   const keep = models.find((m) => m.name === state.model?.name) || models.find((m) => m.input === "prompt") || models[0];
   if (keep) {
@@ -111,6 +111,13 @@ async function selectModel(name) {
   }
   state.model = m;
   note.textContent = m.description || "";
+  note.classList.toggle("warn", m.loaded === false);
+  if (m.loaded === false) {
+    // The server lists the model but cannot run it: its jobs would fail.
+    const why = m.load_error ? `: ${m.load_error}` : "";
+    note.textContent = `${m.name} is not loaded on the server${why}. Its jobs fail until it is.`;
+    studio.modelNotLoaded(`${m.name} is listed, but the server could not load it${why}.`, [m.name]);
+  }
   const text = m.input === "prompt";
   $("prompt-box").hidden = !text;
   $("class-box").hidden = text;
@@ -503,13 +510,18 @@ function paintClassCard() {
   card.hidden = !c;
   if (!c) return;
   const pic = h("div", { class: "class-pic" });
+  const SKETCH = "Sketch drawn from the class's attributes.";
+  const hint = h("span", { class: "hint" }, c.example ? "A real image of this class from the data set." : SKETCH);
   if (c.example) {
-    // A real example photo, when the API lists one for the class.
+    // A real example image, when the API lists one for the class.
     const img = h("img", { alt: `An example of ${c.label}` });
     pic.append(img);
     api.image(c.example).then(
       ({ url }) => (img.src = url),
-      () => pic.replaceChildren(sketch(c)),
+      () => {
+        pic.replaceChildren(sketch(c));
+        hint.textContent = SKETCH;
+      },
     );
   } else {
     pic.append(sketch(c));
@@ -521,7 +533,7 @@ function paintClassCard() {
       "figcaption",
       {},
       h("strong", {}, c.label || c.name),
-      c.example ? null : h("span", { class: "hint" }, "Sketch drawn from the class's attributes."),
+      hint,
       attrs.length
         ? h("dl", { class: "attrs" }, attrs.map(([k, v]) => [h("dt", {}, k.replace(/^has_/, "").replace(/_/g, " ")), h("dd", {}, v)]))
         : null,

@@ -128,7 +128,10 @@ async function follow(run) {
         if (event === "started" || event === "image" || event === "progress") run.state = "running";
         if (event === "queued" || event === "retrying") run.state = "queued";
         paintHead(run);
-        if (event === "image" || event === "finished") refresh(run);
+        // An image event carries the stored image (seed, fidelity, scores,
+        // links): load it straight away, without reading the whole job.
+        if (event === "image" && data.image?.links?.png) imageArrived(run, data.image);
+        else if (event === "image" || event === "finished") refresh(run);
         if (event === "finished") break;
       }
       await refresh(run);
@@ -177,7 +180,7 @@ function refresh(run) {
         history.update(run.historyId, { state: run.state, jobId: run.job.id });
         studio.historyChanged();
         studio.announce(`${run.label}: ${run.state === "succeeded" ? `${run.images.filter(Boolean).length} images ready` : run.state}`);
-        if (run.error && /not loaded/i.test(run.error)) studio.modelNotLoaded(run.error);
+        if (run.error && /not loaded/i.test(run.error)) studio.modelNotLoaded(run.error, [run.model]);
         studio.imagesChanged();
       }
     })
@@ -188,6 +191,14 @@ function refresh(run) {
       }
     });
   return run.refreshing;
+}
+
+// imageArrived loads an image that an event announced with its metadata;
+// if that fails, the job is read as before.
+function imageArrived(run, img) {
+  loadImage(run, img).catch((e) => {
+    if (e.name !== "AbortError") refresh(run);
+  });
 }
 
 async function loadImage(run, img) {
@@ -298,19 +309,32 @@ function paintTiles(run, k) {
   for (const fig of run.tiles.get(k) || []) paintTile(fig, run, k);
 }
 
-// fidelity picks the number the badge shows: the requested class's
-// probability when there is one, else the job's fidelity measure.
+// What each fidelity measure means: a short name for the badge and a
+// sentence for its tooltip and the large view.
+export const MEASURES = {
+  class_prob: { short: "class probability", long: "requested-class probability: the classifier's probability of the class asked for" },
+  attribute_match: { short: "attribute match", long: "attribute match: the share of the class's attributes the classifier sees (a class it was not trained on)" },
+  text_similarity: { short: "text similarity", long: "text similarity: how well image and prompt match (DAMSM), clamped to 0–100%" },
+};
+
+// fidelity picks the number the badge shows and what it means: the
+// server's fidelity and its fidelity_measure; for servers that do not say
+// which measure, it is guessed from the scores.
 export function fidelity(img) {
+  const clamp = (v) => Math.min(1, Math.max(0, v));
+  const m = MEASURES[img.fidelity_measure];
+  if (m && typeof img.fidelity === "number") return { value: clamp(img.fidelity), what: m.short, long: m.long, measure: img.fidelity_measure };
   const sc = img.scores;
   if (!sc) return null;
-  if (typeof sc.class_prob === "number") return { value: sc.class_prob, what: "requested-class probability" };
+  if (typeof sc.class_prob === "number") return { value: sc.class_prob, what: MEASURES.class_prob.short, long: MEASURES.class_prob.long, measure: "class_prob" };
   // Without a requested class the server's fidelity (clamped to [0,1])
   // comes from the attribute match or the text–image similarity.
-  const value = typeof img.fidelity === "number" ? Math.min(1, Math.max(0, img.fidelity)) : NaN;
+  const value = typeof img.fidelity === "number" ? clamp(img.fidelity) : NaN;
   if (Number.isNaN(value)) return null;
-  if (typeof sc.attribute_match === "number") return { value, what: "attribute match" };
-  if (typeof sc.text_similarity === "number") return { value, what: "text similarity" };
-  return { value, what: "fidelity" };
+  for (const k of ["attribute_match", "text_similarity"]) {
+    if (typeof sc[k] === "number") return { value, what: MEASURES[k].short, long: MEASURES[k].long, measure: k };
+  }
+  return { value, what: "fidelity", long: "fidelity", measure: "" };
 }
 
 export function level(v) {
@@ -325,9 +349,10 @@ function badge(img) {
   const lv = level(f.value);
   return h(
     "span",
-    { class: `badge ${lv}`, title: `${f.what}: ${pct(f.value)} (${lv})${img.below_min ? ", below the minimum asked for" : ""}` },
+    { class: `badge ${lv}`, dataset: { measure: f.measure }, title: `${f.long}: ${pct(f.value)} (${lv})${img.below_min ? ", below the minimum asked for" : ""}` },
     h("span", { class: "dot", "aria-hidden": "true" }),
     pct(f.value),
+    h("span", { class: "what" }, ` ${f.what}`),
     img.below_min ? h("span", { class: "below" }, " below min") : null,
   );
 }
@@ -378,7 +403,7 @@ function paintTile(fig, run, k) {
       {
         type: "button",
         class: "tile-open",
-        "aria-label": `Open ${what}${seed !== null ? `, seed ${seed}` : ""}${f ? `, fidelity ${pct(f.value)}` : ""}`,
+        "aria-label": `Open ${what}${seed !== null ? `, seed ${seed}` : ""}${f ? `, ${f.what} ${pct(f.value)}` : ""}`,
         "aria-describedby": tip ? tipId : false,
         onclick: () => openViewer(run, k, fig.owner),
       },
@@ -456,7 +481,7 @@ export async function zipRuns(list, name) {
       kind: run.kind,
       model: run.model,
       request: run.job.request,
-      images: imgs.map((img) => ({ file: imageName(run, img), index: img.index, seed: img.seed, fidelity: img.fidelity, scores: img.scores })),
+      images: imgs.map((img) => ({ file: imageName(run, img), index: img.index, seed: img.seed, fidelity: img.fidelity, fidelity_measure: img.fidelity_measure, scores: img.scores })),
     });
   }
   if (!files.length) {
@@ -550,7 +575,7 @@ function paintScores(run, img) {
   if (run.kind !== "interpolate") rows.push(["Seed", String(img.seed)]);
   if (img.attempts > 1) rows.push(["Attempts", String(img.attempts)]);
   const f = fidelity(img);
-  if (f) rows.push([`Fidelity (${f.what})`, h("span", { class: `badge ${level(f.value)}` }, h("span", { class: "dot", "aria-hidden": "true" }), pct(f.value))]);
+  if (f) rows.push([`Fidelity (${f.what})`, h("span", { class: `badge ${level(f.value)}`, title: f.long }, h("span", { class: "dot", "aria-hidden": "true" }), pct(f.value))]);
   if (img.below_min) rows.push(["Minimum", "not reached; the best try was kept"]);
   if (sc.class) rows.push(["Requested class", sc.class + (sc.class_rank ? ` (ranked ${sc.class_rank})` : "")]);
   if (typeof sc.text_similarity === "number") rows.push(["Text similarity", pct(sc.text_similarity)]);

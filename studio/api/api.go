@@ -153,9 +153,12 @@ type Event struct {
 	State string `json:"state"`
 	Done  int    `json:"done"`
 	Total int    `json:"total"`
-	// Index and PNG are set for "image" events.
+	// Index and PNG are set for "image" events, and Image too when the
+	// server could read the stored image's metadata: the same object as
+	// in Job.Images (seed, fidelity and its measure, scores, links).
 	Index *int      `json:"index,omitempty"`
 	PNG   string    `json:"png,omitempty"`
+	Image *Image    `json:"image,omitempty"`
 	Error string    `json:"error,omitempty"`
 	At    time.Time `json:"at"`
 }

@@ -16,7 +16,25 @@ type ModelSummary struct {
 	// classifier generates nothing).
 	Input string `json:"input,omitempty"`
 	Link  string `json:"link"`
+	// Loaded says whether the model can serve, as far as this server can
+	// tell; LoadCheck says how it could tell:
+	//   - "generator": this process runs the generator (the one-process
+	//     studio) and loaded the model's graphs, or failed to;
+	//   - "catalog": an API-only replica, which loads no graph: the
+	//     model's manifest, classes, vocabulary and graph files are present
+	//     and readable here. Whether the workers loaded the graphs is for
+	//     their /readyz and logs to say.
+	// LoadError says why a model is not loaded.
+	Loaded    bool   `json:"loaded"`
+	LoadCheck string `json:"load_check"`
+	LoadError string `json:"load_error,omitempty"`
 }
+
+// Values of ModelSummary.LoadCheck.
+const (
+	LoadCheckGenerator = "generator"
+	LoadCheckCatalog   = "catalog"
+)
 
 // Model is GET /v1/models/{name}.
 type Model struct {
@@ -42,6 +60,9 @@ type Class struct {
 	// are held out (a class model cannot generate them).
 	Trained    bool              `json:"trained"`
 	Attributes map[string]string `json:"attributes,omitempty"`
+	// Example is the link of a real image of the class (a PNG from the
+	// data set), when the server has one.
+	Example string `json:"example,omitempty"`
 }
 
 // Vocabulary is GET /v1/models/{name}/vocabulary.

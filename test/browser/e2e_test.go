@@ -54,6 +54,10 @@ func TestEndToEnd(t *testing.T) {
 	if !strings.Contains(badge, "high") && !strings.Contains(badge, "mid") && !strings.Contains(badge, "low") {
 		t.Errorf("badge %q has no level", badge)
 	}
+	// A prompt's fidelity is the text-image similarity, and the badge says so.
+	if what := p.text("#runs .run .badge .what"); strings.TrimSpace(what) != "text similarity" {
+		t.Errorf("badge says %q, want text similarity", what)
+	}
 	p.do(chromedp.Focus(chromedp.CSS("#runs .run .tile-open")))
 	p.wait("the top-3", `getComputedStyle(document.querySelector("#runs .run .top3")).display === "block"`, 3*time.Second)
 	if top := p.text("#runs .run .top3"); strings.Count(top, "%") != 3 {
@@ -131,4 +135,12 @@ func TestEndToEnd(t *testing.T) {
 	if seeds := eval[[]string](p, `[...document.querySelectorAll("#runs .run:first-child figcaption span")].map((s) => s.textContent)`); strings.Join(seeds, ",") != "seed 7,seed 8" {
 		t.Errorf("run again made seeds %q, want the same 7 and 8", seeds)
 	}
+
+	// The class model's picker shows a real image of the picked class
+	// (samples/examples/birds), fetched with the page's credentials.
+	p.click("#tab-generate")
+	p.setValue("#model", "cvaegan-birds")
+	p.wait("the class example", `(() => { const i = document.querySelector("#class-card .class-pic img");
+		return i && i.src.startsWith("blob:") && i.complete && i.naturalWidth === 64; })()`, 10*time.Second)
+	p.shot(dir, "07-class-example")
 }

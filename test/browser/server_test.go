@@ -103,7 +103,7 @@ func startServer(t *testing.T, extraArgs ...string) *studioServer {
 	addr := l.Addr().String()
 	l.Close()
 	args := append([]string{"serve", "--addr", addr, "--models-dir", modelsDir(t), "--ort-lib", ortLibPath(t),
-		"--threads", "1", "--log-level", "debug"}, extraArgs...)
+		"--examples-dir", repoPath(t, "samples/examples/birds"), "--threads", "1", "--log-level", "debug"}, extraArgs...)
 	s := &studioServer{URL: "http://" + addr, cmd: exec.Command(bin, args...), done: make(chan struct{})}
 	s.cmd.Env = os.Environ()
 	stderr, err := s.cmd.StderrPipe()

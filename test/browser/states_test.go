@@ -142,11 +142,17 @@ func TestErrorStates(t *testing.T) {
 		p := openPage(t, s.URL, 1280, 800)
 		p.allowStatus(503)
 		p.wait("the banner", `document.getElementById("banner").dataset.kind === "model" && !document.getElementById("banner").hidden`, 5*time.Second)
-		if b := bannerText(p); !strings.Contains(b, "The model is not loaded.") || !strings.Contains(b, "generator.onnx") {
+		// The page names the model (GET /v1/models: loaded false) and why.
+		p.wait("the model's name", `document.getElementById("banner-title").textContent.includes("attngan-stub")`, 5*time.Second)
+		if b := bannerText(p); !strings.Contains(b, "The model attngan-stub is not loaded.") || !strings.Contains(b, "generator.onnx") {
 			t.Errorf("banner = %q", b)
 		}
-		if st := p.text("#server-state"); st != "no model loaded" {
+		if st := p.text("#server-state"); st != "attngan-stub not loaded" {
 			t.Errorf("server state = %q", st)
+		}
+		p.wait("the model note", `document.getElementById("model-note").textContent.includes("attngan-stub is not loaded on the server")`, 5*time.Second)
+		if opt := p.text(`#model option[value="attngan-stub"]`); !strings.Contains(opt, "not loaded") {
+			t.Errorf("model option = %q", opt)
 		}
 		p.shot(artifacts(t), "503-model-not-loaded")
 	})

@@ -42,6 +42,7 @@ type stubAPI struct {
 	seq      int
 	auth     map[string]int // "with key"/"without key" → /v1 requests seen
 	streams  int            // event streams opened
+	jobGets  int            // GET /v1/generations/{id} answered
 	posted   []map[string]any
 }
 
@@ -143,15 +144,38 @@ var stubClasses = []api.Class{
 		"has_crown_color": "black", "has_bill_shape": "needle"}},
 }
 
-func stubModels() []api.Model {
+// stubExampleClass is the one class with an example image.
+const stubExampleClass = 2
+
+// stubModels are the models; notLoaded, when set, is the load error of
+// the text model (the server lists it but could not load it).
+func stubModels(notLoaded string) []api.Model {
+	classes := func(model string) []api.Class {
+		out := append([]api.Class(nil), stubClasses...)
+		for i := range out {
+			if out[i].ID == stubExampleClass {
+				out[i].Example = fmt.Sprintf("/v1/models/%s/classes/%d/example.png", model, out[i].ID)
+			}
+		}
+		return out
+	}
 	text := api.Model{ModelSummary: api.ModelSummary{Name: "attngan-stub", Kind: "attngan", Version: "0.0.1",
-		Description: "A stub text model.", ImageSize: 64, Input: "prompt", Link: "/v1/models/attngan-stub"},
+		Description: "A stub text model.", ImageSize: 64, Input: "prompt", Link: "/v1/models/attngan-stub",
+		Loaded: notLoaded == "", LoadCheck: api.LoadCheckGenerator, LoadError: notLoaded},
 		Sizes: map[string]any{"image_size": 64}, VocabularySize: len(stubVocab), MaxWords: 18,
-		Attributes: stubAttributes, Classes: stubClasses}
+		Attributes: stubAttributes, Classes: classes("attngan-stub")}
 	class := api.Model{ModelSummary: api.ModelSummary{Name: "cvaegan-stub", Kind: "cvaegan", Version: "0.0.1",
-		Description: "A stub class model.", ImageSize: 64, Input: "class", Link: "/v1/models/cvaegan-stub"},
-		Sizes: map[string]any{"image_size": 64}, Morph: true, Attributes: stubAttributes, Classes: stubClasses}
+		Description: "A stub class model.", ImageSize: 64, Input: "class", Link: "/v1/models/cvaegan-stub",
+		Loaded: true, LoadCheck: api.LoadCheckGenerator},
+		Sizes: map[string]any{"image_size": 64}, Morph: true, Attributes: stubAttributes, Classes: classes("cvaegan-stub")}
 	return []api.Model{text, class}
+}
+
+// notLoaded is the text model's load error while the stub is not ready.
+func (s *stubAPI) notLoaded() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.notReady
 }
 
 func stubSplit(text string) []string {
@@ -207,19 +231,26 @@ func (s *stubAPI) v1(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 		list := api.ModelList{Models: []api.ModelSummary{}}
 		if !none {
-			for _, m := range stubModels() {
+			for _, m := range stubModels(s.notLoaded()) {
 				list.Models = append(list.Models, m.ModelSummary)
 			}
 		}
 		writeJSON(w, 200, list)
 	case len(parts) == 2 && parts[0] == "models":
-		for _, m := range stubModels() {
+		for _, m := range stubModels(s.notLoaded()) {
 			if m.Name == parts[1] {
 				writeJSON(w, 200, m)
 				return
 			}
 		}
 		writeProblem(w, stubFailure{status: 404, slug: api.TypeNotFound, detail: "no model"})
+	case len(parts) == 5 && parts[0] == "models" && parts[2] == "classes" && parts[4] == "example.png":
+		if parts[3] != strconv.Itoa(stubExampleClass) {
+			writeProblem(w, stubFailure{status: 404, slug: api.TypeNotFound, detail: "no example image of this class"})
+			return
+		}
+		w.Header().Set("Content-Type", "image/png")
+		_, _ = w.Write(stubImage(&stubJob{req: api.Request{Seed: 200}}, 0))
 	case len(parts) == 3 && parts[0] == "models" && parts[2] == "vocabulary":
 		prefix := strings.Join(stubSplit(r.URL.Query().Get("prefix")), "")
 		limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
@@ -371,8 +402,10 @@ func (s *stubAPI) view(j *stubJob, now time.Time) api.Job {
 			scores["class"] = j.req.Class
 			scores["class_prob"] = p
 			scores["class_rank"] = 1
+			img.FidelityMeasure = "class_prob"
 		} else {
 			scores["text_similarity"] = p
+			img.FidelityMeasure = "text_similarity"
 		}
 		img.Fidelity = p
 		img.Scores, _ = json.Marshal(scores)
@@ -414,6 +447,9 @@ func (s *stubAPI) generation(w http.ResponseWriter, r *http.Request, parts []str
 	now := time.Now()
 	switch {
 	case len(parts) == 1 && r.Method == "GET":
+		s.mu.Lock()
+		s.jobGets++
+		s.mu.Unlock()
 		writeJSON(w, 200, s.view(j, now))
 	case len(parts) == 1 && r.Method == "DELETE":
 		s.mu.Lock()
@@ -460,7 +496,11 @@ func (s *stubAPI) events(w http.ResponseWriter, r *http.Request, j *stubJob) {
 		id++
 		ev := api.Event{Type: typ, JobID: j.id, State: state, Done: done, Total: j.n, Index: index, At: time.Now()}
 		if index != nil {
+			// As the real server: the image event carries the image.
 			ev.PNG = fmt.Sprintf("/v1/generations/%s/images/%d.png", j.id, *index)
+			if imgs := s.view(j, time.Now()).Images; *index < len(imgs) {
+				ev.Image = &imgs[*index]
+			}
 		}
 		data, _ := json.Marshal(ev)
 		fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", id, typ, data)

@@ -172,8 +172,20 @@ func TestComposeGenerateCompare(t *testing.T) {
 			t.Errorf("badges %q: none is %s", levels, want)
 		}
 	}
-	if got := p.text("#runs .run .badge"); got != "83%" {
-		t.Errorf("first badge = %q, want 83%%", got)
+	// The badge says what the number is: for a prompt, text similarity.
+	if got := p.text("#runs .run .badge"); got != "83% text similarity" {
+		t.Errorf("first badge = %q, want 83%% text similarity", got)
+	}
+	if title := eval[string](p, `document.querySelector("#runs .run .badge").title`); !strings.HasPrefix(title, "text similarity: how well image and prompt match") {
+		t.Errorf("first badge title = %q", title)
+	}
+	// The image events carried the images: the page did not read the job
+	// once per image.
+	s.mu.Lock()
+	gets := s.jobGets
+	s.mu.Unlock()
+	if gets >= 4 {
+		t.Errorf("the page read the job %d times for 4 images", gets)
 	}
 	seeds := eval[[]string](p, `[...document.querySelectorAll("#runs .run figcaption span")].map((s) => s.textContent)`)
 	if !slices.Equal(seeds, []string{"seed 42", "seed 43", "seed 44", "seed 45"}) {
@@ -299,6 +311,12 @@ func TestClassMorphInterpolate(t *testing.T) {
 	p.wait("the filtered list", `document.querySelectorAll("#class-list [role=option]").length === 1`, 3*time.Second)
 	p.keys(kb.ArrowDown)
 	p.wait("the picked class", `document.querySelector("#class-list [aria-selected=true]").textContent.includes("Blue crowned")`, 3*time.Second)
+	// This class has an example image: the card shows it instead of a sketch.
+	p.wait("the class's example image", `(() => { const i = document.querySelector("#class-card .class-pic img");
+		return !!i && i.src.startsWith("blob:") && i.complete && i.naturalWidth === 64; })()`, 5*time.Second)
+	if p.count("#class-card svg.sketch") != 0 || !strings.Contains(p.text("#class-card .hint"), "real image") {
+		t.Errorf("class card with an example: %q", p.text("#class-card"))
+	}
 	p.shot(dir, "01-class-picker")
 	p.setValue("#n", "2")
 	p.click("#generate")
@@ -308,6 +326,9 @@ func TestClassMorphInterpolate(t *testing.T) {
 	}
 	if b := eval[string](p, `document.querySelector("#runs .run .badge").title`); !strings.Contains(b, "requested-class probability") {
 		t.Errorf("class badge title %q", b)
+	}
+	if what := p.text("#runs .run .badge .what"); what != " class probability" {
+		t.Errorf("class badge says %q, want class probability", what)
 	}
 
 	// Morph an uploaded PNG.

@@ -597,8 +597,8 @@ func dpkgOwners(t testing.TB, files ...string) map[string]string {
 }
 
 // TestRuntimeCommands: the commands the slim runtime stage runs come from
-// packages every Debian image has (Essential or Priority required), and
-// the health check's interpreter too.
+// packages every Debian image has (Essential or Priority required). (The
+// health check is the studio binary itself: no interpreter needed.)
 func TestRuntimeCommands(t *testing.T) {
 	t.Parallel()
 	d := parseDockerfile(t, "Dockerfile")
@@ -645,8 +645,11 @@ func assertBasePackage(t testing.TB, what, pkg string) {
 	}
 }
 
-// TestHealthcheckInstruction: HEALTHCHECK runs the script from
-// deploy/docker, copied into the image, with an interpreter the image has.
+// TestHealthcheckInstruction: HEALTHCHECK runs the image's own binary
+// (`studio health`, exec form, so no shell is needed), the one that
+// ENTRYPOINT runs, with arguments the binary accepts (TestHealthSubcommand
+// runs them). It asks either address, since one image runs serve or
+// worker.
 func TestHealthcheckInstruction(t *testing.T) {
 	t.Parallel()
 	for _, f := range []string{"Dockerfile", "Dockerfile.cuda"} {
@@ -661,36 +664,18 @@ func TestHealthcheckInstruction(t *testing.T) {
 					t.Errorf("HEALTHCHECK without --%s", k)
 				}
 			}
-			src := healthcheckSource(t, d, hc.Args[0])
-			if src != "deploy/docker/healthcheck.sh" {
-				t.Errorf("HEALTHCHECK runs %s, copied from %s, want deploy/docker/healthcheck.sh", hc.Args[0], src)
+			ep := d.final().one(t, "ENTRYPOINT")
+			if len(ep.Args) != 1 || hc.Args[0] != ep.Args[0] {
+				t.Errorf("HEALTHCHECK runs %s, ENTRYPOINT %v: want the studio binary", hc.Args[0], ep.Args)
+			}
+			if _, ok := d.final().produced(hc.Args[0]); !ok {
+				t.Errorf("%s: %s is not copied into the image", f, hc.Args[0])
+			}
+			if got := strings.Join(hc.Args[1:], " "); got != "health --any" {
+				t.Errorf("HEALTHCHECK arguments %q, want \"health --any\" (serve or worker, whichever this container runs)", got)
 			}
 		})
 	}
-	script := readRepoFile(t, "deploy/docker/healthcheck.sh")
-	shebang, _, _ := strings.Cut(script, "\n")
-	if shebang != "#!/bin/bash" {
-		t.Fatalf("healthcheck.sh starts with %q, want #!/bin/bash", shebang)
-	}
-	assertBasePackage(t, "/bin/bash", dpkgOwners(t, "/bin/bash")["/bin/bash"])
-}
-
-// healthcheckSource follows p back to the repository file it was copied
-// from, through Dockerfile.cuda's copy from the CPU image.
-func healthcheckSource(t testing.TB, d *dockerfile, p string) string {
-	t.Helper()
-	c, ok := d.final().produced(p)
-	if !ok {
-		t.Fatalf("%s: %s is not copied into the image", d.Path, p)
-	}
-	switch c.From {
-	case "":
-		return c.Src
-	case "cpu":
-		return healthcheckSource(t, parseDockerfile(t, "Dockerfile"), p)
-	}
-	t.Fatalf("%s: %s comes from stage %s", d.Path, p, c.From)
-	return ""
 }
 
 // TestDockerfileCUDA: the GPU variant takes only what the CPU image has,

@@ -114,7 +114,7 @@ func contextFiles(t testing.TB, ign dockerignore, rel string) []string {
 // TestDockerignoreMatcher pins the matcher to Docker's documented rules, so
 // the Dockerfile checks that use it mean what Docker does.
 func TestDockerignoreMatcher(t *testing.T) {
-	ign := parseDockerignore("# comment\n.git\n*.md\n**/*_test.go\ndeploy\n!deploy/docker\n/bin\ntemp?\n")
+	ign := parseDockerignore("# comment\n.git\n*.md\n**/*_test.go\ndeploy\n!deploy/keep\n/bin\ntemp?\n")
 	for _, c := range []struct {
 		path string
 		want bool
@@ -126,7 +126,7 @@ func TestDockerignoreMatcher(t *testing.T) {
 		{"studio/server.go", false},
 		{"server_test.go", true},
 		{"deploy/compose.yaml", true},
-		{"deploy/docker/healthcheck.sh", false},
+		{"deploy/keep/file.sh", false},
 		{"bin/studio", true},
 		{"binary", false},
 		{"temp1", true},

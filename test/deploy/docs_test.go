@@ -229,4 +229,5 @@ func TestOperatorFilesNameRealThings(t *testing.T) {
 
 // otherFlags are flags of other programs or subcommands that the docs quote
 // alone.
-var otherFlags = map[string]bool{"profile": true, "gpus": true, "update": true, "server": true, "token": true}
+var otherFlags = map[string]bool{"profile": true, "gpus": true, "update": true, "server": true, "token": true,
+	"admin": true, "any": true} // studio health --admin, --any

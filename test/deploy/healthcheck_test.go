@@ -3,16 +3,21 @@ package deploy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+
+	"fgstudio/ort"
+	"fgstudio/test/redistest"
 )
 
 // listen opens a loopback listener on a free port.
@@ -38,7 +43,8 @@ func closedAddr(t *testing.T) string {
 	return addr
 }
 
-// fiberHealth serves /healthz as `studio serve` does (Fiber, fasthttp).
+// fiberHealth serves /healthz with a status, as a failing `studio serve`
+// would (Fiber, fasthttp).
 func fiberHealth(t *testing.T, status int) string {
 	t.Helper()
 	app := fiber.New(fiber.Config{DisableStartupMessage: true})
@@ -48,22 +54,6 @@ func fiberHealth(t *testing.T, status int) string {
 	ln := listen(t)
 	go app.Listener(ln)
 	t.Cleanup(func() { app.Shutdown() })
-	return ln.Addr().String()
-}
-
-// netHTTPHealth serves /healthz as the worker's admin server does (net/http).
-func netHTTPHealth(t *testing.T, status int) string {
-	t.Helper()
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		w.Write([]byte(`{"status":"ok"}`))
-	})
-	ln := listen(t)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
 	return ln.Addr().String()
 }
 
@@ -94,77 +84,170 @@ func silent(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// runHealthcheck runs the image's health check script with env and returns
-// its exit code and stderr.
-func runHealthcheck(t *testing.T, env ...string) (int, string) {
+// studioBin is the studio binary, built once for the package.
+var studioBin struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+func studioBinary(t *testing.T) string {
 	t.Helper()
+	studioBin.once.Do(func() {
+		dir, err := os.MkdirTemp("", "studio-deploy-bin-")
+		if err != nil {
+			studioBin.err = err
+			return
+		}
+		studioBin.path = filepath.Join(dir, "studio")
+		cmd := exec.Command("go", "build", "-o", studioBin.path, "fgstudio/cmd/studio")
+		cmd.Dir = root(t)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			studioBin.err = fmt.Errorf("build studio: %v\n%s", err, out)
+		}
+	})
+	if studioBin.err != nil {
+		t.Fatal(studioBin.err)
+	}
+	return studioBin.path
+}
+
+// startStudio runs `studio cmd` as the image does (settings in the
+// environment, no models) until the test ends, and returns once it
+// answers on addr.
+func startStudio(t *testing.T, cmd, addr string, env ...string) {
+	t.Helper()
+	lib := os.Getenv("ORT_LIB_PATH")
+	if lib == "" {
+		lib = filepath.Join(root(t), filepath.FromSlash(ort.DefaultLibraryPath()))
+	}
+	p := exec.Command(studioBinary(t), cmd)
+	p.Env = append([]string{"PATH=/usr/bin:/bin", "ORT_LIB_PATH=" + lib, "STUDIO_MODELS_DIR=" + t.TempDir(), "STUDIO_THREADS=1"}, env...)
+	var log strings.Builder
+	var mu sync.Mutex
+	p.Stderr = writerFunc(func(b []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return log.Write(b)
+	})
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		p.Wait()
+		close(done)
+	}()
+	t.Cleanup(func() {
+		p.Process.Kill()
+		<-done
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			return
+		}
+		select {
+		case <-done:
+			mu.Lock()
+			defer mu.Unlock()
+			t.Fatalf("studio %s exited; log:\n%s", cmd, log.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("studio %s does not answer on %s", cmd, addr)
+		}
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
+
+// imageHealthcheck is the HEALTHCHECK command of Dockerfile: the image's
+// binary and its arguments.
+func imageHealthcheck(t *testing.T) []string {
+	t.Helper()
+	hc := parseDockerfile(t, "Dockerfile").final().one(t, "HEALTHCHECK")
+	if !hc.JSON || len(hc.Args) < 2 {
+		t.Fatalf("HEALTHCHECK CMD %s: want the exec form of the studio binary", hc.Raw)
+	}
+	return hc.Args
+}
+
+// runHealth runs the image's HEALTHCHECK arguments with the binary built
+// here, in the environment env (as Docker runs it in the container), and
+// returns its exit code and output.
+func runHealth(t *testing.T, env ...string) (int, string) {
+	t.Helper()
+	args := imageHealthcheck(t)[1:]
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "/bin/bash", filepath.Join(root(t), "deploy", "docker", "healthcheck.sh"))
-	cmd.Env = append([]string{"PATH=/usr/bin:/bin", "HEALTHCHECK_TIMEOUT=1"}, env...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	err := cmd.Run()
+	cmd := exec.CommandContext(ctx, studioBinary(t), args...)
+	// A proxy in the container's environment must not be used: the check
+	// is about this machine.
+	cmd.Env = append([]string{"PATH=/usr/bin:/bin", "HTTP_PROXY=http://127.0.0.1:9", "http_proxy=http://127.0.0.1:9"}, env...)
+	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
 	switch {
 	case err == nil:
-		return 0, stderr.String()
+		return 0, string(out)
 	case errors.As(err, &ee):
-		return ee.ExitCode(), stderr.String()
+		return ee.ExitCode(), string(out)
 	}
-	t.Fatalf("healthcheck.sh: %v", err)
+	t.Fatalf("studio %v: %v", args, err)
 	return -1, ""
 }
 
-// TestHealthcheckScript runs deploy/docker/healthcheck.sh against servers
-// that answer /healthz as serve (Fiber) and worker (net/http) do.
-func TestHealthcheckScript(t *testing.T) {
-	t.Parallel()
+// TestHealthSubcommand runs the image's health check (`studio health` with
+// the HEALTHCHECK's arguments) against a real `studio serve` and a real
+// `studio worker`, and against servers that fail or hang.
+func TestHealthSubcommand(t *testing.T) {
+	serveAddr, workerAddr := closedAddr(t), closedAddr(t)
+	startStudio(t, "serve", serveAddr, "STUDIO_ADDR="+serveAddr)
+	redis := redistest.Start(t, redistest.Options{})
+	startStudio(t, "worker", workerAddr, "STUDIO_ADMIN_ADDR="+workerAddr, "REDIS_URL="+redis.URL())
+	_, servePort, _ := net.SplitHostPort(serveAddr)
+
 	for _, c := range []struct {
 		name      string
 		api, adm  func(t *testing.T) string
 		wantCode  int
 		wantError string
 	}{
-		{"serve healthy", func(t *testing.T) string { return fiberHealth(t, 200) }, closedAddr, 0, ""},
-		{"worker healthy", closedAddr, func(t *testing.T) string { return netHTTPHealth(t, 200) }, 0, ""},
-		{"nothing listening", closedAddr, closedAddr, 1, "did not answer 200"},
-		{"serve answers 503", func(t *testing.T) string { return fiberHealth(t, 503) }, closedAddr, 1, "did not answer 200"},
-		{"worker answers 500", closedAddr, func(t *testing.T) string { return netHTTPHealth(t, 500) }, 1, "did not answer 200"},
-		{"worker hangs", closedAddr, silent, 1, "did not answer 200"},
+		{"serve healthy", func(*testing.T) string { return serveAddr }, closedAddr, 0, "ok"},
+		{"worker healthy", closedAddr, func(*testing.T) string { return workerAddr }, 0, "ok"},
+		{"wildcard host", func(*testing.T) string { return ":" + servePort }, closedAddr, 0, "127.0.0.1:" + servePort},
+		{"nothing listening", closedAddr, closedAddr, 1, "unhealthy"},
+		{"serve answers 503", func(t *testing.T) string { return fiberHealth(t, 503) }, closedAddr, 1, "503"},
+		{"worker hangs", closedAddr, silent, 1, "unhealthy"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			api, adm := c.api(t), c.adm(t)
-			code, stderr := runHealthcheck(t, "STUDIO_ADDR="+api, "STUDIO_ADMIN_ADDR="+adm)
-			if code != c.wantCode || !strings.Contains(stderr, c.wantError) {
-				t.Errorf("exit %d, stderr %q; want exit %d, stderr with %q", code, stderr, c.wantCode, c.wantError)
+			code, out := runHealth(t, "STUDIO_ADDR="+api, "STUDIO_ADMIN_ADDR="+adm)
+			if code != c.wantCode || !strings.Contains(out, c.wantError) {
+				t.Errorf("exit %d, output %q; want exit %d, output with %q", code, out, c.wantCode, c.wantError)
 			}
 		})
 	}
-	t.Run("wildcard host", func(t *testing.T) {
-		// ":PORT" as in the defaults: probed on 127.0.0.1.
-		_, port, _ := net.SplitHostPort(netHTTPHealth(t, 200))
-		if code, stderr := runHealthcheck(t, "STUDIO_ADDR="+closedAddr(t), "STUDIO_ADMIN_ADDR=:"+port); code != 0 {
-			t.Errorf("exit %d, stderr %q", code, stderr)
-		}
-	})
 }
 
-// TestHealthcheckDefaults: without the variables the script probes the
-// binary's default addresses.
-func TestHealthcheckDefaults(t *testing.T) {
-	script := readRepoFile(t, "deploy/docker/healthcheck.sh")
+// TestHealthDefaults: without the variables the check asks the binary's
+// default addresses, where serve and worker listen by default.
+func TestHealthDefaults(t *testing.T) {
+	code, out := runHealth(t)
 	for _, name := range []string{"addr", "admin-addr"} {
-		o := optionNamed(t, name)
-		re := regexp.MustCompile(`\$\{` + o.Env + `:-([^}]*)\}`)
-		ms := re.FindAllStringSubmatch(script, -1)
-		if len(ms) == 0 {
-			t.Errorf("healthcheck.sh does not read %s", o.Env)
+		_, port, err := net.SplitHostPort(optionNamed(t, name).Def)
+		if err != nil {
+			t.Fatal(err)
 		}
-		for _, m := range ms {
-			if m[1] != o.Def {
-				t.Errorf("healthcheck.sh: ${%s:-%s}, the binary's default is %s", o.Env, m[1], o.Def)
-			}
+		if want := "127.0.0.1:" + port; code == 1 && !strings.Contains(out, want) {
+			t.Errorf("without settings the check did not ask %s (the default of --%s): %q", want, name, out)
 		}
+	}
+	if code == 2 {
+		t.Fatalf("the HEALTHCHECK's arguments are refused: %s", out)
 	}
 }

@@ -170,6 +170,12 @@ func TestServeWithRedisIsAPIOnly(t *testing.T) {
 	if !strings.Contains(body, `"queue":"ok"`) {
 		t.Fatalf("readyz %s", body)
 	}
+	// An API replica exports the queue gauges too, so that autoscaling on
+	// queue depth works while no worker runs.
+	if _, body := get(t, p, "http://"+addr+"/metrics"); !strings.Contains(body, `studio_queue_depth{lane="interactive"} 0`) ||
+		!strings.Contains(body, "studio_queue_up 1") {
+		t.Fatalf("metrics of an API replica lack the queue gauges:\n%s", body)
+	}
 	redis.Stop()
 	if code, body := get(t, p, "http://"+addr+"/readyz"); code != 503 || !strings.Contains(body, "redis") {
 		t.Fatalf("readyz with Redis down: %d %s", code, body)
