@@ -11,7 +11,7 @@ MODELS  ?= samples/models
 
 export ORT_LIB_PATH ?= $(ORT_LIB)
 
-.PHONY: run test build setup setup-test test-go test-fuzz test-python data train fmt vet clean
+.PHONY: run test build setup setup-test test-go test-fuzz test-python data train fmt vet clean bench
 
 ## run: install what is missing, build, and start the studio on :8080
 run: setup build
@@ -57,6 +57,12 @@ train:
 	$(MAKE) data
 	scripts/train.sh fit $(DATA) training/runs/birds
 	MODELS=$(MODELS) scripts/train.sh export $(DATA) training/runs/birds
+
+## bench: raw ONNX Runtime vs PyTorch eager per graph, scoring cost, end to end with 1/2/4 workers,
+## API, queue, cold start and memory, measured in one run -> BENCHMARKS.md and BENCHMARKS.json
+## (scripts/bench.sh; THREADS, ROUNDS, WORKERS, LIVE=0 ... tune it)
+bench: setup-test
+	scripts/bench.sh
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"fgstudio/catalog"
@@ -18,8 +19,16 @@ func TestMain(m *testing.M) {
 	if lib == "" {
 		lib = filepath.Join("..", ort.DefaultLibraryPath())
 	}
+	// Two intra-op threads unless STUDIO_TEST_THREADS says otherwise
+	// (scripts/bench.sh sets it to the thread count PyTorch gets), and
+	// idle threads sleep unless STUDIO_TEST_SPIN=1 (the bench measures both).
+	threads := 2
+	if n, err := strconv.Atoi(os.Getenv("STUDIO_TEST_THREADS")); err == nil && n > 0 {
+		threads = n
+	}
 	var err error
-	rt, err = ort.Open(ort.Config{LibraryPath: lib, IntraOpThreads: 2, InterOpThreads: 1}, slog.Default())
+	rt, err = ort.Open(ort.Config{LibraryPath: lib, IntraOpThreads: threads, InterOpThreads: 1,
+		Spin: os.Getenv("STUDIO_TEST_SPIN") == "1"}, slog.Default())
 	if err != nil {
 		os.Stderr.WriteString("generator tests: " + err.Error() + "\n")
 		os.Exit(1)

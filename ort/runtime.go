@@ -41,6 +41,12 @@ type Config struct {
 	// ONNX Runtime choose.
 	IntraOpThreads int
 	InterOpThreads int
+	// Spin lets a session's idle pool threads busy-wait for the next
+	// parallel section instead of sleeping. Off by default: every session
+	// has its own pool, a request runs several sessions one after another
+	// (text encoder, generator, scorer), and threads left spinning by one
+	// take the cores the next one needs (BENCHMARKS.md measures it).
+	Spin bool
 	// Provider is CPU by default. CUDA falls back to CPU, with a warning,
 	// when the library was built without it or no device is usable.
 	Provider Provider

@@ -73,6 +73,13 @@ func (r *Runtime) sessionOptions() (*onnx.SessionOptions, Provider, error) {
 }
 
 func (r *Runtime) applyThreads(opts *onnx.SessionOptions) error {
+	if !r.cfg.Spin {
+		for _, k := range []string{"session.intra_op.allow_spinning", "session.inter_op.allow_spinning"} {
+			if err := opts.AddSessionConfigEntry(k, "0"); err != nil {
+				return fmt.Errorf("%s: %w", k, err)
+			}
+		}
+	}
 	if r.cfg.IntraOpThreads > 0 {
 		if err := opts.SetIntraOpNumThreads(r.cfg.IntraOpThreads); err != nil {
 			return fmt.Errorf("intra-op threads: %w", err)

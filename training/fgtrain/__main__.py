@@ -6,6 +6,8 @@
     eval        metrics of the classifier and DAMSM (from checkpoints or from an exported model dir)
     cvaegan     train CVAE-GAN   (fgtrain/cvaegan.py: main(argv))
     attngan     train AttnGAN    (fgtrain/attngan.py: main(argv))
+    bench       PyTorch eager images/s of every graph of exported model dirs (fgtrain/bench.py;
+                --models DIR [--run RUN] --threads N --batches 1,8,32 --json OUT)
 
 Common options: --data DIR --out DIR [--quick] [--minutes N] [--resume] [--seed S] [--threads N].
 """
@@ -188,7 +190,13 @@ def evaluate_real(data_dir, run_dir=None, model_dir=None, limit=None, folds=5, s
     return out
 
 
-COMMANDS = {"classifier": cmd_classifier, "damsm": cmd_damsm, "export": cmd_export, "eval": cmd_eval}
+def cmd_bench(argv):
+    from .bench import main as bench_main
+    return bench_main(argv)
+
+
+COMMANDS = {"classifier": cmd_classifier, "damsm": cmd_damsm, "export": cmd_export, "eval": cmd_eval,
+            "bench": cmd_bench}
 
 
 def main(argv=None) -> int:
