@@ -10,6 +10,8 @@ DATA    ?= data/birds
 MODELS  ?= samples/models
 
 export ORT_LIB_PATH ?= $(ORT_LIB)
+# Browser tests write their screenshots here (kept by CI as artifacts).
+export STUDIO_ARTIFACTS ?= $(CURDIR)/artifacts
 
 .PHONY: run test build setup setup-test test-go test-fuzz test-python data train fmt vet clean bench
 
