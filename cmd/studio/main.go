@@ -24,6 +24,8 @@ commands:
   worker    generation worker consuming jobs from Redis
   generate  make images from a prompt or class, without a server
   eval      batch metrics of a generator on the test split (FID, top-1, diversity, R-precision)
+  dataset   make a filtered synthetic training set (ImageFolder, HF imagefolder, WebDataset), or verify one
+  fewshot   few-shot accuracy on frozen classifier features, real vs real + synthetic images
   health    exit 0 when this machine's studio answers /healthz (container health check)
   version   print the version
 
@@ -69,13 +71,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = runGenerate(ctx, rest, getenv, stdout, stderr)
 	case "eval":
 		err = runEval(ctx, rest, getenv, stdout, stderr)
+	case "dataset":
+		err = runDataset(ctx, rest, getenv, stdout, stderr)
+	case "fewshot":
+		err = runFewshot(ctx, rest, getenv, stdout, stderr)
 	case "health":
 		err = runHealth(ctx, rest, getenv, stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprintln(stdout, usage)
 		return 0
 	default:
-		err = &usageError{fmt.Sprintf("unknown command %q (want serve, worker, generate, eval, health or version)", cmd)}
+		err = &usageError{fmt.Sprintf("unknown command %q (want serve, worker, generate, eval, dataset, fewshot, health or version)", cmd)}
 	}
 	var ue *usageError
 	switch {

@@ -1,0 +1,349 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"fgstudio/catalog"
+	"fgstudio/generator"
+	"fgstudio/generator/dataset"
+	"fgstudio/ort"
+	"fgstudio/samples/cub"
+)
+
+const datasetUsage = `usage: studio dataset <make|verify> [flags]
+
+  make    make a synthetic data set (ImageFolder, Hugging Face imagefolder,
+          WebDataset shards, manifest with sha256); resumable: run the same
+          command again after an interruption
+  verify  check a data set's files against its manifest
+
+Run "studio dataset make -h" for its flags.`
+
+// nearCopyQuantile is the share of real training images that are closer
+// to their nearest other training image than the automatic novelty
+// threshold: a generated image closer than that to a training image is a
+// near-copy.
+const nearCopyQuantile = 0.01
+
+func runDataset(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return &usageError{"a subcommand is required: make or verify (see studio dataset -h)"}
+	}
+	switch args[0] {
+	case "make":
+		return runDatasetMake(ctx, args[1:], getenv, stdout, stderr)
+	case "verify":
+		return runDatasetVerify(args[1:], stdout, stderr)
+	case "-h", "--help", "help":
+		fmt.Fprintln(stdout, datasetUsage)
+		return errHelp
+	}
+	return &usageError{fmt.Sprintf("unknown subcommand %q (want make or verify)", args[0])}
+}
+
+func runDatasetVerify(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("studio dataset verify", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	if len(args) != 1 || strings.HasPrefix(args[0], "-") {
+		if err := parseFlags(fs, args, stderr); err != nil {
+			return err
+		}
+		return &usageError{"usage: studio dataset verify DIR"}
+	}
+	m, err := dataset.Verify(args[0])
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, c := range m.Classes {
+		n += c.Count
+	}
+	fmt.Fprintf(stdout, "%s: %d files match the manifest (%d images, %d classes, %d shards)\n", args[0], len(m.Files), n, len(m.Classes), len(m.Layouts.WebDataset))
+	return nil
+}
+
+func runDatasetMake(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("studio dataset make", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	model := fs.String("model", "", "generator: cvaegan (seen classes) or attngan (any class that can be described)")
+	classes := fs.String("classes", "all", `comma-separated class names, ids or labels, or "seen", "heldout", "all" (all the model can make)`)
+	perClass := fs.Int("per-class", 100, "images kept per class")
+	minFid := fs.Float64("min-fidelity", 0.5, "keep images whose fidelity (class probability; attribute match for held-out classes; DAMSM similarity for prompts) reaches this")
+	measure := fs.String("fidelity-measure", "", "force a fidelity measure: class_prob, attribute_match or text_similarity (default: the scorer's choice)")
+	maxAttempts := fs.Int("max-attempts", 4, "regeneration budget: at most this many images made per image kept, per class")
+	novelty := fs.String("min-novelty", "auto", `reject images closer than this (classifier feature distance) to their nearest real training image; "auto" = closer than 99% of real training images are to their nearest neighbour; 0 = keep all (distances still recorded)`)
+	seed := fs.Uint64("seed", 0, "job seed; attempt k of class c uses seed hash(seed, c) + k")
+	prompts := fs.String("prompts", "attributes", `text models: "attributes" (descriptions written from each class's attributes), "captions" (the data set's captions of the class), or a file of "class<TAB>prompt" lines`)
+	shard := fs.Int("shard-size", 1000, "samples per WebDataset shard")
+	out := fs.String("out", "", "directory of the data set (new or empty; or one an interrupted run left, to continue it)")
+	data := fs.String("data", envOr(getenv, "STUDIO_DATA", "data/birds"), `real data set (CUB layout) for novelty and captions; "" = no novelty check (env STUDIO_DATA)`)
+	batch := fs.Int("batch", 64, "images per generator call")
+	progress := fs.String("progress", "auto", "progress on stderr: bar, lines, none, or auto (bar on a terminal, else lines)")
+	models := fs.String("models-dir", envOr(getenv, "STUDIO_MODELS_DIR", "samples/models"), "folder of model directories (env STUDIO_MODELS_DIR)")
+	lib := fs.String("ort-lib", envOr(getenv, "ORT_LIB_PATH", ort.DefaultLibraryPath()), "ONNX Runtime library (env ORT_LIB_PATH)")
+	threads := fs.Int("threads", 0, "intra-op threads; 0 = number of CPUs")
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	switch {
+	case *model == "":
+		return &usageError{"--model is required"}
+	case *out == "":
+		return &usageError{"--out is required"}
+	case *batch < 1:
+		return &usageError{fmt.Sprintf("invalid --batch=%d: want at least 1", *batch)}
+	}
+	mode := *progress
+	if mode == "auto" {
+		mode = "lines"
+		if f, ok := stderr.(*os.File); ok {
+			if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+				mode = "bar"
+			}
+		}
+	}
+	if mode != "bar" && mode != "lines" && mode != "none" {
+		return &usageError{fmt.Sprintf("invalid --progress=%q: want bar, lines, none or auto", *progress)}
+	}
+	spec := dataset.Spec{Model: *model, Classes: splitList(*classes), PerClass: *perClass, MinFidelity: *minFid,
+		Measure: *measure, MaxAttempts: *maxAttempts, Seed: *seed, ShardSize: *shard}
+	autoNovelty := *novelty == "auto"
+	if !autoNovelty {
+		v, err := strconv.ParseFloat(*novelty, 64)
+		if err != nil || v < 0 {
+			return &usageError{fmt.Sprintf("invalid --min-novelty=%q: want auto or a distance ≥ 0", *novelty)}
+		}
+		spec.MinNovelty = v
+	}
+
+	cat, err := catalog.Open(*models)
+	if err != nil {
+		return err
+	}
+	m, ok := cat.Get(*model)
+	if !ok {
+		return &usageError{fmt.Sprintf("invalid --model=%q: not in %s", *model, *models)}
+	}
+	var ds *cub.Dataset
+	if *data != "" {
+		if ds, err = cub.Open(*data); err != nil {
+			return fmt.Errorf("data set: %w (make it with `make data`, or pass --data \"\" to skip the novelty check)", err)
+		}
+	} else if autoNovelty {
+		spec.MinNovelty = 0
+		autoNovelty = false
+	}
+	if m.Manifest.Kind == catalog.KindAttnGAN {
+		if spec.Prompts, spec.PromptSource, err = loadPrompts(*prompts, ds); err != nil {
+			return err
+		}
+	}
+
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	svc, closeAll, err := openService(*models, ort.Config{LibraryPath: *lib, IntraOpThreads: threadsOr(*threads)},
+		generator.Config{MaxBatch: min(*batch, 64), MaxImages: 1}, log)
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+	if err, bad := svc.Failed()[*model]; bad {
+		return fmt.Errorf("model %s did not load: %w", *model, err)
+	}
+
+	var ref *dataset.Reference
+	if ds != nil {
+		scorer, err := svc.ScorerName(*model)
+		if err != nil {
+			return err
+		}
+		t0 := time.Now()
+		fmt.Fprintf(stderr, "scoring the real images of %s with %s (novelty reference) ...\n", *data, scorer)
+		if ref, err = dataset.BuildReference(ctx, svc, scorer, ds, nil); err != nil {
+			return err
+		}
+		if autoNovelty {
+			// A job being continued keeps the threshold it started with (a
+			// recomputed one could differ in the last digit on another machine).
+			if old, err := dataset.ReadSpec(*out); err == nil {
+				spec.MinNovelty = old.MinNovelty
+			} else {
+				spec.MinNovelty = roundDown(ref.NearCopyDistance(nearCopyQuantile), 3)
+			}
+		}
+		fmt.Fprintf(stderr, "%d real images (%d train) scored in %.1fs; novelty threshold %.3f\n",
+			len(ref.Images), ref.TrainCount(), time.Since(t0).Seconds(), spec.MinNovelty)
+	}
+
+	bar := newProgressBar(stderr, mode)
+	rep, err := dataset.Make(ctx, svc, m, spec, *out, dataset.Options{Reference: ref, Batch: *batch, Progress: bar.update})
+	bar.finish()
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return fmt.Errorf("%w; run the same command again to continue", err)
+		}
+		return err
+	}
+	printDatasetReport(stdout, rep)
+	if len(rep.Short) > 0 {
+		return fmt.Errorf("%d classes ran out of budget before %d images (%s): run again with a larger --max-attempts (kept images are reused), or lower --min-fidelity with a new --out",
+			len(rep.Short), rep.PerClass, strings.Join(rep.Short, ", "))
+	}
+	return nil
+}
+
+func printDatasetReport(w io.Writer, rep *dataset.Report) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "class\tkept\tmade\taccept\trej fid\trej novel\tmean fid\tnovelty min\tdiversity\treal div\t")
+	for _, c := range rep.Classes {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f%%\t%d\t%d\t%.3f\t%.3f\t%.3f\t%.3f\t\n", c.Class, c.Accepted, c.Attempts, 100*c.AcceptanceRate,
+			c.RejectedFidelity, c.RejectedNovelty, c.MeanFidelity, c.NoveltyMin, c.DiversityMean, c.RealDiversity)
+	}
+	tw.Flush()
+	r := rep.Run
+	fmt.Fprintf(w, "\n%s: %d images kept of %d made (%.1f%%), %d classes; min fidelity %.2f, min novelty %.3f against %d real training images\n",
+		rep.Dir, rep.Accepted, rep.Attempts, 100*rep.AcceptanceRate, len(rep.Classes), rep.MinFidelity, rep.MinNovelty, rep.ReferenceImages)
+	fmt.Fprintf(w, "diversity (mean pairwise feature distance within a class): %.3f generated, %.3f real\n", rep.Diversity, rep.RealDiversity)
+	fmt.Fprintf(w, "this run: %d made, %d kept (%d from an earlier run) in %.1fs: %.1f kept/s, %.1f made/s; generator alone %.1f images/s (%.1fs)\n",
+		r.Made, r.Kept, r.Resumed, r.Seconds, r.KeptPerSec, r.MadePerSec, r.GeneratorPerSec, r.GenerateSeconds)
+}
+
+// loadPrompts reads the descriptions for a text model: none (the data
+// set package writes them from attributes), the data set's captions, or
+// a file of class<TAB>prompt lines.
+func loadPrompts(src string, ds *cub.Dataset) (map[string][]string, string, error) {
+	switch src {
+	case "", "attributes":
+		return nil, "attributes", nil
+	case "captions":
+		if ds == nil {
+			return nil, "", &usageError{"--prompts captions needs --data"}
+		}
+		res := map[string][]string{}
+		seen := map[string]bool{}
+		for _, im := range ds.Images {
+			c := ds.Classes[im.ClassID]
+			for _, p := range im.Captions {
+				if !seen[c+"\x00"+p] {
+					seen[c+"\x00"+p] = true
+					res[c] = append(res[c], p)
+				}
+			}
+		}
+		for _, ps := range res {
+			sort.Strings(ps)
+		}
+		return res, "captions", nil
+	}
+	f, err := os.Open(src)
+	if err != nil {
+		return nil, "", &usageError{fmt.Sprintf("invalid --prompts=%q: want attributes, captions or a file: %v", src, err)}
+	}
+	defer f.Close()
+	res := map[string][]string{}
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		class, prompt, ok := strings.Cut(line, "\t")
+		if strings.HasPrefix(line, "{") {
+			var row struct{ Class, Prompt string }
+			if err := json.Unmarshal([]byte(line), &row); err != nil {
+				return nil, "", fmt.Errorf("%s:%d: %w", src, n, err)
+			}
+			class, prompt, ok = row.Class, row.Prompt, row.Class != "" && row.Prompt != ""
+		}
+		if !ok || strings.TrimSpace(prompt) == "" {
+			return nil, "", fmt.Errorf("%s:%d: want class<TAB>prompt", src, n)
+		}
+		res[strings.TrimSpace(class)] = append(res[strings.TrimSpace(class)], strings.TrimSpace(prompt))
+	}
+	if err := sc.Err(); err != nil {
+		return nil, "", err
+	}
+	return res, "file " + filepath.Base(src), nil
+}
+
+func splitList(s string) []string {
+	var res []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			res = append(res, p)
+		}
+	}
+	return res
+}
+
+func roundDown(x float64, digits int) float64 {
+	p := 1.0
+	for i := 0; i < digits; i++ {
+		p *= 10
+	}
+	return float64(int64(x*p)) / p
+}
+
+// progressBar draws Make's progress on stderr: a bar redrawn in place on
+// a terminal, or a line every few seconds in a log.
+type progressBar struct {
+	w    io.Writer
+	mode string
+	last time.Time
+	line int // length of the last bar drawn
+}
+
+func newProgressBar(w io.Writer, mode string) *progressBar { return &progressBar{w: w, mode: mode} }
+
+func (b *progressBar) update(p dataset.Progress) {
+	switch b.mode {
+	case "none":
+		return
+	case "lines":
+		if p.Phase == "generating" && time.Since(b.last) < 5*time.Second && p.Accepted < p.Target {
+			return
+		}
+	}
+	b.last = time.Now()
+	const width = 30
+	n := int(p.Fraction() * width)
+	eta := "?"
+	if p.ETA >= 0 {
+		eta = p.ETA.Round(time.Second).String()
+	}
+	s := fmt.Sprintf("%-10s [%s%s] %3.0f%%  %d/%d kept, %d made  %.1f kept/s  %.1f made/s  ETA %s  classes %d/%d",
+		p.Phase, strings.Repeat("#", n), strings.Repeat("-", width-n), 100*p.Fraction(), p.Accepted, p.Target, p.Attempts,
+		p.AcceptedPerSec, p.AttemptsPerSec, eta, p.ClassesDone, p.Classes)
+	if p.Resumed > 0 {
+		s += fmt.Sprintf("  (%d resumed)", p.Resumed)
+	}
+	if b.mode == "bar" {
+		pad := ""
+		if len(s) < b.line {
+			pad = strings.Repeat(" ", b.line-len(s))
+		}
+		fmt.Fprint(b.w, "\r"+s+pad)
+		b.line = len(s)
+		return
+	}
+	fmt.Fprintln(b.w, s)
+}
+
+func (b *progressBar) finish() {
+	if b.mode == "bar" && b.line > 0 {
+		fmt.Fprintln(b.w)
+	}
+}

@@ -1,0 +1,437 @@
+package dataset
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"time"
+
+	"fgstudio/catalog"
+	"fgstudio/generator"
+)
+
+// classState is the progress of one class.
+type classState struct {
+	plan     classPlan
+	accepted []Attempt // in attempt order
+	attempts int       // next attempt number = attempts made
+	rejFid   int
+	rejNov   int
+}
+
+func (c *classState) need(per int) int     { return per - len(c.accepted) }
+func (c *classState) budget(s Spec) int    { return s.MaxAttempts*s.PerClass - c.attempts }
+func (c *classState) done(s Spec) bool     { return c.need(s.PerClass) <= 0 || c.budget(s) <= 0 }
+func (c *classState) file(k int) string    { return fmt.Sprintf("%s_%06d.png", c.plan.dir, k) }
+func (c *classState) relPath(k int) string { return imagesDir + "/" + c.plan.dir + "/" + c.file(k) }
+
+// validator checks a request without running it (generator.Service).
+type validator interface {
+	Validate(model string, r generator.Request) error
+}
+
+// Make makes the data set that spec describes in dir, or continues the
+// one an earlier, interrupted call left there, and writes its layouts,
+// report and manifest. m is the generator's catalog entry (its kind and
+// classes). It returns the report also when some class ran out of
+// budget (Report.Short lists them); errors are for work that could not
+// be done.
+func Make(ctx context.Context, svc Service, m *catalog.Model, spec Spec, dir string, opt Options) (*Report, error) {
+	if opt.Batch < 1 {
+		opt.Batch = 64
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	progress := opt.Progress
+	if progress == nil {
+		progress = func(Progress) {}
+	}
+	spec = spec.withDefaults()
+	if err := spec.check(); err != nil {
+		return nil, err
+	}
+	if m == nil || m.Manifest.Name != spec.Model {
+		return nil, &SpecError{"model", fmt.Sprintf("no model %q", spec.Model)}
+	}
+	if spec.MinNovelty > 0 && opt.Reference == nil {
+		return nil, &SpecError{"min_novelty", "a novelty threshold needs the real training images (a reference)"}
+	}
+	plans, err := resolve(m, &spec)
+	if err != nil {
+		return nil, err
+	}
+	if v, ok := svc.(validator); ok {
+		for _, p := range plans {
+			prompts := p.prompts
+			if len(prompts) == 0 {
+				prompts = []string{""} // a class model: check the class
+			}
+			for _, prompt := range prompts {
+				if err := v.Validate(spec.Model, generator.Request{Class: p.class.Name, Prompt: prompt, N: 1}); err != nil {
+					field := "classes"
+					if prompt != "" {
+						field = "prompts"
+					}
+					return nil, &SpecError{field, fmt.Sprintf("class %s: %v", p.class.Name, err)}
+				}
+			}
+		}
+	}
+	if err := checkEmpty(dir); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	unlock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if err := prepareDir(dir, spec); err != nil {
+		return nil, err
+	}
+
+	states, err := restore(dir, plans)
+	if err != nil {
+		return nil, err
+	}
+	j, err := openJournal(filepath.Join(dir, journalFile))
+	if err != nil {
+		return nil, err
+	}
+	defer j.close()
+
+	start := opt.Now()
+	target := spec.PerClass * len(states)
+	resumed, made, kept := 0, 0, 0
+	for _, st := range states {
+		resumed += min(len(st.accepted), spec.PerClass)
+	}
+	var genTime time.Duration
+	report := func(phase, class string) {
+		p := Progress{Phase: phase, Target: target, Resumed: resumed, Classes: len(states), Class: class, ETA: -1}
+		for _, st := range states {
+			p.Accepted += len(st.accepted)
+			p.Attempts += st.attempts
+			if st.done(spec) {
+				p.ClassesDone++
+			}
+		}
+		p.Elapsed = opt.Now().Sub(start)
+		if s := p.Elapsed.Seconds(); s > 0 {
+			p.AcceptedPerSec = float64(kept) / s
+			p.AttemptsPerSec = float64(made) / s
+		}
+		if p.AcceptedPerSec > 0 {
+			p.ETA = time.Duration(float64(target-p.Accepted) / p.AcceptedPerSec * float64(time.Second))
+		}
+		if phase == "done" {
+			p.ETA = 0
+		}
+		progress(p)
+	}
+	report("generating", "")
+
+	for {
+		batch := planBatch(states, spec, opt.Batch)
+		if len(batch) == 0 {
+			break
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("data set %s: stopped: %w", dir, err)
+		}
+		reqs := make([]generator.Request, len(batch))
+		for i, b := range batch {
+			reqs[i] = generator.Request{Class: b.st.plan.class.Name, N: 1, Seed: b.st.plan.seed + uint64(b.k)}
+			if len(b.st.plan.prompts) > 0 {
+				reqs[i].Prompt = b.st.plan.prompts[b.k%len(b.st.plan.prompts)]
+			}
+		}
+		t0 := time.Now()
+		out, err := svc.Generate(ctx, spec.Model, reqs)
+		genTime += time.Since(t0)
+		if err != nil {
+			return nil, fmt.Errorf("data set %s: generate: %w", dir, err)
+		}
+		feats := make([][]float32, len(out))
+		for i := range out {
+			feats[i] = out[i][0].Scores.Features
+		}
+		ids, dists := make([]int, len(out)), make([]float64, len(out))
+		if opt.Reference != nil {
+			ids, dists = opt.Reference.nearestAll(feats)
+		} else {
+			for i := range ids {
+				ids[i], dists[i] = -1, -1
+			}
+		}
+		var lines []Attempt
+		for i, b := range batch {
+			st := b.st
+			if st.need(spec.PerClass) <= 0 {
+				continue // the class filled up earlier in this batch
+			}
+			img := out[i][0]
+			a := Attempt{Class: st.plan.class.Name, Attempt: b.k, Seed: img.Seed, Prompt: reqs[i].Prompt,
+				Novelty: dists[i], Neighbour: ids[i], ClassProb: img.Scores.ClassProb,
+				AttributeMatch: img.Scores.AttributeMatch, TextSimilarity: img.Scores.TextSimilarity}
+			if len(img.Scores.Top) > 0 {
+				a.Top1 = img.Scores.Top[0].Class
+			}
+			a.Fidelity, a.Measure = fidelity(img.Scores, spec.Measure)
+			switch {
+			case a.Measure == "":
+				return nil, fmt.Errorf("data set %s: %s gave no %s score for class %s", dir, spec.Model, measureName(spec.Measure), st.plan.class.Name)
+			case a.Fidelity < spec.MinFidelity:
+				a.Rejected = "fidelity"
+				st.rejFid++
+			case opt.Reference != nil && a.Novelty < spec.MinNovelty:
+				a.Rejected = "novelty"
+				st.rejNov++
+			default:
+				a.Accepted = true
+				a.File = st.relPath(b.k)
+				sum := sha256.Sum256(img.PNG)
+				a.SHA256 = hex.EncodeToString(sum[:])
+				if err := writeAtomic(filepath.Join(dir, filepath.FromSlash(a.File)), img.PNG); err != nil {
+					return nil, fmt.Errorf("data set %s: %w", dir, err)
+				}
+				st.accepted = append(st.accepted, a)
+				kept++
+			}
+			st.attempts = b.k + 1
+			made++
+			lines = append(lines, a)
+		}
+		if err := j.append(lines); err != nil {
+			return nil, fmt.Errorf("data set %s: %w", dir, err)
+		}
+		report("generating", batch[len(batch)-1].st.plan.class.Name)
+	}
+
+	report("writing", "")
+	rep, err := finish(ctx, svc, m, spec, dir, states, opt.Reference)
+	if err != nil {
+		return nil, err
+	}
+	elapsed := opt.Now().Sub(start).Seconds()
+	rep.Run = RunStats{Seconds: elapsed, GenerateSeconds: genTime.Seconds(), Made: made, Kept: kept, Resumed: resumed}
+	if elapsed > 0 {
+		rep.Run.KeptPerSec = float64(kept) / elapsed
+		rep.Run.MadePerSec = float64(made) / elapsed
+	}
+	if genTime > 0 {
+		rep.Run.GeneratorPerSec = float64(made) / genTime.Seconds()
+	}
+	if err := writeReport(dir, rep); err != nil {
+		return nil, err
+	}
+	report("done", "")
+	return rep, nil
+}
+
+func measureName(m string) string {
+	if m == "" {
+		return "fidelity"
+	}
+	return m
+}
+
+// fidelity is the score an image is filtered on.
+func fidelity(s generator.Scores, measure string) (float64, string) {
+	clamp := func(p *float64, name string) (float64, string) {
+		if p == nil {
+			return 0, ""
+		}
+		return math.Max(0, math.Min(1, *p)), name
+	}
+	switch measure {
+	case generator.FidelityClassProb:
+		return clamp(s.ClassProb, measure)
+	case generator.FidelityAttributeMatch:
+		return clamp(s.AttributeMatch, measure)
+	case generator.FidelityTextSimilarity:
+		return clamp(s.TextSimilarity, measure)
+	}
+	return s.Fidelity()
+}
+
+type slot struct {
+	st *classState
+	k  int // attempt number
+}
+
+// planBatch picks the next attempts: each unfinished class asks for what
+// it still needs divided by its acceptance rate so far, within its budget,
+// in class order until the batch is full.
+func planBatch(states []*classState, spec Spec, size int) []slot {
+	var res []slot
+	for _, st := range states {
+		if st.done(spec) {
+			continue
+		}
+		rate := (float64(len(st.accepted)) + 1) / (float64(st.attempts) + 2)
+		want := int(math.Ceil(float64(st.need(spec.PerClass)) / rate))
+		want = min(want, st.budget(spec), size-len(res))
+		for k := 0; k < want; k++ {
+			res = append(res, slot{st, st.attempts + k})
+		}
+		if len(res) == size {
+			break
+		}
+	}
+	return res
+}
+
+// prepareDir creates dir, or checks that it holds this spec's data set.
+func prepareDir(dir string, spec Spec) error {
+	raw, err := os.ReadFile(filepath.Join(dir, specFile))
+	switch {
+	case err == nil:
+		var old Spec
+		if err := json.Unmarshal(raw, &old); err != nil {
+			return fmt.Errorf("%s: %w", filepath.Join(dir, specFile), err)
+		}
+		// More images per class, or a larger budget, continue the job: the
+		// kept images of a class are its first PerClass accepted attempts,
+		// so the result is what a run with the new numbers from the start
+		// makes. Anything else would change images already made.
+		grown := old
+		if spec.PerClass >= old.PerClass && spec.MaxAttempts >= old.MaxAttempts {
+			grown.PerClass, grown.MaxAttempts = spec.PerClass, spec.MaxAttempts
+		}
+		if f := specDiff(grown, spec); f != "" {
+			return fmt.Errorf("%w: %s differs (use a new directory, or the same flags as before; per_class and max_attempts may only grow)", ErrSpecChanged, f)
+		}
+		if specDiff(grown, old) == "" {
+			return nil
+		}
+		raw, err := json.MarshalIndent(spec, "", "  ")
+		if err != nil {
+			return err
+		}
+		return writeAtomic(filepath.Join(dir, specFile), append(raw, '\n'))
+	case !errors.Is(err, fs.ErrNotExist):
+		return err
+	}
+	if err := checkEmpty(dir); err != nil {
+		return err
+	}
+	raw, err = json.MarshalIndent(spec, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeAtomic(filepath.Join(dir, specFile), append(raw, '\n'))
+}
+
+// checkEmpty accepts a directory that is missing, empty (but for a lock
+// file), or holds a data set (spec.json).
+func checkEmpty(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.Name() == specFile {
+			return nil
+		}
+	}
+	for _, e := range entries {
+		if e.Name() != lockFile {
+			return fmt.Errorf("%w: %s", ErrNotEmpty, dir)
+		}
+	}
+	return nil
+}
+
+// specDiff names the first field (by its JSON name) where a and b differ.
+func specDiff(a, b Spec) string {
+	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
+	t := va.Type()
+	for i := 0; i < t.NumField(); i++ {
+		if !reflect.DeepEqual(va.Field(i).Interface(), vb.Field(i).Interface()) {
+			name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+			return name
+		}
+	}
+	return ""
+}
+
+// restore reads the journal back into class states, checks that every
+// kept image is on disk as journalled, and removes images of attempts
+// that were never journalled (the run died between file and journal).
+func restore(dir string, plans []classPlan) ([]*classState, error) {
+	states := make([]*classState, len(plans))
+	byName := map[string]*classState{}
+	for i, p := range plans {
+		states[i] = &classState{plan: p}
+		byName[p.class.Name] = states[i]
+		if err := os.MkdirAll(filepath.Join(dir, imagesDir, p.dir), 0o755); err != nil {
+			return nil, err
+		}
+	}
+	lines, err := readJournal(filepath.Join(dir, journalFile))
+	if err != nil {
+		return nil, err
+	}
+	keep := map[string]bool{}
+	for _, a := range lines {
+		st, ok := byName[a.Class]
+		if !ok || a.Attempt != st.attempts {
+			return nil, fmt.Errorf("%s: attempt %d of class %q is out of order; the file was edited", journalFile, a.Attempt, a.Class)
+		}
+		st.attempts++
+		switch {
+		case a.Accepted:
+			st.accepted = append(st.accepted, a)
+			keep[a.File] = true
+		case a.Rejected == "novelty":
+			st.rejNov++
+		default:
+			st.rejFid++
+		}
+	}
+	// Every file under images/ is either journalled (and intact) or
+	// removed; metadata.jsonl is rewritten at the end.
+	root := filepath.Join(dir, imagesDir)
+	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, path)
+		rel = filepath.ToSlash(rel)
+		if keep[rel] || rel == imagesDir+"/"+metadataFile {
+			return nil
+		}
+		return os.Remove(path)
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, st := range states {
+		for _, a := range st.accepted {
+			sum, _, err := fileSHA256(filepath.Join(dir, filepath.FromSlash(a.File)))
+			if err != nil {
+				return nil, fmt.Errorf("kept image %s: %w (the data set was changed by hand; start a new directory)", a.File, err)
+			}
+			if sum != a.SHA256 {
+				return nil, fmt.Errorf("kept image %s: sha256 %s, journal says %s (the data set was changed by hand; start a new directory)", a.File, sum, a.SHA256)
+			}
+		}
+	}
+	return states, nil
+}

@@ -1,0 +1,150 @@
+package fewshot_test
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"fgstudio/catalog"
+	"fgstudio/generator"
+	"fgstudio/generator/dataset"
+	"fgstudio/generator/fewshot"
+	"fgstudio/ort"
+	"fgstudio/samples/cub"
+)
+
+var (
+	svc     *generator.Service
+	cat     *catalog.Catalog
+	realSet *cub.Dataset
+)
+
+// TestMain loads the real ONNX Runtime and sample models, and makes the
+// sample data set's 60 classes (those the models know, 12 held out) with
+// 8 small images each. A missing library, model or maker fails.
+func TestMain(m *testing.M) {
+	os.Exit(testMain(m))
+}
+
+func testMain(m *testing.M) int {
+	lib := os.Getenv("ORT_LIB_PATH")
+	if lib == "" {
+		lib = filepath.Join("..", "..", ort.DefaultLibraryPath())
+	}
+	rt, err := ort.Open(ort.Config{LibraryPath: lib, IntraOpThreads: 2, InterOpThreads: 1}, slog.Default())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fewshot tests:", err)
+		return 1
+	}
+	defer rt.Close()
+	models := os.Getenv("STUDIO_TEST_MODELS")
+	if models == "" {
+		models = filepath.Join("..", "..", "samples", "models")
+	}
+	if cat, err = catalog.Open(models); err != nil || len(cat.Models()) == 0 {
+		fmt.Fprintf(os.Stderr, "fewshot tests: no sample models in %s (%v)\n", models, err)
+		return 1
+	}
+	svc = generator.Load(rt, cat, generator.Config{MaxBatch: 32}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	defer svc.Close()
+	if f := svc.Failed(); len(f) > 0 {
+		fmt.Fprintf(os.Stderr, "fewshot tests: models failed to load: %v\n", f)
+		return 1
+	}
+	tmp, err := os.MkdirTemp("", "fewshot-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(tmp)
+	out := filepath.Join(tmp, "birds")
+	cmd := exec.Command("/usr/bin/python3", "-m", "samples.cubmaker", "--out", out, "--per-class", "8", "--size", "64", "--workers", "2")
+	cmd.Dir = filepath.Join("..", "..")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "fewshot tests: data set maker: %v\n%s", err, msg)
+		return 1
+	}
+	if realSet, err = cub.Open(out); err != nil {
+		fmt.Fprintln(os.Stderr, "fewshot tests:", err)
+		return 1
+	}
+	return m.Run()
+}
+
+// TestEvaluateWithSampleModels runs the whole pipeline on the sample
+// models, small: synthetic sets made by dataset.Make (AttnGAN from
+// attribute descriptions for the held-out classes, CVAE-GAN for three
+// seen classes), features from the classifier, a few episodes of each.
+func TestEvaluateWithSampleModels(t *testing.T) {
+	mk := func(model string, classes []string, per int) string {
+		dir := filepath.Join(t.TempDir(), model)
+		m, _ := cat.Get(model)
+		spec := dataset.Spec{Model: model, Classes: classes, PerClass: per, MinFidelity: 0.3, MaxAttempts: 10}
+		if _, err := dataset.Make(t.Context(), svc, m, spec, dir, dataset.Options{}); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	heldDir := mk("attngan-birds", []string{"heldout"}, 3)
+	seenDir := mk("cvaegan-birds", []string{"54", "46", "31"}, 3)
+
+	ref, err := dataset.BuildReference(t.Context(), svc, "classifier-birds", realSet, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	heldout := map[string]bool{}
+	for id := range realSet.Heldout {
+		heldout[realSet.Classes[id]] = true
+	}
+	for _, c := range []struct {
+		group   string
+		dir     string
+		queries int
+		classes int // with synthetic images
+	}{{"held-out", heldDir, 3, 12}, {"seen", seenDir, 2, 3}} {
+		syn, man, err := fewshot.Synthetic(t.Context(), svc, "classifier-birds", c.dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(syn) != c.classes || man.Model == "" {
+			t.Fatalf("%s: synthetic features of %d classes, want %d", c.group, len(syn), c.classes)
+		}
+		for cl, fs := range syn {
+			if len(fs) != 3 || len(fs[0]) != 256 {
+				t.Fatalf("%s: %d features of %d dims", cl, len(fs), len(fs[0]))
+			}
+		}
+		g := fewshot.Seen(ref, heldout, syn)
+		if c.group == "held-out" {
+			g = fewshot.HeldOut(ref, heldout, syn)
+		}
+		if len(g.Support) != map[string]int{"held-out": 12, "seen": 48}[c.group] {
+			t.Fatalf("%s: %d classes", c.group, len(g.Support))
+		}
+		for _, cl := range []string{fewshot.Prototype, fewshot.Linear} {
+			res, err := fewshot.Evaluate(t.Context(), g, fewshot.Config{Ways: 3, Shots: []int{1, 5}, Queries: c.queries, Episodes: 30, Classifier: cl})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res) != 2 || res[0].Shots != 1 || res[1].Shots != 5 || res[0].Classes != len(g.Support) || res[0].WithoutSynthetic != len(g.Support)-c.classes {
+				t.Fatalf("results %+v", res)
+			}
+			for _, r := range res {
+				t.Logf("%s %s %d-shot: real %.3f, +synthetic %.3f, synthetic only %.3f", c.group, cl, r.Shots, r.Real.Mean, r.Augmented.Mean, r.SyntheticOnly.Mean)
+				// The classifier's features separate these classes with one
+				// real image (chance is 1/3).
+				if r.Real.Mean < 0.8 {
+					t.Errorf("%s %s %d-shot: real accuracy %.3f", c.group, cl, r.Shots, r.Real.Mean)
+				}
+				if d := r.Augmented.Mean - r.Real.Mean - r.Gain.Mean; math.Abs(d) > 1e-9 {
+					t.Errorf("gain %v is not augmented − real", r.Gain.Mean)
+				}
+			}
+		}
+	}
+}
