@@ -95,8 +95,3 @@ func (s *Server) reloadModels(c *fiber.Ctx) error {
 	s.log.Info("models reloaded", "models", strings.Join(idx.names, ","), "problems", len(res.Problems), "by", callerOf(c).client)
 	return c.JSON(res)
 }
-
-// datasetsReserved answers /v1/datasets until dataset jobs exist.
-func (s *Server) datasetsReserved(c *fiber.Ctx) error {
-	return problem(fiber.StatusNotImplemented, api.TypeNotImplemented, "", "dataset jobs are not available in this version")
-}

@@ -55,11 +55,12 @@ func TestKeysAndScopes(t *testing.T) {
 			{reader.Token, "GET", "/v1/models", nil, 200},
 			{alice.Token, "GET", "/v1/admin/keys", nil, 403},
 			{alice.Token, "POST", "/v1/admin/keys", api.KeyRequest{Name: "x", Scopes: []string{"admin"}}, 403},
-			{alice.Token, "GET", "/v1/datasets", nil, 403},
-			{bob.Token, "GET", "/v1/datasets", nil, 501},
-			{bob.Token, "POST", "/v1/datasets", nil, 501},
-			{bob.Token, "GET", "/v1/datasets/abc", nil, 501},
-			{bob.Token, "DELETE", "/v1/datasets/abc", nil, 501},
+			{alice.Token, "POST", "/v1/datasets", api.DatasetRequest{Model: classModel, PerClass: 1}, 403},
+			{alice.Token, "GET", "/v1/datasets/abc", nil, 403},
+			{bob.Token, "GET", "/v1/datasets/abc", nil, 404},
+			{bob.Token, "DELETE", "/v1/datasets/abc", nil, 404},
+			// A generation is not a data set, even for its owner's key.
+			{alice.Token, "GET", "/v1/datasets/" + j.ID, nil, 403},
 		} {
 			resp, body := e.do(c.method, c.path, c.body, bearer(c.token))
 			if resp.StatusCode != c.status {

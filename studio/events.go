@@ -20,7 +20,11 @@ import (
 // finished), then started, image and progress per stored image,
 // retrying, and finished, after which the stream ends. Idle streams get a
 // comment every Heartbeat; a client that left is noticed at the next write.
-func (s *Server) events(c *fiber.Ctx) error {
+func (s *Server) events(c *fiber.Ctx) error { return s.streamEvents(c, true) }
+
+// streamEvents streams a job's events; without images (dataset jobs,
+// whose results are classes), a stored result is a progress event only.
+func (s *Server) streamEvents(c *fiber.Ctx, withImages bool) error {
 	who := callerOf(c)
 	id := c.Params("id")
 	// Get checks that the job is the caller's (Events does not).
@@ -64,6 +68,9 @@ func (s *Server) events(c *fiber.Ctx) error {
 					return
 				}
 				for _, ev := range sseEvents(qe) {
+					if ev.Type == api.EventImage && !withImages {
+						continue
+					}
 					if ev.Type == api.EventImage {
 						ev.Image = images.get(ctx, *ev.Index)
 					}

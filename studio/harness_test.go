@@ -59,7 +59,11 @@ func TestMain(m *testing.M) {
 	oaDoc = doc
 	openapi3filter.RegisterBodyDecoder("image/png", openapi3filter.FileBodyDecoder)
 	openapi3filter.RegisterBodyDecoder("text/event-stream", openapi3filter.PlainBodyDecoder)
+	openapi3filter.RegisterBodyDecoder("application/x-tar", openapi3filter.FileBodyDecoder)
 	code := m.Run()
+	if testRuntime != nil {
+		testRuntime.Close()
+	}
 	if code == 0 && flag.Lookup("test.run").Value.String() == "" && !testing.Short() {
 		if missing := uncalledOperations(); len(missing) > 0 {
 			fmt.Fprintf(os.Stderr, "FAIL: documented operations no test called: %v\n", missing)
@@ -176,6 +180,7 @@ const (
 type workerQueue interface {
 	studio.Jobs
 	Claim(ctx context.Context, worker string, limit int, wait time.Duration) ([]queue.Lease, error)
+	Extend(ctx context.Context, l queue.Lease) error
 	PutResult(ctx context.Context, l queue.Lease, r queue.Result) error
 	Ack(ctx context.Context, l queue.Lease) error
 	Fail(ctx context.Context, l queue.Lease, cause error, retryable bool) error
@@ -212,6 +217,7 @@ type envOpts struct {
 	examples    string // default: the sample examples; "-" for none
 	loads       studio.LoadStatus
 	onReload    func(ctx context.Context, cat *catalog.Catalog) error
+	datasetsDir string
 }
 
 const testAdminToken = "test-admin-token-0123456789"
@@ -269,7 +275,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 		o.examples = ""
 	}
 	srv := studio.New(studio.Config{Version: "test", BodyLimit: o.bodyLimit, ShutdownTimeout: 5 * time.Second,
-		RequireAuth: o.requireAuth, AdminToken: o.adminToken, Limits: o.limits, ExamplesDir: o.examples},
+		RequireAuth: o.requireAuth, AdminToken: o.adminToken, Limits: o.limits, ExamplesDir: o.examples, DatasetsDir: o.datasetsDir},
 		studio.Deps{Log: log, Registry: prometheus.NewRegistry(), Jobs: e.q, Keys: e.keys, Limiter: e.keys, Models: cat,
 			Loads: o.loads, OnReload: o.onReload})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

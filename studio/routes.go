@@ -42,8 +42,11 @@ func (s *Server) routes(reg *prometheus.Registry) {
 	v1.Post("/interpolations", with(gen, s.createInterpolation)...)
 
 	datasets := []fiber.Handler{s.authenticate, require(auth.Datasets)}
-	v1.All("/datasets", with(datasets, s.datasetsReserved)...)
-	v1.All("/datasets/*", with(datasets, s.datasetsReserved)...)
+	v1.Post("/datasets", with(datasets, s.createDataset)...)
+	v1.Get("/datasets/:id", with(datasets, s.getDataset)...)
+	v1.Delete("/datasets/:id", with(datasets, s.cancelDataset)...)
+	v1.Get("/datasets/:id/events", with(datasets, s.datasetEvents)...)
+	v1.Get("/datasets/:id/download", with(datasets, s.downloadDataset)...)
 
 	admin := []fiber.Handler{s.authenticate, require(auth.Admin)}
 	v1.Post("/admin/keys", with(admin, s.createKey)...)

@@ -44,6 +44,11 @@ type Config struct {
 	// (<class name>.png, e.g. 001.Black_footed_Albatross.png), served as
 	// each class's example. Empty or missing: classes have no example.
 	ExamplesDir string
+	// DatasetsDir is the workers' datasets folder (<dir>/<job id>), from
+	// which GET /v1/datasets/{id}/download is served. Empty, or a folder
+	// the workers do not write (another machine without shared storage):
+	// downloads answer 409.
+	DatasetsDir string
 }
 
 // Limits bound requests and callers. Zero fields take the defaults.
@@ -64,6 +69,9 @@ type Limits struct {
 	// MaxActiveJobs is the default number of unfinished jobs one key may
 	// hold (default 16); negative turns the quota off.
 	MaxActiveJobs int
+	// MaxDatasetImages bounds classes × per_class of one data set
+	// (default 100000).
+	MaxDatasetImages int
 	// QuotaRetryAfter is the Retry-After of a quota refusal (default 2s).
 	QuotaRetryAfter time.Duration
 	// Heartbeat is the interval of SSE comments that keep idle streams
@@ -89,6 +97,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.RateBurst <= 0 {
 		l.RateBurst = 100
+	}
+	if l.MaxDatasetImages <= 0 {
+		l.MaxDatasetImages = 100000
 	}
 	if l.MaxActiveJobs == 0 {
 		l.MaxActiveJobs = 16

@@ -60,6 +60,15 @@ func defaultSeed(client, idemKey, salt string) uint64 {
 // submit enqueues spec for the caller, within its active-job quota, and
 // answers 202 with the job (200 when an idempotency key repeats a job).
 func (s *Server) submit(c *fiber.Ctx, spec jobspec.Spec, idemKey string) error {
+	return s.submitOn(c, queue.Interactive, spec, idemKey, func(j queue.Job) (string, any) {
+		v := jobView(j)
+		return v.Links.Self, v
+	})
+}
+
+// submitOn is submit on a lane, answering with view's rendering of the
+// job (its self link and body).
+func (s *Server) submitOn(c *fiber.Ctx, lane queue.Lane, spec jobspec.Spec, idemKey string, view func(queue.Job) (string, any)) error {
 	raw, err := spec.Marshal()
 	if err != nil {
 		var fe *jobspec.FieldError
@@ -80,7 +89,7 @@ func (s *Server) submit(c *fiber.Ctx, spec jobspec.Spec, idemKey string) error {
 			return err
 		}
 	}
-	job, created, err := s.jobs.Enqueue(ctx, queue.NewJob{Client: who.client, Lane: queue.Interactive, Model: spec.Model,
+	job, created, err := s.jobs.Enqueue(ctx, queue.NewJob{Client: who.client, Lane: lane, Model: spec.Model,
 		Spec: raw, Total: spec.Total(), IdempotencyKey: idemKey})
 	if slot != "" {
 		if err == nil && created {
@@ -96,13 +105,13 @@ func (s *Server) submit(c *fiber.Ctx, spec jobspec.Spec, idemKey string) error {
 		return problem(fiber.StatusUnprocessableEntity, api.TypeIdempotency, "idempotency_key",
 			"this idempotency key was used for another request (job %s)", job.ID)
 	}
-	view := jobView(job)
-	c.Location(view.Links.Self)
+	self, body := view(job)
+	c.Location(self)
 	if !created {
 		c.Set("Idempotent-Replayed", "true")
-		return c.Status(fiber.StatusOK).JSON(view)
+		return c.Status(fiber.StatusOK).JSON(body)
 	}
-	return c.Status(fiber.StatusAccepted).JSON(view)
+	return c.Status(fiber.StatusAccepted).JSON(body)
 }
 
 // acquire reserves an active-job slot; when the quota is full it first

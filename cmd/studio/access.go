@@ -50,5 +50,6 @@ func apiConfig(cfg Config, log *slog.Logger) studio.Config {
 		AdminToken:      cfg.AdminToken,
 		Limits:          lim,
 		ExamplesDir:     cfg.ExamplesDir,
+		DatasetsDir:     cfg.DatasetsDir,
 	}
 }

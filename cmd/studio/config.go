@@ -55,6 +55,8 @@ func options() []*option {
 			usage: "how long in-flight work may take to finish after SIGINT/SIGTERM"},
 		{name: "examples-dir", env: "STUDIO_EXAMPLES_DIR", def: "samples/examples/birds", cmds: []string{"serve"},
 			usage: "folder of one real image per class, <class name>.png, shown by the class picker (GET /v1/models/{name}/classes/{id}/example.png); missing = none"},
+		{name: "datasets-dir", env: "STUDIO_DATASETS_DIR", def: "data/datasets", cmds: both,
+			usage: "folder of the data sets that dataset jobs make (<dir>/<job id>); the API serves downloads from it, so with Redis and several machines it must be shared storage"},
 		{name: "body-limit", env: "STUDIO_BODY_LIMIT", def: "8388608", cmds: []string{"serve"},
 			usage: "largest request body in bytes"},
 		{name: "worker-concurrency", env: "STUDIO_WORKER_CONCURRENCY", def: "1", cmds: []string{"worker"},
@@ -83,6 +85,7 @@ type Config struct {
 	RedisURL    string
 	ModelsDir   string
 	ExamplesDir string
+	DatasetsDir string
 	ORT         ort.Config
 	// RequireProvider fails readiness when sessions run on another
 	// execution provider than ORT.Provider (CUDA fell back to CPU).
@@ -189,6 +192,11 @@ func buildConfig(cmd string, opts []*option) (Config, error) {
 			cfg.ModelsDir = v
 		case "examples-dir":
 			cfg.ExamplesDir = v
+		case "datasets-dir":
+			if v == "" {
+				return cfg, badValue(o, "must not be empty")
+			}
+			cfg.DatasetsDir = v
 		case "require-provider":
 			b, err := strconv.ParseBool(v)
 			if err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"fgstudio/catalog"
 	"fgstudio/generator"
 	"fgstudio/generator/jobspec"
 	"fgstudio/generator/worker"
@@ -27,7 +28,7 @@ type workQueue interface {
 // loops on q and svc, its metrics and the queue's gauges in reg. Of the
 // shutdown timeout, a quarter (at most 5s) is kept for handing unfinished
 // jobs back; the rest is for finishing them.
-func newWorker(cfg Config, loops int, q workQueue, gen worker.Generator, reg prometheus.Registerer, log *slog.Logger) (*worker.Worker, error) {
+func newWorker(cfg Config, loops int, q workQueue, gen worker.Generator, ds worker.DatasetMaker, reg prometheus.Registerer, log *slog.Logger) (*worker.Worker, error) {
 	handBack := min(5*time.Second, cfg.ShutdownTimeout/4)
 	maxWait := cfg.MaxWait
 	if maxWait == 0 {
@@ -40,6 +41,8 @@ func newWorker(cfg Config, loops int, q workQueue, gen worker.Generator, reg pro
 		MaxWait:         maxWait,
 		DrainTimeout:    cfg.ShutdownTimeout - handBack,
 		HandBackTimeout: handBack,
+		Datasets:        ds,
+		DatasetsDir:     cfg.DatasetsDir,
 	}, q, gen, reg, log)
 	if err != nil {
 		return nil, err
@@ -49,7 +52,7 @@ func newWorker(cfg Config, loops int, q workQueue, gen worker.Generator, reg pro
 	}
 	wc := w.Config()
 	log.Info("worker ready", "worker", wc.Name, "loops", wc.Concurrency, "max_batch", wc.MaxBatch,
-		"max_wait", wc.MaxWait, "drain_timeout", wc.DrainTimeout)
+		"max_wait", wc.MaxWait, "drain_timeout", wc.DrainTimeout, "datasets_dir", wc.DatasetsDir)
 	return w, nil
 }
 
@@ -74,8 +77,8 @@ func generatorConfig(cfg Config, loops int) generator.Config {
 // startInProcessWorker runs one worker loop on the embedded queue for
 // `studio serve`. stop ends it, waits until it has drained (within the
 // shutdown timeout), and may be called more than once.
-func startInProcessWorker(ctx context.Context, cfg Config, q *queue.Embedded, gen worker.Generator, reg prometheus.Registerer, log *slog.Logger) (stop func(), err error) {
-	w, err := newWorker(cfg, 1, q, gen, reg, log)
+func startInProcessWorker(ctx context.Context, cfg Config, q *queue.Embedded, gen worker.Generator, ds worker.DatasetMaker, reg prometheus.Registerer, log *slog.Logger) (stop func(), err error) {
+	w, err := newWorker(cfg, 1, q, gen, ds, reg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -94,4 +97,24 @@ func startInProcessWorker(ctx context.Context, cfg Config, q *queue.Embedded, ge
 			<-done
 		})
 	}, nil
+}
+
+// datasetMaker makes the data sets of dataset jobs with the worker's
+// models (reloads included) and the catalogue it started with. It builds
+// no novelty reference: a job with min_novelty > 0 fails naming the field
+// (the CLI, with --data, checks novelty).
+func datasetMaker(gen *models, cat *catalog.Catalog) worker.DatasetMaker {
+	return &worker.Maker{Service: swapScorer{gen}, Models: cat}
+}
+
+// swapScorer adds the scorer of the current models to a Swap, for
+// dataset.Make.
+type swapScorer struct{ *models }
+
+func (s swapScorer) ScoreImages(ctx context.Context, model string, images [][]byte) (res []generator.Scores, err error) {
+	err = s.With(func(m *generator.Service) error {
+		res, err = m.ScoreImages(ctx, model, images)
+		return err
+	})
+	return res, err
 }

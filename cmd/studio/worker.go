@@ -53,7 +53,7 @@ func runWorker(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	prov.probe(ctx, gen)
-	w, err := newWorker(cfg, cfg.WorkerConcurrency, q, gen, reg, log)
+	w, err := newWorker(cfg, cfg.WorkerConcurrency, q, gen, datasetMaker(gen, cat), reg, log)
 	if err != nil {
 		return err
 	}

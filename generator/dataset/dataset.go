@@ -194,6 +194,25 @@ func (p Progress) Fraction() float64 {
 	return float64(p.Accepted) / float64(p.Target)
 }
 
+// Check validates spec against model m without running anything (no
+// graph, no directory): the checks Make does first. It returns the spec
+// with its defaults filled and its classes resolved to the catalog's
+// names (and, for text models, its prompts written), which is what Make
+// stores; errors are *SpecError naming the field.
+func Check(m *catalog.Model, spec Spec) (Spec, error) {
+	spec = spec.withDefaults()
+	if err := spec.check(); err != nil {
+		return spec, err
+	}
+	if m == nil || m.Manifest.Name != spec.Model {
+		return spec, &SpecError{"model", fmt.Sprintf("no model %q", spec.Model)}
+	}
+	if _, err := resolve(m, &spec); err != nil {
+		return spec, err
+	}
+	return spec, nil
+}
+
 // classPlan is one class of a job.
 type classPlan struct {
 	class   catalog.Class

@@ -23,7 +23,16 @@ const (
 	// Interpolate walks from one (class, seed) to another in N steps
 	// (CVAE-GAN).
 	Interpolate Kind = "interpolate"
+	// Dataset makes a synthetic data set (generator/dataset.Make) on the
+	// batch lane: Dataset holds its dataset.Spec as JSON, with the classes
+	// already resolved by the API, and N is the number of classes. It has
+	// N+1 results: index i < N is stored when the i-th class is finished
+	// (DatasetClass), index N is the report (DatasetReport).
+	Dataset Kind = "dataset"
 )
+
+// MaxDatasetClasses bounds the classes of one dataset job.
+const MaxDatasetClasses = 1000
 
 // Limits that hold for every spec, whatever the model.
 const (
@@ -53,6 +62,8 @@ type Spec struct {
 	// Interpolate: the two ends.
 	From *Endpoint `json:"from,omitempty"`
 	To   *Endpoint `json:"to,omitempty"`
+	// Dataset: the dataset.Spec, as JSON (its field names are the API's).
+	Dataset json.RawMessage `json:"dataset,omitempty"`
 }
 
 // Endpoint is one end of an interpolation.
@@ -80,8 +91,11 @@ func bad(field, format string, args ...any) error {
 
 // Total is the number of results the job produces (queue.NewJob.Total).
 func (s Spec) Total() int {
-	if s.Kind == Morph {
+	switch s.Kind {
+	case Morph:
 		return 1
+	case Dataset:
+		return s.N + 1
 	}
 	return s.N
 }
@@ -97,6 +111,9 @@ func (s Spec) Validate() error {
 	}
 	if s.MaxAttempts < 0 || s.MaxAttempts > MaxAttempts {
 		return bad("max_attempts", "must be between 1 and %d", MaxAttempts)
+	}
+	if s.Kind != Dataset && len(s.Dataset) > 0 {
+		return bad("dataset", "only a dataset job takes a dataset spec")
 	}
 	switch s.Kind {
 	case Generate:
@@ -135,8 +152,18 @@ func (s Spec) Validate() error {
 		if s.Prompt != "" || s.Class != "" || len(s.Image) > 0 {
 			return bad("kind", "interpolate takes from, to and n only")
 		}
+	case Dataset:
+		if len(s.Dataset) == 0 || !json.Valid(s.Dataset) {
+			return bad("dataset", "a dataset spec (JSON object) is required")
+		}
+		if s.N < 1 || s.N > MaxDatasetClasses {
+			return bad("classes", "must name 1 to %d classes", MaxDatasetClasses)
+		}
+		if s.Prompt != "" || s.Class != "" || len(s.Image) > 0 || s.From != nil || s.To != nil {
+			return bad("kind", "dataset takes a dataset spec only")
+		}
 	default:
-		return bad("kind", "must be generate, morph or interpolate")
+		return bad("kind", "must be generate, morph, interpolate or dataset")
 	}
 	return nil
 }
@@ -208,4 +235,14 @@ type ImageMeta struct {
 type WordMap struct {
 	Word string `json:"word"`
 	PNG  []byte `json:"png"`
+}
+
+// DatasetClass is the result of one finished class of a dataset job
+// (queue.Result.Meta; Data is empty): where the job stood when the class
+// was done. Counts are for the whole job so far.
+type DatasetClass struct {
+	Class       string `json:"class"`
+	ClassesDone int    `json:"classes_done"`
+	Accepted    int    `json:"accepted"`
+	Attempts    int    `json:"attempts"`
 }

@@ -149,15 +149,21 @@ func (l *loop) claim(ctx, work context.Context, limit int, wait time.Duration) (
 		return 0, nil
 	}
 	for _, ls := range leases {
-		l.accept(work, ls)
+		l.accept(ctx, work, ls)
 	}
 	return len(leases), nil
 }
 
 // accept checks a claimed job and holds it, or fails it for good when its
-// spec is unusable.
-func (l *loop) accept(ctx context.Context, ls queue.Lease) {
+// spec is unusable. A dataset job runs beside the loop and stops with
+// runCtx (Run's context, not the drain context: it is handed back and
+// continued by the next delivery).
+func (l *loop) accept(runCtx, ctx context.Context, ls queue.Lease) {
 	spec, err := jobspec.Unmarshal(ls.Job.Spec)
+	if err == nil && spec.Kind == jobspec.Dataset && ls.Job.Total == spec.Total() {
+		l.startDataset(runCtx, ls, spec)
+		return
+	}
 	if err == nil {
 		err = checkJob(ls.Job, spec, l.w.gen)
 	}

@@ -109,6 +109,15 @@ type Config struct {
 	// ErrorBackoff is the pause of an idle loop after a queue error
 	// (default 1s).
 	ErrorBackoff time.Duration
+	// Datasets makes the data sets of dataset jobs (batch lane); nil: this
+	// worker fails them for good. DatasetsDir is the folder that holds one
+	// directory per dataset job (<DatasetsDir>/<job id>); the API serves
+	// downloads from the same folder, so with several machines it must be
+	// shared storage. DatasetSlots is how many data sets run at once
+	// (default 1); a claimed dataset job waits, heartbeated, for a slot.
+	Datasets     DatasetMaker
+	DatasetsDir  string
+	DatasetSlots int
 }
 
 func (c Config) withDefaults() Config {
@@ -136,6 +145,9 @@ func (c Config) withDefaults() Config {
 	if c.ErrorBackoff <= 0 {
 		c.ErrorBackoff = time.Second
 	}
+	if c.DatasetSlots < 1 {
+		c.DatasetSlots = 1
+	}
 	return c
 }
 
@@ -146,6 +158,9 @@ type Worker struct {
 	gen     Generator
 	metrics *metrics
 	log     *slog.Logger
+
+	datasets     sync.WaitGroup // running dataset jobs
+	datasetSlots chan struct{}
 }
 
 // New makes a worker and registers its metrics with reg (nil: none).
@@ -159,7 +174,7 @@ func New(cfg Config, q Queue, gen Generator, reg prometheus.Registerer, log *slo
 		return nil, fmt.Errorf("worker metrics: %w", err)
 	}
 	m.loops.Set(float64(cfg.Concurrency))
-	return &Worker{cfg: cfg, q: q, gen: gen, metrics: m, log: log}, nil
+	return &Worker{cfg: cfg, q: q, gen: gen, metrics: m, log: log, datasetSlots: make(chan struct{}, cfg.DatasetSlots)}, nil
 }
 
 // Config is the effective configuration, defaults filled.
@@ -175,5 +190,6 @@ func (w *Worker) Run(ctx context.Context) error {
 		wg.Go(func() { errs[i] = l.run(ctx) })
 	}
 	wg.Wait()
+	w.datasets.Wait()
 	return errors.Join(errs...)
 }

@@ -49,6 +49,7 @@ const (
 	TypeRateLimited      = "rate-limited"           // 429: per-key request rate
 	TypeQuotaExceeded    = "quota-exceeded"         // 429: per-key concurrent jobs
 	TypeQueueFull        = "queue-full"             // 429: the queue holds too many jobs
+	TypeConflict         = "conflict"               // 409: the resource is not in a state for this
 	TypeNotImplemented   = "not-implemented"        // 501
 	TypeUnavailable      = "unavailable"            // 503
 	TypeInternal         = "internal"               // 500
