@@ -22,6 +22,7 @@ import (
 	"fgstudio/generator/dataset"
 	"fgstudio/ort"
 	"fgstudio/samples/cub"
+	"fgstudio/studio/api"
 )
 
 const datasetUsage = `usage: studio dataset <make|verify> [flags]
@@ -96,6 +97,8 @@ func runDatasetMake(ctx context.Context, args []string, getenv func(string) stri
 	models := fs.String("models-dir", envOr(getenv, "STUDIO_MODELS_DIR", "samples/models"), "folder of model directories (env STUDIO_MODELS_DIR)")
 	lib := fs.String("ort-lib", envOr(getenv, "ORT_LIB_PATH", ort.DefaultLibraryPath()), "ONNX Runtime library (env ORT_LIB_PATH)")
 	threads := fs.Int("threads", 0, "intra-op threads; 0 = number of CPUs")
+	server := fs.String("server", envOr(getenv, "STUDIO_SERVER", ""), "make the data set on a studio server at this URL instead of in this process, then download it into --out and verify it; Ctrl-C/SIGTERM cancels the server's job (not with --data, --batch, --models-dir, --ort-lib, --threads; --min-novelty auto means 0 there) (env STUDIO_SERVER)")
+	token := fs.String("token", "", "API key for --server (env STUDIO_API_KEY)")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
@@ -128,6 +131,25 @@ func runDatasetMake(ctx context.Context, args []string, getenv func(string) stri
 			return &usageError{fmt.Sprintf("invalid --min-novelty=%q: want auto or a distance ≥ 0", *novelty)}
 		}
 		spec.MinNovelty = v
+	}
+	if *server != "" {
+		key := *token
+		if key == "" {
+			key = getenv("STUDIO_API_KEY")
+		}
+		req := api.DatasetRequest{Model: spec.Model, Classes: spec.Classes, PerClass: spec.PerClass, MinFidelity: spec.MinFidelity,
+			FidelityMeasure: spec.Measure, MaxAttempts: spec.MaxAttempts, MinNovelty: spec.MinNovelty, Seed: seed, ShardSize: spec.ShardSize}
+		switch *prompts {
+		case "", "attributes":
+		case "captions":
+			return &usageError{"--prompts captions needs the real data set, which is not available with --server: pass a file of class<TAB>prompt lines"}
+		default:
+			var err error
+			if req.Prompts, _, err = loadPrompts(*prompts, nil); err != nil {
+				return err
+			}
+		}
+		return remoteDatasetMake(ctx, fs, *server, key, req, *out, mode, stdout, stderr)
 	}
 
 	cat, err := catalog.Open(*models)

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -225,5 +227,101 @@ func TestDatasetMakeUsage(t *testing.T) {
 		if code := cmd.ProcessState.ExitCode(); code != c.code || !strings.Contains(string(out), c.msg) {
 			t.Errorf("studio %s: exit %d, want %d with %q:\n%s", strings.Join(c.args, " "), code, c.code, c.msg, out)
 		}
+	}
+}
+
+// TestDatasetMakeOnServer runs `studio serve` (embedded queue, sample
+// models) and `studio dataset make --server` against it: the data set is
+// made by the server's worker, downloaded, unpacked and verified.
+func TestDatasetMakeOnServer(t *testing.T) {
+	bin := studioBinary(t)
+	env := testEnv(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	srv := exec.Command(bin, "serve", "--addr", addr, "--datasets-dir", filepath.Join(t.TempDir(), "datasets"), "--threads", "1")
+	srv.Env = append(env, "REDIS_URL=")
+	var srvLog bytes.Buffer
+	srv.Stdout, srv.Stderr = &srvLog, &srvLog
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		srv.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { srv.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			srv.Process.Kill()
+			<-done
+		}
+	})
+	url := "http://" + addr
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		resp, err := http.Get(url + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server not ready in 20s: %v\n%s", err, srvLog.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	out := filepath.Join(t.TempDir(), "set")
+	cmd := exec.Command(bin, "dataset", "make", "--server", url, "--model", "cvaegan-birds", "--classes", "54,46",
+		"--per-class", "2", "--min-fidelity", "0.4", "--max-attempts", "8", "--progress", "lines", "--out", out)
+	cmd.Env = env
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("dataset make --server: %v\nstderr:\n%s\nserver:\n%s", err, stderr.String(), srvLog.String())
+	}
+	t.Logf("stderr:\n%s\nstdout:\n%s", stderr.String(), stdout.String())
+	if !strings.Contains(stderr.String(), "2/2 classes done") || !strings.Contains(stdout.String(), "match the manifest") {
+		t.Errorf("output:\n%s\n%s", stdout.String(), stderr.String())
+	}
+	man, err := dataset.Verify(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(man.Classes) != 2 {
+		t.Fatalf("%d classes", len(man.Classes))
+	}
+	for _, c := range man.Classes {
+		files, _ := os.ReadDir(filepath.Join(out, "images", c.Dir))
+		if c.Count != 2 || len(files) != 2 {
+			t.Errorf("class %s: %d images in the manifest, %d files", c.Class, c.Count, len(files))
+		}
+	}
+
+	// In-process flags are refused with --server, and so is a full --out.
+	for _, c := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"--data", "data/birds"}, "--data"},
+		{[]string{"--threads", "2"}, "--threads"},
+		{[]string{"--prompts", "captions"}, "captions"},
+	} {
+		args := append([]string{"dataset", "make", "--server", url, "--model", "cvaegan-birds", "--out", filepath.Join(t.TempDir(), "x")}, c.args...)
+		cmd := exec.Command(bin, args...)
+		cmd.Env = env
+		b, _ := cmd.CombinedOutput()
+		if code := cmd.ProcessState.ExitCode(); code != 2 || !strings.Contains(string(b), c.msg) {
+			t.Errorf("studio %s: exit %d, want 2 with %q:\n%s", strings.Join(args, " "), code, c.msg, b)
+		}
+	}
+	cmd = exec.Command(bin, "dataset", "make", "--server", url, "--model", "cvaegan-birds", "--out", out)
+	cmd.Env = env
+	if b, _ := cmd.CombinedOutput(); cmd.ProcessState.ExitCode() != 2 || !strings.Contains(string(b), "empty directory") {
+		t.Errorf("--out not empty: exit %d:\n%s", cmd.ProcessState.ExitCode(), b)
 	}
 }

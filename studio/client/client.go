@@ -204,7 +204,10 @@ func (c *Client) Tokenize(ctx context.Context, model, prompt string) (api.Tokens
 // Events follows a job's event stream, calling fn for each event, until
 // the job finishes (nil), fn fails, ctx ends or the stream breaks.
 func (c *Client) Events(ctx context.Context, id string, fn func(api.Event) error) error {
-	path := "/v1/generations/" + url.PathEscape(id) + "/events"
+	return c.events(ctx, id, "/v1/generations/"+url.PathEscape(id)+"/events", fn)
+}
+
+func (c *Client) events(ctx context.Context, id, path string, fn func(api.Event) error) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
 	if err != nil {
 		return err
@@ -254,16 +257,25 @@ func (c *Client) Events(ctx context.Context, id string, fn func(api.Event) error
 // nil) sees every event. A broken stream is followed again, up to a few
 // times.
 func (c *Client) Wait(ctx context.Context, id string, progress func(api.Event)) (api.Job, error) {
+	if err := c.follow(ctx, id, c.Events, progress); err != nil {
+		return api.Job{}, err
+	}
+	return c.Job(ctx, id)
+}
+
+// follow reads an event stream until the job finishes, following a broken
+// stream again up to a few times.
+func (c *Client) follow(ctx context.Context, id string, events func(context.Context, string, func(api.Event) error) error, progress func(api.Event)) error {
 	var err error
 	for try := range 5 {
 		if try > 0 {
 			select {
 			case <-time.After(time.Duration(try) * 500 * time.Millisecond):
 			case <-ctx.Done():
-				return api.Job{}, ctx.Err()
+				return ctx.Err()
 			}
 		}
-		err = c.Events(ctx, id, func(ev api.Event) error {
+		err = events(ctx, id, func(ev api.Event) error {
 			if progress != nil {
 				progress(ev)
 			}
@@ -274,8 +286,5 @@ func (c *Client) Wait(ctx context.Context, id string, progress func(api.Event)) 
 			break
 		}
 	}
-	if err != nil {
-		return api.Job{}, err
-	}
-	return c.Job(ctx, id)
+	return err
 }
