@@ -12,14 +12,14 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"fgstudio/generator/dataset"
+	"fgstudio/generator/dataset/datasetspec"
 	"fgstudio/generator/jobspec"
 	"fgstudio/queue"
 	"fgstudio/studio/api"
 )
 
 // Dataset jobs: POST /v1/datasets validates the spec against the model
-// catalogue (dataset.Check: no graph, no directory) and queues a jobspec
+// catalogue (datasetspec.Check: no graph, no directory) and queues a jobspec
 // Dataset job on the batch lane with one result per class (stored as each
 // class is finished) plus the report. The worker makes the data set in
 // <DatasetsDir>/<job id>; the download is served from that folder, so it
@@ -38,7 +38,7 @@ func (s *Server) createDataset(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	spec := dataset.Spec{Model: req.Model, Classes: req.Classes, PerClass: req.PerClass, MinFidelity: req.MinFidelity,
+	spec := datasetspec.Spec{Model: req.Model, Classes: req.Classes, PerClass: req.PerClass, MinFidelity: req.MinFidelity,
 		Measure: req.FidelityMeasure, MaxAttempts: req.MaxAttempts, MinNovelty: req.MinNovelty, Prompts: req.Prompts,
 		ShardSize: req.ShardSize}
 	if req.Seed != nil {
@@ -46,9 +46,9 @@ func (s *Server) createDataset(c *fiber.Ctx) error {
 	} else {
 		spec.Seed = defaultSeed(callerOf(c).client, "", "dataset")
 	}
-	resolved, err := dataset.Check(e.m, spec)
+	resolved, err := datasetspec.Check(e.m, spec)
 	if err != nil {
-		var se *dataset.SpecError
+		var se *datasetspec.SpecError
 		if errors.As(err, &se) {
 			slug := api.TypeInvalidField
 			if se.Field == "classes" {
@@ -123,7 +123,7 @@ func (s *Server) datasetEvents(c *fiber.Ctx) error {
 
 // downloadDataset is GET /v1/datasets/{id}/download: a tar of the
 // finished data set, manifest.json first, then every file it lists,
-// checked against the manifest first (dataset.Verify).
+// checked against the manifest first (datasetspec.Verify).
 func (s *Server) downloadDataset(c *fiber.Ctx) error {
 	j, err := s.datasetJob(c)
 	if err != nil {
@@ -137,7 +137,7 @@ func (s *Server) downloadDataset(c *fiber.Ctx) error {
 			"this server has no datasets folder: downloads are served only where the workers' folder is reachable (--datasets-dir, shared storage)")
 	}
 	dir := filepath.Join(s.cfg.DatasetsDir, j.ID)
-	m, err := dataset.Verify(dir)
+	m, err := datasetspec.Verify(dir)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return problem(fiber.StatusConflict, api.TypeConflict, "",
@@ -207,7 +207,7 @@ func datasetView(j queue.Job) api.Dataset {
 		_ = json.Unmarshal(r.Meta, &m)
 		v.Classes = append(v.Classes, api.DatasetClass{Class: m.Class, Done: true})
 	}
-	var rep dataset.Report
+	var rep datasetspec.Report
 	if len(v.Report) > 0 && json.Unmarshal(v.Report, &rep) == nil {
 		v.Classes = v.Classes[:0]
 		for _, c := range rep.Classes {

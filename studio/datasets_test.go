@@ -17,7 +17,7 @@ import (
 
 	"fgstudio/catalog"
 	"fgstudio/generator"
-	"fgstudio/generator/dataset"
+	"fgstudio/generator/dataset/datasetspec"
 	"fgstudio/generator/worker"
 	"fgstudio/ort"
 	"fgstudio/studio/api"
@@ -157,7 +157,7 @@ func TestDatasetJobMakesProgressAndDownloads(t *testing.T) {
 	}
 	tr := tar.NewReader(strings.NewReader(string(body)))
 	got := map[string]string{}
-	var man dataset.Manifest
+	var man datasetspec.Manifest
 	for first := true; ; first = false {
 		h, err := tr.Next()
 		if err == io.EOF {
@@ -238,7 +238,7 @@ func TestDatasetJobCancelledMidwayStaysResumable(t *testing.T) {
 		t.Fatalf("after cancel %+v", d)
 	}
 	// The folder keeps what was made, for a run that continues it.
-	if _, err := dataset.ReadSpec(filepath.Join(dir, d.ID)); err != nil {
+	if _, err := datasetspec.ReadSpec(filepath.Join(dir, d.ID)); err != nil {
 		t.Errorf("spec of the cancelled data set: %v", err)
 	}
 	if resp, body := e.do("GET", d.Links.Download, nil); resp.StatusCode != 409 {

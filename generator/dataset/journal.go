@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"fgstudio/generator/dataset/datasetspec"
 )
 
 // Attempt is one image made for a class, kept or not: a line of
@@ -39,19 +41,19 @@ type Attempt struct {
 	SHA256 string `json:"sha256,omitempty"`
 }
 
-// Names of the files in a data set directory.
+// Names of the files in a data set directory (datasetspec's).
 const (
-	specFile     = "spec.json"
-	journalFile  = "attempts.jsonl"
-	lockFile     = ".lock"
-	imagesDir    = "images"
-	metadataFile = "metadata.jsonl"
-	shardsDir    = "webdataset"
-	reportFile   = "report.json"
+	specFile     = datasetspec.SpecFile
+	journalFile  = datasetspec.JournalFile
+	lockFile     = datasetspec.LockFile
+	imagesDir    = datasetspec.ImagesDir
+	metadataFile = datasetspec.MetadataFile
+	shardsDir    = datasetspec.ShardsDir
+	reportFile   = datasetspec.ReportFile
 	// ManifestFile lists every other file with its size and sha256.
-	ManifestFile = "manifest.json"
+	ManifestFile = datasetspec.ManifestFile
 	// SumsFile is the same list in sha256sum's format.
-	SumsFile = "SHA256SUMS"
+	SumsFile = datasetspec.SumsFile
 )
 
 // journal is attempts.jsonl, appended after each batch.

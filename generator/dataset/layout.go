@@ -2,12 +2,8 @@ package dataset
 
 import (
 	"archive/tar"
-	"bufio"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -19,75 +15,61 @@ import (
 	"time"
 
 	"fgstudio/catalog"
+	"fgstudio/generator/dataset/datasetspec"
 )
 
-// Record is one kept image as the layouts describe it: a line of
-// images/metadata.jsonl (Hugging Face imagefolder) and the .json of a
-// WebDataset sample.
-type Record struct {
-	FileName     string   `json:"file_name"` // relative to images/
-	Class        string   `json:"class"`     // the catalog's class name
-	Label        int      `json:"label"`     // torchvision's index: sorted folder names
-	Prompt       string   `json:"prompt,omitempty"`
-	Seed         uint64   `json:"seed"`
-	Attempt      int      `json:"attempt"`
-	Model        string   `json:"model"`
-	ModelVersion string   `json:"model_version"`
-	Scores       Scores   `json:"scores"`
-	Novelty      *Novelty `json:"novelty,omitempty"`
-}
-
-// Scores are the scorer's numbers of a kept image.
-type Scores struct {
-	Fidelity       float64  `json:"fidelity"`
-	Measure        string   `json:"fidelity_measure"`
-	ClassProb      *float64 `json:"class_prob,omitempty"`
-	AttributeMatch *float64 `json:"attribute_match,omitempty"`
-	TextSimilarity *float64 `json:"text_similarity,omitempty"`
-	Top1           string   `json:"top1,omitempty"`
-}
-
-// Novelty is the nearest real training image of a kept image.
-type Novelty struct {
-	Distance    float64 `json:"distance"`
-	NeighbourID int     `json:"neighbour_id"`
-}
-
-// Manifest is manifest.json: what the data set is and every file in it.
-type Manifest struct {
-	Format       string          `json:"format"`
-	Model        string          `json:"model"`
-	ModelVersion string          `json:"model_version"`
-	Spec         Spec            `json:"spec"`
-	Classes      []ManifestClass `json:"classes"`
-	Layouts      Layouts         `json:"layouts"`
-	Files        []File          `json:"files"`
-}
-
-// ManifestClass is one class of the data set.
-type ManifestClass struct {
-	Class string `json:"class"`
-	Dir   string `json:"dir"` // safe name: folder under images/ and key prefix
-	Label int    `json:"label"`
-	Count int    `json:"count"`
-}
-
-// Layouts says where each layout lives, relative to the directory.
-type Layouts struct {
-	ImageFolder string   `json:"imagefolder"`    // torchvision ImageFolder root
-	HFMetadata  string   `json:"hf_imagefolder"` // its metadata.jsonl (the same root is a Hugging Face imagefolder)
-	WebDataset  []string `json:"webdataset"`     // tar shards: <key>.png, <key>.cls, <key>.json
-}
-
-// File is one file of the data set.
-type File struct {
-	Path   string `json:"path"` // slash-separated, relative to the directory
-	Size   int64  `json:"size"`
-	SHA256 string `json:"sha256"`
-}
+// The on-disk format lives in datasetspec (the API verifies and serves
+// data sets without linking the generator); these are the same types.
+type (
+	// Record is one kept image as the layouts describe it.
+	Record = datasetspec.Record
+	// Scores are the scorer's numbers of a kept image.
+	Scores = datasetspec.Scores
+	// Novelty is the nearest real training image of a kept image.
+	Novelty = datasetspec.Novelty
+	// Manifest is manifest.json.
+	Manifest = datasetspec.Manifest
+	// ManifestClass is one class of the data set.
+	ManifestClass = datasetspec.ManifestClass
+	// Layouts says where each layout lives, relative to the directory.
+	Layouts = datasetspec.Layouts
+	// File is one file of the data set.
+	File = datasetspec.File
+	// Report is report.json.
+	Report = datasetspec.Report
+	// ClassReport is one class of the report.
+	ClassReport = datasetspec.ClassReport
+	// RunStats is the throughput of the Make call that wrote the report.
+	RunStats = datasetspec.RunStats
+)
 
 // ManifestFormat names this layout version.
-const ManifestFormat = "fgstudio-dataset/1"
+const ManifestFormat = datasetspec.ManifestFormat
+
+// ErrCorrupt marks a data set whose files do not match its manifest.
+var ErrCorrupt = datasetspec.ErrCorrupt
+
+// ReadManifest reads a data set's manifest.json (datasetspec.ReadManifest).
+func ReadManifest(dir string) (*Manifest, error) { return datasetspec.ReadManifest(dir) }
+
+// Verify checks a finished data set against its manifest
+// (datasetspec.Verify).
+func Verify(dir string) (*Manifest, error) { return datasetspec.Verify(dir) }
+
+// ReadRecords reads images/metadata.jsonl of a data set.
+func ReadRecords(dir string) ([]Record, error) { return datasetspec.ReadRecords(dir) }
+
+// ImagePath is where a record's image lives.
+func ImagePath(dir string, r Record) string { return datasetspec.ImagePath(dir, r) }
+
+// ReadSpec reads the spec a data set directory was made with
+// (datasetspec.ReadSpec).
+func ReadSpec(dir string) (*Spec, error) { return datasetspec.ReadSpec(dir) }
+
+// ReadReport reads a data set's report.json.
+func ReadReport(dir string) (*Report, error) { return datasetspec.ReadReport(dir) }
+
+func fileSHA256(path string) (string, int64, error) { return datasetspec.FileSHA256(path) }
 
 // tarTime is the modification time of every tar entry: the shards are
 // the same bytes whenever they are written.
@@ -97,7 +79,7 @@ func records(m *catalog.Model, states []*classState) []Record {
 	var res []Record
 	for _, st := range states {
 		for _, a := range st.accepted {
-			r := Record{FileName: strings.TrimPrefix(a.File, imagesDir+"/"), Class: a.Class, Label: st.plan.label,
+			r := Record{FileName: strings.TrimPrefix(a.File, imagesDir+"/"), Class: a.Class, Label: st.plan.Label,
 				Prompt: a.Prompt, Seed: a.Seed, Attempt: a.Attempt, Model: m.Manifest.Name, ModelVersion: m.Manifest.Version,
 				Scores: Scores{Fidelity: a.Fidelity, Measure: a.Measure, ClassProb: a.ClassProb, AttributeMatch: a.AttributeMatch,
 					TextSimilarity: a.TextSimilarity, Top1: a.Top1}}
@@ -243,98 +225,6 @@ func writeManifest(dir string, man *Manifest) error {
 	return writeAtomic(filepath.Join(dir, ManifestFile), append(raw, '\n'))
 }
 
-func fileSHA256(path string) (string, int64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", 0, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, bufio.NewReaderSize(f, 1<<16))
-	if err != nil {
-		return "", 0, err
-	}
-	return hex.EncodeToString(h.Sum(nil)), n, nil
-}
-
-// ReadManifest reads a data set's manifest.json.
-func ReadManifest(dir string) (*Manifest, error) {
-	raw, err := os.ReadFile(filepath.Join(dir, ManifestFile))
-	if err != nil {
-		return nil, err
-	}
-	var m Manifest
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, ManifestFile), err)
-	}
-	if m.Format != ManifestFormat {
-		return nil, fmt.Errorf("%s: format %q, want %q", filepath.Join(dir, ManifestFile), m.Format, ManifestFormat)
-	}
-	return &m, nil
-}
-
-// ErrCorrupt marks a data set whose files do not match its manifest.
-var ErrCorrupt = errors.New("data set does not match its manifest")
-
-// Verify checks a finished data set: every file the manifest lists is
-// there with its size and sha256, and no other file is.
-func Verify(dir string) (*Manifest, error) {
-	m, err := ReadManifest(dir)
-	if err != nil {
-		return nil, err
-	}
-	listed := map[string]bool{}
-	for _, f := range m.Files {
-		listed[f.Path] = true
-		sum, size, err := fileSHA256(filepath.Join(dir, filepath.FromSlash(f.Path)))
-		if err != nil {
-			return m, fmt.Errorf("%w: %v", ErrCorrupt, err)
-		}
-		if sum != f.SHA256 || size != f.Size {
-			return m, fmt.Errorf("%w: %s has sha256 %s (%d bytes), manifest says %s (%d bytes)", ErrCorrupt, f.Path, sum, size, f.SHA256, f.Size)
-		}
-	}
-	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, path)
-		rel = filepath.ToSlash(rel)
-		if !listed[rel] && rel != ManifestFile && rel != SumsFile && rel != lockFile {
-			return fmt.Errorf("%w: %s is not in the manifest", ErrCorrupt, rel)
-		}
-		return nil
-	})
-	return m, err
-}
-
-// ReadRecords reads images/metadata.jsonl of a data set.
-func ReadRecords(dir string) ([]Record, error) {
-	f, err := os.Open(filepath.Join(dir, imagesDir, metadataFile))
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var res []Record
-	dec := json.NewDecoder(bufio.NewReader(f))
-	for {
-		var r Record
-		err := dec.Decode(&r)
-		if errors.Is(err, io.EOF) {
-			return res, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s: record %d: %w", metadataFile, len(res)+1, err)
-		}
-		res = append(res, r)
-	}
-}
-
-// ImagePath is where a record's image lives.
-func ImagePath(dir string, r Record) string {
-	return filepath.Join(dir, imagesDir, filepath.FromSlash(r.FileName))
-}
-
 // finish writes everything but the images: layouts, report, manifest.
 func finish(ctx context.Context, svc Service, m *catalog.Model, spec Spec, dir string, states []*classState, ref *Reference) (*Report, error) {
 	recs := records(m, states)
@@ -346,11 +236,12 @@ func finish(ctx context.Context, svc Service, m *catalog.Model, spec Spec, dir s
 	if err != nil {
 		return nil, err
 	}
-	rep.manifest = &Manifest{Format: ManifestFormat, Model: m.Manifest.Name, ModelVersion: m.Manifest.Version, Spec: spec,
+	man := &Manifest{Format: ManifestFormat, Model: m.Manifest.Name, ModelVersion: m.Manifest.Version, Spec: spec,
 		Layouts: Layouts{ImageFolder: imagesDir, HFMetadata: imagesDir + "/" + metadataFile, WebDataset: shards}}
 	for _, st := range states {
-		rep.manifest.Classes = append(rep.manifest.Classes, ManifestClass{Class: st.plan.class.Name, Dir: st.plan.dir, Label: st.plan.label, Count: len(st.accepted)})
+		man.Classes = append(man.Classes, ManifestClass{Class: st.plan.Class.Name, Dir: st.plan.Dir, Label: st.plan.Label, Count: len(st.accepted)})
 	}
-	sort.Slice(rep.manifest.Classes, func(i, j int) bool { return rep.manifest.Classes[i].Label < rep.manifest.Classes[j].Label })
+	sort.Slice(man.Classes, func(i, j int) bool { return man.Classes[i].Label < man.Classes[j].Label })
+	rep.SetManifest(man)
 	return rep, nil
 }

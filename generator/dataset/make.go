@@ -17,6 +17,7 @@ import (
 
 	"fgstudio/catalog"
 	"fgstudio/generator"
+	"fgstudio/generator/dataset/datasetspec"
 )
 
 // classState is the progress of one class.
@@ -31,8 +32,8 @@ type classState struct {
 func (c *classState) need(per int) int     { return per - len(c.accepted) }
 func (c *classState) budget(s Spec) int    { return s.MaxAttempts*s.PerClass - c.attempts }
 func (c *classState) done(s Spec) bool     { return c.need(s.PerClass) <= 0 || c.budget(s) <= 0 }
-func (c *classState) file(k int) string    { return fmt.Sprintf("%s_%06d.png", c.plan.dir, k) }
-func (c *classState) relPath(k int) string { return imagesDir + "/" + c.plan.dir + "/" + c.file(k) }
+func (c *classState) file(k int) string    { return fmt.Sprintf("%s_%06d.png", c.plan.Dir, k) }
+func (c *classState) relPath(k int) string { return imagesDir + "/" + c.plan.Dir + "/" + c.file(k) }
 
 // validator checks a request without running it (generator.Service).
 type validator interface {
@@ -56,33 +57,33 @@ func Make(ctx context.Context, svc Service, m *catalog.Model, spec Spec, dir str
 	if progress == nil {
 		progress = func(Progress) {}
 	}
-	spec = spec.withDefaults()
-	if err := spec.check(); err != nil {
+	spec = spec.WithDefaults()
+	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
 	if m == nil || m.Manifest.Name != spec.Model {
-		return nil, &SpecError{"model", fmt.Sprintf("no model %q", spec.Model)}
+		return nil, &SpecError{Field: "model", Msg: fmt.Sprintf("no model %q", spec.Model)}
 	}
 	if spec.MinNovelty > 0 && opt.Reference == nil {
-		return nil, &SpecError{"min_novelty", "a novelty threshold needs the real training images (a reference)"}
+		return nil, &SpecError{Field: "min_novelty", Msg: "a novelty threshold needs the real training images (a reference)"}
 	}
-	plans, err := resolve(m, &spec)
+	plans, err := datasetspec.Plan(m, &spec)
 	if err != nil {
 		return nil, err
 	}
 	if v, ok := svc.(validator); ok {
 		for _, p := range plans {
-			prompts := p.prompts
+			prompts := p.Prompts
 			if len(prompts) == 0 {
 				prompts = []string{""} // a class model: check the class
 			}
 			for _, prompt := range prompts {
-				if err := v.Validate(spec.Model, generator.Request{Class: p.class.Name, Prompt: prompt, N: 1}); err != nil {
+				if err := v.Validate(spec.Model, generator.Request{Class: p.Class.Name, Prompt: prompt, N: 1}); err != nil {
 					field := "classes"
 					if prompt != "" {
 						field = "prompts"
 					}
-					return nil, &SpecError{field, fmt.Sprintf("class %s: %v", p.class.Name, err)}
+					return nil, &SpecError{Field: field, Msg: fmt.Sprintf("class %s: %v", p.Class.Name, err)}
 				}
 			}
 		}
@@ -153,9 +154,9 @@ func Make(ctx context.Context, svc Service, m *catalog.Model, spec Spec, dir str
 		}
 		reqs := make([]generator.Request, len(batch))
 		for i, b := range batch {
-			reqs[i] = generator.Request{Class: b.st.plan.class.Name, N: 1, Seed: b.st.plan.seed + uint64(b.k)}
-			if len(b.st.plan.prompts) > 0 {
-				reqs[i].Prompt = b.st.plan.prompts[b.k%len(b.st.plan.prompts)]
+			reqs[i] = generator.Request{Class: b.st.plan.Class.Name, N: 1, Seed: b.st.plan.Seed + uint64(b.k)}
+			if len(b.st.plan.Prompts) > 0 {
+				reqs[i].Prompt = b.st.plan.Prompts[b.k%len(b.st.plan.Prompts)]
 			}
 		}
 		t0 := time.Now()
@@ -183,7 +184,7 @@ func Make(ctx context.Context, svc Service, m *catalog.Model, spec Spec, dir str
 				continue // the class filled up earlier in this batch
 			}
 			img := out[i][0]
-			a := Attempt{Class: st.plan.class.Name, Attempt: b.k, Seed: img.Seed, Prompt: reqs[i].Prompt,
+			a := Attempt{Class: st.plan.Class.Name, Attempt: b.k, Seed: img.Seed, Prompt: reqs[i].Prompt,
 				Novelty: dists[i], Neighbour: ids[i], ClassProb: img.Scores.ClassProb,
 				AttributeMatch: img.Scores.AttributeMatch, TextSimilarity: img.Scores.TextSimilarity}
 			if len(img.Scores.Top) > 0 {
@@ -192,7 +193,7 @@ func Make(ctx context.Context, svc Service, m *catalog.Model, spec Spec, dir str
 			a.Fidelity, a.Measure = fidelity(img.Scores, spec.Measure)
 			switch {
 			case a.Measure == "":
-				return nil, fmt.Errorf("data set %s: %s gave no %s score for class %s", dir, spec.Model, measureName(spec.Measure), st.plan.class.Name)
+				return nil, fmt.Errorf("data set %s: %s gave no %s score for class %s", dir, spec.Model, measureName(spec.Measure), st.plan.Class.Name)
 			case a.Fidelity < spec.MinFidelity:
 				a.Rejected = "fidelity"
 				st.rejFid++
@@ -217,7 +218,7 @@ func Make(ctx context.Context, svc Service, m *catalog.Model, spec Spec, dir str
 		if err := j.append(lines); err != nil {
 			return nil, fmt.Errorf("data set %s: %w", dir, err)
 		}
-		report("generating", batch[len(batch)-1].st.plan.class.Name)
+		report("generating", batch[len(batch)-1].st.plan.Class.Name)
 	}
 
 	report("writing", "")
@@ -379,8 +380,8 @@ func restore(dir string, plans []classPlan) ([]*classState, error) {
 	byName := map[string]*classState{}
 	for i, p := range plans {
 		states[i] = &classState{plan: p}
-		byName[p.class.Name] = states[i]
-		if err := os.MkdirAll(filepath.Join(dir, imagesDir, p.dir), 0o755); err != nil {
+		byName[p.Class.Name] = states[i]
+		if err := os.MkdirAll(filepath.Join(dir, imagesDir, p.Dir), 0o755); err != nil {
 			return nil, err
 		}
 	}

@@ -1,4 +1,4 @@
-package dataset
+package datasetspec
 
 import (
 	"os"
@@ -68,7 +68,7 @@ func TestSafeNamesStayDistinct(t *testing.T) {
 // that best tells the class from its nearest classes in every description, and
 // every attribute named by some description.
 func TestAttributePrompts(t *testing.T) {
-	dir := filepath.Join("..", "..", "samples", "models")
+	dir := filepath.Join("..", "..", "..", "samples", "models")
 	if d := os.Getenv("STUDIO_TEST_MODELS"); d != "" {
 		dir = d
 	}
@@ -133,19 +133,5 @@ func TestAttributePrompts(t *testing.T) {
 	}
 	if AttributePrompts(catalog.Class{Name: "x"}, nil, 3) != nil {
 		t.Error("a class without attributes was described")
-	}
-}
-
-func TestTornJournalLineIsCut(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "attempts.jsonl")
-	good := `{"class":"a","attempt":0,"seed":1,"fidelity":0.9,"fidelity_measure":"class_prob","novelty":1,"neighbour_id":3,"accepted":true}` + "\n"
-	os.WriteFile(p, []byte(good+`{"class":"a","attem`), 0o644)
-	got, err := readJournal(p)
-	if err != nil || len(got) != 1 || !got[0].Accepted {
-		t.Fatalf("%v %+v", err, got)
-	}
-	raw, _ := os.ReadFile(p)
-	if string(raw) != good {
-		t.Errorf("journal not cut back to its last whole line: %q", raw)
 	}
 }

@@ -1,0 +1,39 @@
+package dataset
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"fgstudio/generator"
+	"fgstudio/generator/dataset/datasetspec"
+)
+
+func TestTornJournalLineIsCut(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "attempts.jsonl")
+	good := `{"class":"a","attempt":0,"seed":1,"fidelity":0.9,"fidelity_measure":"class_prob","novelty":1,"neighbour_id":3,"accepted":true}` + "\n"
+	os.WriteFile(p, []byte(good+`{"class":"a","attem`), 0o644)
+	got, err := readJournal(p)
+	if err != nil || len(got) != 1 || !got[0].Accepted {
+		t.Fatalf("%v %+v", err, got)
+	}
+	raw, _ := os.ReadFile(p)
+	if string(raw) != good {
+		t.Errorf("journal not cut back to its last whole line: %q", raw)
+	}
+}
+
+// TestFidelityMeasuresMatchTheGenerator keeps datasetspec's copies of the
+// measure names (it may not import the generator) equal to the
+// generator's.
+func TestFidelityMeasuresMatchTheGenerator(t *testing.T) {
+	for _, c := range [][2]string{
+		{datasetspec.FidelityClassProb, generator.FidelityClassProb},
+		{datasetspec.FidelityAttributeMatch, generator.FidelityAttributeMatch},
+		{datasetspec.FidelityTextSimilarity, generator.FidelityTextSimilarity},
+	} {
+		if c[0] != c[1] {
+			t.Errorf("datasetspec measure %q, generator %q", c[0], c[1])
+		}
+	}
+}
