@@ -25,7 +25,7 @@ WORKDIR /src
 # sha256 and installs it in /src/.deps/onnxruntime/lib (plus the
 # libonnxruntime.so link). First, so that source edits keep this layer.
 COPY scripts/setup.sh scripts/setup.sh
-RUN scripts/setup.sh run && rm -rf /var/lib/apt/lists/* /root/.npm
+RUN scripts/setup.sh run && rm -rf /var/lib/apt/lists/* "$HOME/.npm"
 
 COPY go.mod go.sum ./
 RUN go mod download

@@ -2,11 +2,8 @@ package fewshot_test
 
 import (
 	"fmt"
-	"io"
-	"log/slog"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -14,8 +11,9 @@ import (
 	"fgstudio/generator"
 	"fgstudio/generator/dataset"
 	"fgstudio/generator/fewshot"
-	"fgstudio/ort"
+	"fgstudio/generator/generatortest"
 	"fgstudio/samples/cub"
+	"fgstudio/samples/cub/cubtest"
 )
 
 var (
@@ -32,44 +30,22 @@ func TestMain(m *testing.M) {
 }
 
 func testMain(m *testing.M) int {
-	lib := os.Getenv("ORT_LIB_PATH")
-	if lib == "" {
-		lib = filepath.Join("..", "..", ort.DefaultLibraryPath())
-	}
-	rt, err := ort.Open(ort.Config{LibraryPath: lib, IntraOpThreads: 2, InterOpThreads: 1}, slog.Default())
+	repo := filepath.Join("..", "..")
+	var closeAll func()
+	var err error
+	svc, cat, closeAll, err = generatortest.Open(repo, generator.Config{MaxBatch: 32})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "fewshot tests:", err)
 		return 1
 	}
-	defer rt.Close()
-	models := os.Getenv("STUDIO_TEST_MODELS")
-	if models == "" {
-		models = filepath.Join("..", "..", "samples", "models")
-	}
-	if cat, err = catalog.Open(models); err != nil || len(cat.Models()) == 0 {
-		fmt.Fprintf(os.Stderr, "fewshot tests: no sample models in %s (%v)\n", models, err)
-		return 1
-	}
-	svc = generator.Load(rt, cat, generator.Config{MaxBatch: 32}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	defer svc.Close()
-	if f := svc.Failed(); len(f) > 0 {
-		fmt.Fprintf(os.Stderr, "fewshot tests: models failed to load: %v\n", f)
-		return 1
-	}
+	defer closeAll()
 	tmp, err := os.MkdirTemp("", "fewshot-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	defer os.RemoveAll(tmp)
-	out := filepath.Join(tmp, "birds")
-	cmd := exec.Command("/usr/bin/python3", "-m", "samples.cubmaker", "--out", out, "--per-class", "8", "--size", "64", "--workers", "2")
-	cmd.Dir = filepath.Join("..", "..")
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "fewshot tests: data set maker: %v\n%s", err, msg)
-		return 1
-	}
-	if realSet, err = cub.Open(out); err != nil {
+	if realSet, err = cubtest.Make(repo, filepath.Join(tmp, "birds"), "--per-class", "8", "--size", "64", "--workers", "2"); err != nil {
 		fmt.Fprintln(os.Stderr, "fewshot tests:", err)
 		return 1
 	}

@@ -2,23 +2,17 @@ package cub_test
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
 	"fgstudio/samples/cub"
+	"fgstudio/samples/cub/cubtest"
 )
 
 // TestReadsMakerOutput makes a tiny data set with the project's maker and
 // reads it back.
 func TestReadsMakerOutput(t *testing.T) {
-	out := filepath.Join(t.TempDir(), "birds")
-	cmd := exec.Command("/usr/bin/python3", "-m", "samples.cubmaker", "--out", out, "--classes", "10", "--per-class", "4", "--size", "64")
-	cmd.Dir = filepath.Join("..", "..")
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("maker: %v\n%s", err, msg)
-	}
-	d, err := cub.Open(out)
+	d, err := cubtest.Make(filepath.Join("..", ".."), filepath.Join(t.TempDir(), "birds"), "--classes", "10", "--per-class", "4", "--size", "64")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +26,7 @@ func TestReadsMakerOutput(t *testing.T) {
 		if len(im.Captions) != 10 || im.ClassID < 1 || im.ClassID > 10 {
 			t.Fatalf("image %+v", im)
 		}
-		if _, err := os.Stat(filepath.Join(out, "images", im.Path)); err != nil {
+		if _, err := os.Stat(filepath.Join(d.Root, "images", im.Path)); err != nil {
 			t.Fatal(err)
 		}
 		if d.Heldout[im.ClassID] && im.Train {

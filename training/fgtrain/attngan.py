@@ -23,7 +23,6 @@ import argparse
 import copy
 import json
 import os
-import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -33,7 +32,7 @@ import torch.nn.functional as F
 
 from . import Budget, Logger, data, load_checkpoint, setup
 from .attngan_nets import AttnGANConfig, Generator, StageD, words_mask_from_lens
-from .cvaegan import ema_decay, ema_update, n_params, recalibrate_bn, save_atomic, save_grid
+from .cvaegan import n_params, recalibrate_bn, run_steps, save_atomic, save_grid
 
 
 @dataclass
@@ -447,11 +446,10 @@ def train(args) -> tuple[AttnGAN, dict]:
     rng = random.Random(args.seed * 7919 + step)
     n, B = len(keep), min(args.batch, len(keep))
     perm, pos = keep[torch.randperm(n, generator=g)], 0
-    last_ckpt, t_steps, n_steps = time.monotonic(), 0.0, 0
 
     calib = dict(batches=1, batch=16) if args.quick else {}  # BatchNorm statistics of G_ema
 
-    def save(final: bool = False):
+    def save(step: int, final: bool = False):
         calibrate_ema(m, text_enc, ds, seed=args.seed, **calib)
         ck = checkpoint(m, opts, step, budget.elapsed(), ds, args_dict, args.damsm)
         save_atomic(ck, path)
@@ -459,29 +457,20 @@ def train(args) -> tuple[AttnGAN, dict]:
         log(event="checkpoint", step=step, s=round(budget.elapsed(), 1), final=final)
         return ck
 
-    m.G.train()
-    m.Ds.train()
-    while not budget.done():
+    def next_batch():
+        nonlocal perm, pos
         if pos + B > n:
             perm, pos = keep[torch.randperm(n, generator=g)], 0
         b = {k: v.to(args.device) if torch.is_tensor(v) else v
              for k, v in ds.batch(perm[pos:pos + B], rng=rng).items()}
         pos += B
-        t0 = time.monotonic()
-        losses = train_step(m, opts, text_enc, img_enc, b, g)
-        ema_update(m.G_ema, m.G, ema_decay(step, args.ema))
-        t_steps += time.monotonic() - t0
-        n_steps += 1
-        step += 1
-        budget.step = step
-        if step % args.log_every == 0 or args.quick:
-            log(step=step, s=round(budget.elapsed(), 1), sec_per_step=round(t_steps / n_steps, 3),
-                **{k: round(v, 5) for k, v in losses.items()})
-            t_steps, n_steps = 0.0, 0
-        if time.monotonic() - last_ckpt >= args.ckpt_minutes * 60 and not budget.done():
-            save()
-            last_ckpt = time.monotonic()
-    return m, save(final=True)
+        return b
+
+    m.G.train()
+    m.Ds.train()
+    step = run_steps(m, args, budget, log, save, step, next_batch,
+                     lambda b, _step: train_step(m, opts, text_enc, img_enc, b, g))
+    return m, save(step, final=True)
 
 
 def build_parser() -> argparse.ArgumentParser:

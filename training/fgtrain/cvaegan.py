@@ -90,6 +90,30 @@ def recalibrate_bn(model: nn.Module, inputs_fn, batches: int = 8) -> None:
     model.eval()
 
 
+def run_steps(m: nn.Module, args, budget: Budget, log: Logger, save, step: int, next_batch, one_step) -> int:
+    """The loop both GANs train with: one_step(next_batch(), step) -> losses (floats), then the EMA of
+    m.G into m.G_ema, a log line with the mean seconds per step every --log-every steps, and
+    save(step) every --ckpt-minutes until the budget is spent. Returns the step count."""
+    last_ckpt, t_steps, n_steps = time.monotonic(), 0.0, 0
+    while not budget.done():
+        batch = next_batch()
+        t0 = time.monotonic()
+        losses = one_step(batch, step)
+        ema_update(m.G_ema, m.G, ema_decay(step, args.ema))
+        t_steps += time.monotonic() - t0
+        n_steps += 1
+        step += 1
+        budget.step = step
+        if step % args.log_every == 0 or args.quick:
+            log(step=step, s=round(budget.elapsed(), 1), sec_per_step=round(t_steps / n_steps, 3),
+                **{k: round(v, 5) for k, v in losses.items()})
+            t_steps, n_steps = 0.0, 0
+        if time.monotonic() - last_ckpt >= args.ckpt_minutes * 60 and not budget.done():
+            save(step)
+            last_ckpt = time.monotonic()
+    return step
+
+
 def save_grid(path: str, rows: list[list[torch.Tensor]]) -> None:
     """rows of images [3,S,S] in [-1,1] (each resized to the largest S) -> one PNG."""
     S = max(img.shape[-1] for row in rows for img in row)
@@ -478,11 +502,10 @@ def train(args) -> tuple[CVAEGAN, dict]:
     g = torch.Generator().manual_seed(args.seed * 1000003 + step)
     n, B = len(ds), min(args.batch, len(ds))
     perm, pos = torch.randperm(n, generator=g), 0
-    last_ckpt, t_steps, n_steps = time.monotonic(), 0.0, 0
 
     calib = dict(batches=1, batch=16) if args.quick else {}  # BatchNorm statistics of G_ema
 
-    def save(final: bool = False):
+    def save(step: int, final: bool = False):
         calibrate_ema(m, seed=args.seed, **calib)
         ck = checkpoint(m, opts, step, budget.elapsed(), ds, args_dict)
         save_atomic(ck, path)
@@ -490,30 +513,22 @@ def train(args) -> tuple[CVAEGAN, dict]:
         log(event="checkpoint", step=step, s=round(budget.elapsed(), 1), final=final)
         return ck
 
-    for mod in (m.E, m.G, m.D):
-        mod.train()
-    while not budget.done():
+    def next_batch():
+        nonlocal perm, pos
         if pos + B > n:
             perm, pos = torch.randperm(n, generator=g), 0
         ids = perm[pos:pos + B]
         pos += B
-        b = ds.batch(ids)
-        t0 = time.monotonic()
-        losses = train_step(m, opts, b["image"].to(args.device), b["label"].to(args.device), g, args.group,
-                            ramp=min(1.0, step / args.warmup) if args.warmup > 0 else 1.0)
-        ema_update(m.G_ema, m.G, ema_decay(step, args.ema))
-        t_steps += time.monotonic() - t0
-        n_steps += 1
-        step += 1
-        budget.step = step
-        if step % args.log_every == 0 or args.quick:
-            log(step=step, s=round(budget.elapsed(), 1), sec_per_step=round(t_steps / n_steps, 3),
-                **{k: round(v, 5) for k, v in losses.items()})
-            t_steps, n_steps = 0.0, 0
-        if time.monotonic() - last_ckpt >= args.ckpt_minutes * 60 and not budget.done():
-            save()
-            last_ckpt = time.monotonic()
-    return m, save(final=True)
+        return ds.batch(ids)
+
+    def one_step(b, step):
+        return train_step(m, opts, b["image"].to(args.device), b["label"].to(args.device), g, args.group,
+                          ramp=min(1.0, step / args.warmup) if args.warmup > 0 else 1.0)
+
+    for mod in (m.E, m.G, m.D):
+        mod.train()
+    step = run_steps(m, args, budget, log, save, step, next_batch, one_step)
+    return m, save(step, final=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
