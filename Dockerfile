@@ -32,15 +32,15 @@ RUN go mod download
 
 # The packages of cmd/studio (test/deploy compares this list with
 # `go list -deps ./cmd/studio`, embedded files included).
-COPY catalog catalog
 COPY cmd cmd
+COPY contract contract
 COPY frontend frontend
 COPY generator generator
-COPY ort ort
+COPY internal internal
 COPY queue queue
-COPY samples/cub samples/cub
 COPY studio studio
 COPY textenc textenc
+COPY worker worker
 
 ARG VERSION=dev
 RUN CGO_ENABLED=1 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/studio ./cmd/studio \

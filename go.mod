@@ -1,4 +1,4 @@
-module fgstudio
+module github.com/fgstudio/fgstudio
 
 go 1.26.0
 

@@ -13,9 +13,9 @@ import (
 	"strconv"
 	"strings"
 
-	"fgstudio/catalog"
-	"fgstudio/ort"
-	"fgstudio/textenc"
+	"github.com/fgstudio/fgstudio/internal/catalog"
+	"github.com/fgstudio/fgstudio/internal/ort"
+	"github.com/fgstudio/fgstudio/textenc"
 )
 
 // attnGAN is a text-to-image model: text encoder → multi-stage generator

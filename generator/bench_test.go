@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"fgstudio/catalog"
-	"fgstudio/generator"
-	"fgstudio/ort"
+	"github.com/fgstudio/fgstudio/generator"
+	"github.com/fgstudio/fgstudio/internal/catalog"
+	"github.com/fgstudio/fgstudio/internal/ort"
 )
 
 // benchBatches are the batch sizes every benchmark here measures.

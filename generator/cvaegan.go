@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 
-	"fgstudio/catalog"
-	"fgstudio/ort"
+	"github.com/fgstudio/fgstudio/internal/catalog"
+	"github.com/fgstudio/fgstudio/internal/ort"
 )
 
 // cvaeGAN is a class-conditional model: generator G(z, class) and encoder

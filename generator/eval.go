@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/fgstudio/fgstudio/generator/evalstat"
 )
 
 // Report holds batch metrics of a set of generated images, measured with
@@ -37,8 +39,8 @@ type Report struct {
 
 // featureStatsFile is feature_stats.json as the training code writes it.
 type featureStatsFile struct {
-	TestSeen  Stats `json:"test_seen"`
-	TrainSeen Stats `json:"train_seen"`
+	TestSeen  evalstat.Stats `json:"test_seen"`
+	TrainSeen evalstat.Stats `json:"train_seen"`
 }
 
 // Evaluate generates one image per request (N is forced to 1; labels give
@@ -90,14 +92,14 @@ func (s *Service) Evaluate(ctx context.Context, modelName string, reqs []Request
 		rep.Top1 = float64(hits) / float64(withClass)
 		rep.MeanClassProb /= float64(withClass)
 	}
-	rep.Diversity = Diversity(feats, labels)
-	rep.IS = InceptionScore(probs)
+	rep.Diversity = evalstat.Diversity(feats, labels)
+	rep.IS = evalstat.InceptionScore(probs)
 	if real, err := sc.featureStats(); err == nil {
-		gen := FeatureStats(feats)
-		if rep.FID, err = FrechetDistance(gen, real.TestSeen); err != nil {
+		gen := evalstat.FeatureStats(feats)
+		if rep.FID, err = evalstat.FrechetDistance(gen, real.TestSeen); err != nil {
 			return rep, err
 		}
-		if rep.FIDTrain, err = FrechetDistance(gen, real.TrainSeen); err != nil {
+		if rep.FIDTrain, err = evalstat.FrechetDistance(gen, real.TrainSeen); err != nil {
 			return rep, err
 		}
 	} else {
@@ -112,7 +114,7 @@ func (s *Service) Evaluate(ctx context.Context, modelName string, reqs []Request
 		for i, p := range prompts {
 			sentList[i] = sents[p]
 		}
-		r := RPrecision(codes, sentList, labels, 100, 0)
+		r := evalstat.RPrecision(codes, sentList, labels, 100, 0)
 		rep.RPrecision = &r
 	}
 	rep.Seconds = time.Since(start).Seconds()

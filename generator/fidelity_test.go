@@ -4,7 +4,7 @@ import (
 	"math"
 	"testing"
 
-	"fgstudio/generator"
+	"github.com/fgstudio/fgstudio/generator"
 )
 
 func TestFidelityMeasure(t *testing.T) {

@@ -9,9 +9,9 @@ import (
 	"path/filepath"
 	"testing"
 
-	"fgstudio/catalog"
-	"fgstudio/generator"
-	"fgstudio/textenc"
+	"github.com/fgstudio/fgstudio/generator"
+	"github.com/fgstudio/fgstudio/internal/catalog"
+	"github.com/fgstudio/fgstudio/textenc"
 )
 
 func loadService(t *testing.T, cat *catalog.Catalog, cfg generator.Config) *generator.Service {

@@ -10,8 +10,8 @@ import (
 	"sort"
 	"testing"
 
-	"fgstudio/catalog"
-	"fgstudio/ort"
+	"github.com/fgstudio/fgstudio/internal/catalog"
+	"github.com/fgstudio/fgstudio/internal/ort"
 )
 
 // golden is golden/<graph>.json as the training code writes it: inputs

@@ -10,8 +10,8 @@ import (
 	"os"
 	"path/filepath"
 
-	"fgstudio/catalog"
-	"fgstudio/ort"
+	"github.com/fgstudio/fgstudio/internal/catalog"
+	"github.com/fgstudio/fgstudio/internal/ort"
 )
 
 // Runtime is what the generator needs from ONNX Runtime.

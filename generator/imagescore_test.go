@@ -5,7 +5,7 @@ import (
 	"math"
 	"testing"
 
-	"fgstudio/generator"
+	"github.com/fgstudio/fgstudio/generator"
 )
 
 // TestScoreImagesMatchesGeneration scores generated PNGs again as files:

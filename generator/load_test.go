@@ -13,8 +13,8 @@ import (
 	"strings"
 	"testing"
 
-	"fgstudio/catalog"
-	"fgstudio/generator"
+	"github.com/fgstudio/fgstudio/generator"
+	"github.com/fgstudio/fgstudio/internal/catalog"
 )
 
 // copyModel copies a model directory (without goldens) into root.

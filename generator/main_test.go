@@ -7,8 +7,8 @@ import (
 	"strconv"
 	"testing"
 
-	"fgstudio/catalog"
-	"fgstudio/ort"
+	"github.com/fgstudio/fgstudio/internal/catalog"
+	"github.com/fgstudio/fgstudio/internal/ort"
 )
 
 // rt is the process's ONNX Runtime, shared by the tests of this package.

@@ -8,7 +8,7 @@ import (
 	_ "image/jpeg" // morph inputs may be JPEG
 	_ "image/png"
 
-	"fgstudio/ort"
+	"github.com/fgstudio/fgstudio/internal/ort"
 )
 
 // MaxUploadPixels bounds a decoded morph input (checked from the header,

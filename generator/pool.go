@@ -5,7 +5,7 @@ import (
 	"errors"
 	"sync"
 
-	"fgstudio/ort"
+	"github.com/fgstudio/fgstudio/internal/ort"
 )
 
 // pool holds at most size sessions of one graph, created on demand; a

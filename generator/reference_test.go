@@ -11,8 +11,8 @@ import (
 	"strings"
 	"testing"
 
-	"fgstudio/catalog"
-	"fgstudio/generator"
+	"github.com/fgstudio/fgstudio/generator"
+	"github.com/fgstudio/fgstudio/internal/catalog"
 )
 
 // TestReferenceShapeLoads: a graph in the shape of the reference AttnGAN

@@ -7,9 +7,10 @@ import (
 	"path/filepath"
 	"sort"
 
-	"fgstudio/catalog"
-	"fgstudio/ort"
-	"fgstudio/textenc"
+	"github.com/fgstudio/fgstudio/generator/evalstat"
+	"github.com/fgstudio/fgstudio/internal/catalog"
+	"github.com/fgstudio/fgstudio/internal/ort"
+	"github.com/fgstudio/fgstudio/textenc"
 )
 
 // Scorer is the fidelity classifier (and the DAMSM image and text
@@ -253,7 +254,7 @@ func (s *Scorer) textScores(ctx context.Context, img ort.Tensor, reqs []scoreReq
 			continue // no word the scorer's vocabulary knows
 		}
 		res[i].Code = codes.F32[i*d : (i+1)*d]
-		c := cosine(res[i].Code, sent)
+		c := evalstat.Cosine(res[i].Code, sent)
 		res[i].TextSimilarity = &c
 	}
 	return nil
@@ -302,19 +303,6 @@ func softmax(x []float32) []float64 {
 		res[i] /= sum
 	}
 	return res
-}
-
-func cosine(a, b []float32) float64 {
-	var dot, na, nb float64
-	for i := range a {
-		dot += float64(a[i]) * float64(b[i])
-		na += float64(a[i]) * float64(a[i])
-		nb += float64(b[i]) * float64(b[i])
-	}
-	if na == 0 || nb == 0 {
-		return 0
-	}
-	return dot / math.Sqrt(na*nb)
 }
 
 func uniq(xs []string) []string {

@@ -14,7 +14,7 @@ import (
 	"sort"
 	"strings"
 
-	"fgstudio/catalog"
+	"github.com/fgstudio/fgstudio/internal/catalog"
 )
 
 // Config bounds the work of a Service.

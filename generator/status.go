@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"sort"
 
-	"fgstudio/ort"
+	"github.com/fgstudio/fgstudio/internal/ort"
 )
 
 // ErrNotLoaded: the model was not in the catalog this Service loaded (it

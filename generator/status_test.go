@@ -9,9 +9,9 @@ import (
 	"strings"
 	"testing"
 
-	"fgstudio/catalog"
-	"fgstudio/generator"
-	"fgstudio/ort"
+	"github.com/fgstudio/fgstudio/generator"
+	"github.com/fgstudio/fgstudio/internal/catalog"
+	"github.com/fgstudio/fgstudio/internal/ort"
 )
 
 // TestStatusNamesEachModel: every model of the folder reports whether it

@@ -4,8 +4,8 @@ import (
 	"context"
 	"strings"
 
-	"fgstudio/ort"
-	"fgstudio/textenc"
+	"github.com/fgstudio/fgstudio/internal/ort"
+	"github.com/fgstudio/fgstudio/textenc"
 )
 
 // textFeatures are the encoder's outputs for one caption, padded to the

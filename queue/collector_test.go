@@ -5,7 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"fgstudio/queue"
+	"github.com/fgstudio/fgstudio/queue"
 )
 
 // gauges gathers reg into "name{label=value}" → value (one label at most).

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"fgstudio/queue"
+	"github.com/fgstudio/fgstudio/queue"
 )
 
 // backend is every method both queues offer; the contract below is written

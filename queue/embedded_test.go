@@ -3,7 +3,7 @@ package queue_test
 import (
 	"testing"
 
-	"fgstudio/queue"
+	"github.com/fgstudio/fgstudio/queue"
 )
 
 func TestEmbeddedContract(t *testing.T) {

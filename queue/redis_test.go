@@ -12,8 +12,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"fgstudio/queue"
-	"fgstudio/test/redistest"
+	"github.com/fgstudio/fgstudio/queue"
+	"github.com/fgstudio/fgstudio/test/redistest"
 )
 
 func TestRedisPingAndOutage(t *testing.T) {

@@ -9,8 +9,8 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"fgstudio/studio/api"
-	"fgstudio/studio/auth"
+	"github.com/fgstudio/fgstudio/studio/api"
+	"github.com/fgstudio/fgstudio/studio/auth"
 )
 
 // caller is who makes a request: a key, the bootstrap admin, or the

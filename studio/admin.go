@@ -6,9 +6,9 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"fgstudio/catalog"
-	"fgstudio/studio/api"
-	"fgstudio/studio/auth"
+	"github.com/fgstudio/fgstudio/internal/catalog"
+	"github.com/fgstudio/fgstudio/studio/api"
+	"github.com/fgstudio/fgstudio/studio/auth"
 )
 
 func keyView(k auth.Key) api.Key {

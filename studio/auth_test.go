@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"fgstudio/queue"
-	"fgstudio/studio"
-	"fgstudio/studio/api"
+	"github.com/fgstudio/fgstudio/queue"
+	"github.com/fgstudio/fgstudio/studio"
+	"github.com/fgstudio/fgstudio/studio/api"
 )
 
 // TestKeysAndScopes: with --require-auth every /v1 call needs a key; keys

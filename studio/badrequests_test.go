@@ -12,8 +12,8 @@ import (
 	"strings"
 	"testing"
 
-	"fgstudio/queue"
-	"fgstudio/studio/api"
+	"github.com/fgstudio/fgstudio/queue"
+	"github.com/fgstudio/fgstudio/studio/api"
 )
 
 // bombPNG is a valid PNG header that claims w×h pixels, with almost no

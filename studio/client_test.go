@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"fgstudio/studio"
-	"fgstudio/studio/api"
-	"fgstudio/studio/client"
+	"github.com/fgstudio/fgstudio/studio"
+	"github.com/fgstudio/fgstudio/studio/api"
+	"github.com/fgstudio/fgstudio/studio/client"
 )
 
 // checkingTransport checks every exchange of the Go client against the

@@ -12,10 +12,10 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"fgstudio/generator/dataset/datasetspec"
-	"fgstudio/generator/jobspec"
-	"fgstudio/queue"
-	"fgstudio/studio/api"
+	"github.com/fgstudio/fgstudio/contract/datasetspec"
+	"github.com/fgstudio/fgstudio/contract/jobspec"
+	"github.com/fgstudio/fgstudio/queue"
+	"github.com/fgstudio/fgstudio/studio/api"
 )
 
 // Dataset jobs: POST /v1/datasets validates the spec against the model

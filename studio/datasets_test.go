@@ -15,12 +15,12 @@ import (
 	"testing"
 	"time"
 
-	"fgstudio/catalog"
-	"fgstudio/generator"
-	"fgstudio/generator/dataset/datasetspec"
-	"fgstudio/generator/worker"
-	"fgstudio/ort"
-	"fgstudio/studio/api"
+	"github.com/fgstudio/fgstudio/contract/datasetspec"
+	"github.com/fgstudio/fgstudio/generator"
+	"github.com/fgstudio/fgstudio/internal/catalog"
+	"github.com/fgstudio/fgstudio/internal/ort"
+	"github.com/fgstudio/fgstudio/studio/api"
+	"github.com/fgstudio/fgstudio/worker"
 )
 
 // The ONNX Runtime of the tests that run a real worker (closed by TestMain).

@@ -13,7 +13,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"fgstudio/studio/api"
+	"github.com/fgstudio/fgstudio/studio/api"
 )
 
 // mediaType parses the request's Content-Type; only UTF-8 is accepted

@@ -11,8 +11,8 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/fasthttp"
 
-	"fgstudio/queue"
-	"fgstudio/studio/api"
+	"github.com/fgstudio/fgstudio/queue"
+	"github.com/fgstudio/fgstudio/studio/api"
 )
 
 // events is GET /v1/generations/{id}/events: the job's progress as

@@ -10,9 +10,9 @@ import (
 	"path/filepath"
 	"testing"
 
-	"fgstudio/catalog"
-	"fgstudio/generator/jobspec"
-	"fgstudio/studio/api"
+	"github.com/fgstudio/fgstudio/contract/jobspec"
+	"github.com/fgstudio/fgstudio/internal/catalog"
+	"github.com/fgstudio/fgstudio/studio/api"
 )
 
 // Fuzz tests of the decoders that face users: `go test` runs their seeds,

@@ -6,9 +6,9 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"fgstudio/generator/jobspec"
-	"fgstudio/studio/api"
-	"fgstudio/textenc"
+	"github.com/fgstudio/fgstudio/contract/jobspec"
+	"github.com/fgstudio/fgstudio/studio/api"
+	"github.com/fgstudio/fgstudio/textenc"
 )
 
 // createGeneration is POST /v1/generations.

@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"fgstudio/generator/jobspec"
-	"fgstudio/queue"
-	"fgstudio/studio/api"
+	"github.com/fgstudio/fgstudio/contract/jobspec"
+	"github.com/fgstudio/fgstudio/queue"
+	"github.com/fgstudio/fgstudio/studio/api"
 )
 
 var backendNames = []string{"embedded", "redis"}

@@ -24,12 +24,12 @@ import (
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"fgstudio/catalog"
-	"fgstudio/queue"
-	"fgstudio/studio"
-	"fgstudio/studio/api"
-	"fgstudio/studio/auth"
-	"fgstudio/test/redistest"
+	"github.com/fgstudio/fgstudio/internal/catalog"
+	"github.com/fgstudio/fgstudio/queue"
+	"github.com/fgstudio/fgstudio/studio"
+	"github.com/fgstudio/fgstudio/studio/api"
+	"github.com/fgstudio/fgstudio/studio/auth"
+	"github.com/fgstudio/fgstudio/test/redistest"
 )
 
 // The OpenAPI document, and every (operation, status) that the tests saw:

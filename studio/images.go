@@ -6,9 +6,9 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"fgstudio/generator/jobspec"
-	"fgstudio/queue"
-	"fgstudio/studio/api"
+	"github.com/fgstudio/fgstudio/contract/jobspec"
+	"github.com/fgstudio/fgstudio/queue"
+	"github.com/fgstudio/fgstudio/studio/api"
 )
 
 // result finds image k of the caller's job.

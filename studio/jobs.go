@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"sort"
 
-	"fgstudio/generator/jobspec"
-	"fgstudio/queue"
-	"fgstudio/studio/api"
+	"github.com/fgstudio/fgstudio/contract/jobspec"
+	"github.com/fgstudio/fgstudio/queue"
+	"github.com/fgstudio/fgstudio/studio/api"
 )
 
 func jobPath(id string) string { return "/v1/generations/" + id }

@@ -9,8 +9,8 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"fgstudio/studio/api"
-	"fgstudio/textenc"
+	"github.com/fgstudio/fgstudio/studio/api"
+	"github.com/fgstudio/fgstudio/textenc"
 )
 
 // listModels is GET /v1/models.

@@ -10,9 +10,9 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"fgstudio/catalog"
-	"fgstudio/studio/api"
-	"fgstudio/textenc"
+	"github.com/fgstudio/fgstudio/internal/catalog"
+	"github.com/fgstudio/fgstudio/studio/api"
+	"github.com/fgstudio/fgstudio/textenc"
 )
 
 // maxCardBytes bounds the model card served with a model.

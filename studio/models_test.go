@@ -13,8 +13,8 @@ import (
 	"strings"
 	"testing"
 
-	"fgstudio/catalog"
-	"fgstudio/studio/api"
+	"github.com/fgstudio/fgstudio/internal/catalog"
+	"github.com/fgstudio/fgstudio/studio/api"
 )
 
 func TestModels(t *testing.T) {

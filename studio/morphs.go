@@ -7,8 +7,8 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"fgstudio/generator/jobspec"
-	"fgstudio/studio/api"
+	"github.com/fgstudio/fgstudio/contract/jobspec"
+	"github.com/fgstudio/fgstudio/studio/api"
 )
 
 // createMorph is POST /v1/morphs: an uploaded image re-drawn as another

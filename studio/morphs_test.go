@@ -8,8 +8,8 @@ import (
 	"mime/multipart"
 	"testing"
 
-	"fgstudio/generator/jobspec"
-	"fgstudio/studio/api"
+	"github.com/fgstudio/fgstudio/contract/jobspec"
+	"github.com/fgstudio/fgstudio/studio/api"
 )
 
 // multipartBody builds a morph form; image nil leaves the file out.

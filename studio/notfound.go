@@ -6,7 +6,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"fgstudio/studio/api"
+	"github.com/fgstudio/fgstudio/studio/api"
 )
 
 // routePattern matches the paths of one route.

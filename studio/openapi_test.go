@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"fgstudio/studio"
+	"github.com/fgstudio/fgstudio/studio"
 )
 
 // fiberToOpenAPI turns a Fiber route into the document's path template:

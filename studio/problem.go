@@ -14,9 +14,9 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
 
-	"fgstudio/queue"
-	"fgstudio/studio/api"
-	"fgstudio/studio/auth"
+	"github.com/fgstudio/fgstudio/queue"
+	"github.com/fgstudio/fgstudio/studio/api"
+	"github.com/fgstudio/fgstudio/studio/auth"
 )
 
 // Problem is an RFC 9457 problem document (see api.Problem).

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"fgstudio/queue"
-	"fgstudio/studio"
-	"fgstudio/studio/api"
+	"github.com/fgstudio/fgstudio/queue"
+	"github.com/fgstudio/fgstudio/studio"
+	"github.com/fgstudio/fgstudio/studio/api"
 )
 
 // brokenJobs fails as a store that lost its connection does, or panics.

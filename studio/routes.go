@@ -6,8 +6,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"fgstudio/frontend"
-	"fgstudio/studio/auth"
+	"github.com/fgstudio/fgstudio/frontend"
+	"github.com/fgstudio/fgstudio/studio/auth"
 )
 
 // routes registers every route; handlers live in files per resource.

@@ -15,9 +15,9 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"fgstudio/catalog"
-	"fgstudio/queue"
-	"fgstudio/studio/auth"
+	"github.com/fgstudio/fgstudio/internal/catalog"
+	"github.com/fgstudio/fgstudio/queue"
+	"github.com/fgstudio/fgstudio/studio/auth"
 )
 
 // Config is the HTTP server's configuration.

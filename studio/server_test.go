@@ -14,7 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"fgstudio/studio"
+	"github.com/fgstudio/fgstudio/studio"
 )
 
 func newServer(t *testing.T, checks ...studio.Check) *studio.Server {

@@ -12,10 +12,10 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"fgstudio/generator/jobspec"
-	"fgstudio/queue"
-	"fgstudio/studio/api"
-	"fgstudio/studio/auth"
+	"github.com/fgstudio/fgstudio/contract/jobspec"
+	"github.com/fgstudio/fgstudio/queue"
+	"github.com/fgstudio/fgstudio/studio/api"
+	"github.com/fgstudio/fgstudio/studio/auth"
 )
 
 const (

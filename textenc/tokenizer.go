@@ -1,7 +1,8 @@
 // Package textenc reads prompts the way the text encoder was trained to:
 // the contract tokenizer (exactly the training code's rules, checked
-// against golden vectors that the training code writes) and the
-// text-encoder graph behind it.
+// against golden vectors that the training code writes). The text-encoder
+// graph itself runs in package generator; this package links no ONNX
+// Runtime, so the API can tokenize without it.
 package textenc
 
 import (

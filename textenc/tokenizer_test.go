@@ -7,7 +7,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"fgstudio/textenc"
+	"github.com/fgstudio/fgstudio/textenc"
 )
 
 func testVocab(t testing.TB, maxWords int) *textenc.Vocab {

@@ -4,8 +4,8 @@ import (
 	"context"
 	"log/slog"
 
-	"fgstudio/studio"
-	"fgstudio/studio/auth"
+	"github.com/fgstudio/fgstudio/studio"
+	"github.com/fgstudio/fgstudio/studio/auth"
 )
 
 // keyStore is where `serve` keeps API keys, rates and quotas: Redis when

@@ -13,8 +13,8 @@ import (
 	"strings"
 	"time"
 
-	"fgstudio/ort"
-	"fgstudio/queue"
+	"github.com/fgstudio/fgstudio/internal/ort"
+	"github.com/fgstudio/fgstudio/queue"
 )
 
 // option is one setting: a flag, the environment variable that sets it

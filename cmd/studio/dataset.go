@@ -17,12 +17,12 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"fgstudio/catalog"
-	"fgstudio/generator"
-	"fgstudio/generator/dataset"
-	"fgstudio/ort"
-	"fgstudio/samples/cub"
-	"fgstudio/studio/api"
+	"github.com/fgstudio/fgstudio/generator"
+	"github.com/fgstudio/fgstudio/generator/dataset"
+	"github.com/fgstudio/fgstudio/internal/catalog"
+	"github.com/fgstudio/fgstudio/internal/cub"
+	"github.com/fgstudio/fgstudio/internal/ort"
+	"github.com/fgstudio/fgstudio/studio/api"
 )
 
 const datasetUsage = `usage: studio dataset <make|verify> [flags]

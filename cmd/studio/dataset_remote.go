@@ -11,9 +11,9 @@ import (
 	"strings"
 	"time"
 
-	"fgstudio/generator/dataset"
-	"fgstudio/studio/api"
-	"fgstudio/studio/client"
+	"github.com/fgstudio/fgstudio/generator/dataset"
+	"github.com/fgstudio/fgstudio/studio/api"
+	"github.com/fgstudio/fgstudio/studio/client"
 )
 
 // inProcessDatasetFlags are the `studio dataset make` flags that only mean

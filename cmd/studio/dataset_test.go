@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"fgstudio/generator/dataset"
+	"github.com/fgstudio/fgstudio/generator/dataset"
 )
 
 var (

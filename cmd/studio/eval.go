@@ -11,10 +11,10 @@ import (
 	"os"
 	"text/tabwriter"
 
-	"fgstudio/catalog"
-	"fgstudio/generator"
-	"fgstudio/ort"
-	"fgstudio/samples/cub"
+	"github.com/fgstudio/fgstudio/generator"
+	"github.com/fgstudio/fgstudio/internal/catalog"
+	"github.com/fgstudio/fgstudio/internal/cub"
+	"github.com/fgstudio/fgstudio/internal/ort"
 )
 
 // runEval measures a generator on the test split of seen classes: one

@@ -12,12 +12,12 @@ import (
 	"strings"
 	"time"
 
-	"fgstudio/catalog"
-	"fgstudio/generator"
-	"fgstudio/generator/dataset"
-	"fgstudio/generator/fewshot"
-	"fgstudio/ort"
-	"fgstudio/samples/cub"
+	"github.com/fgstudio/fgstudio/generator"
+	"github.com/fgstudio/fgstudio/generator/dataset"
+	"github.com/fgstudio/fgstudio/generator/fewshot"
+	"github.com/fgstudio/fgstudio/internal/catalog"
+	"github.com/fgstudio/fgstudio/internal/cub"
+	"github.com/fgstudio/fgstudio/internal/ort"
 )
 
 const fewshotUsage = `usage: studio fewshot eval [flags]

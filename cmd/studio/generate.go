@@ -10,9 +10,9 @@ import (
 	"os"
 	"path/filepath"
 
-	"fgstudio/catalog"
-	"fgstudio/generator"
-	"fgstudio/ort"
+	"github.com/fgstudio/fgstudio/generator"
+	"github.com/fgstudio/fgstudio/internal/catalog"
+	"github.com/fgstudio/fgstudio/internal/ort"
 )
 
 // runGenerate makes images in this process, or on a studio server with

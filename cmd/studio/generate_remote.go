@@ -8,8 +8,8 @@ import (
 	"os"
 	"path/filepath"
 
-	"fgstudio/studio/api"
-	"fgstudio/studio/client"
+	"github.com/fgstudio/fgstudio/studio/api"
+	"github.com/fgstudio/fgstudio/studio/client"
 )
 
 // remoteGenerate is `studio generate --server URL`.

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"fgstudio/ort"
+	"github.com/fgstudio/fgstudio/internal/ort"
 )
 
 // healthServer answers /healthz with status; its address is loopback.

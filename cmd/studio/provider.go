@@ -10,11 +10,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"fgstudio/catalog"
-	"fgstudio/generator"
-	"fgstudio/generator/worker"
-	"fgstudio/ort"
-	"fgstudio/studio"
+	"github.com/fgstudio/fgstudio/generator"
+	"github.com/fgstudio/fgstudio/internal/catalog"
+	"github.com/fgstudio/fgstudio/internal/ort"
+	"github.com/fgstudio/fgstudio/studio"
+	"github.com/fgstudio/fgstudio/worker"
 )
 
 // models is this process's generator: the loaded models, replaced as a

@@ -9,11 +9,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"fgstudio/catalog"
-	"fgstudio/generator/worker"
-	"fgstudio/ort"
-	"fgstudio/queue"
-	"fgstudio/studio"
+	"github.com/fgstudio/fgstudio/internal/catalog"
+	"github.com/fgstudio/fgstudio/internal/ort"
+	"github.com/fgstudio/fgstudio/queue"
+	"github.com/fgstudio/fgstudio/studio"
+	"github.com/fgstudio/fgstudio/worker"
 )
 
 // pinger is what readiness needs from a queue backend.

@@ -10,11 +10,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"fgstudio/catalog"
-	"fgstudio/generator"
-	"fgstudio/generator/jobspec"
-	"fgstudio/generator/worker"
-	"fgstudio/queue"
+	"github.com/fgstudio/fgstudio/contract/jobspec"
+	"github.com/fgstudio/fgstudio/generator"
+	"github.com/fgstudio/fgstudio/internal/catalog"
+	"github.com/fgstudio/fgstudio/queue"
+	"github.com/fgstudio/fgstudio/worker"
 )
 
 // workQueue is what this process's worker needs of a queue: the worker

@@ -14,9 +14,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"fgstudio/generator/worker"
-	"fgstudio/queue"
-	"fgstudio/studio"
+	"github.com/fgstudio/fgstudio/queue"
+	"github.com/fgstudio/fgstudio/studio"
+	"github.com/fgstudio/fgstudio/worker"
 )
 
 // runWorker consumes generation jobs from Redis with --worker-concurrency

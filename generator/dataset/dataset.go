@@ -48,9 +48,9 @@ import (
 	"errors"
 	"time"
 
-	"fgstudio/catalog"
-	"fgstudio/generator"
-	"fgstudio/generator/dataset/datasetspec"
+	"github.com/fgstudio/fgstudio/contract/datasetspec"
+	"github.com/fgstudio/fgstudio/generator"
+	"github.com/fgstudio/fgstudio/internal/catalog"
 )
 
 // Errors of Make. A *SpecError wraps ErrSpec and names the field.

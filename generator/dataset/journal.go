@@ -12,7 +12,7 @@ import (
 	"path/filepath"
 	"syscall"
 
-	"fgstudio/generator/dataset/datasetspec"
+	"github.com/fgstudio/fgstudio/contract/datasetspec"
 )
 
 // Attempt is one image made for a class, kept or not: a line of

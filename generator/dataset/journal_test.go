@@ -5,8 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"fgstudio/generator"
-	"fgstudio/generator/dataset/datasetspec"
+	"github.com/fgstudio/fgstudio/contract/datasetspec"
+	"github.com/fgstudio/fgstudio/generator"
 )
 
 func TestTornJournalLineIsCut(t *testing.T) {

@@ -14,8 +14,8 @@ import (
 	"strings"
 	"time"
 
-	"fgstudio/catalog"
-	"fgstudio/generator/dataset/datasetspec"
+	"github.com/fgstudio/fgstudio/contract/datasetspec"
+	"github.com/fgstudio/fgstudio/internal/catalog"
 )
 
 // The on-disk format lives in datasetspec (the API verifies and serves

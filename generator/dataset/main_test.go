@@ -6,11 +6,11 @@ import (
 	"path/filepath"
 	"testing"
 
-	"fgstudio/catalog"
-	"fgstudio/generator"
-	"fgstudio/generator/generatortest"
-	"fgstudio/samples/cub"
-	"fgstudio/samples/cub/cubtest"
+	"github.com/fgstudio/fgstudio/generator"
+	"github.com/fgstudio/fgstudio/generator/generatortest"
+	"github.com/fgstudio/fgstudio/internal/catalog"
+	"github.com/fgstudio/fgstudio/internal/cub"
+	"github.com/fgstudio/fgstudio/internal/cub/cubtest"
 )
 
 // The process's ONNX Runtime, the sample models loaded once, and a small

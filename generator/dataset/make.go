@@ -15,9 +15,9 @@ import (
 	"strings"
 	"time"
 
-	"fgstudio/catalog"
-	"fgstudio/generator"
-	"fgstudio/generator/dataset/datasetspec"
+	"github.com/fgstudio/fgstudio/contract/datasetspec"
+	"github.com/fgstudio/fgstudio/generator"
+	"github.com/fgstudio/fgstudio/internal/catalog"
 )
 
 // classState is the progress of one class.

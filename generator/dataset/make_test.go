@@ -18,7 +18,7 @@ import (
 	"strings"
 	"testing"
 
-	"fgstudio/generator/dataset"
+	"github.com/fgstudio/fgstudio/generator/dataset"
 )
 
 func reference(t *testing.T) *dataset.Reference {

@@ -10,8 +10,8 @@ import (
 	"sort"
 	"sync"
 
-	"fgstudio/generator"
-	"fgstudio/samples/cub"
+	"github.com/fgstudio/fgstudio/generator"
+	"github.com/fgstudio/fgstudio/internal/cub"
 )
 
 // Real is one real image of a data set in the scorer's feature space.

@@ -8,7 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"fgstudio/catalog"
+	"github.com/fgstudio/fgstudio/internal/catalog"
 )
 
 func buildReport(ctx context.Context, svc Service, m *catalog.Model, spec Spec, dir string, states []*classState, ref *Reference) (*Report, error) {

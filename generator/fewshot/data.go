@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"os"
 
-	"fgstudio/generator/dataset"
+	"github.com/fgstudio/fgstudio/generator/dataset"
 )
 
 // Synthetic reads a data set made by dataset.Make — its manifest must

@@ -7,13 +7,13 @@ import (
 	"path/filepath"
 	"testing"
 
-	"fgstudio/catalog"
-	"fgstudio/generator"
-	"fgstudio/generator/dataset"
-	"fgstudio/generator/fewshot"
-	"fgstudio/generator/generatortest"
-	"fgstudio/samples/cub"
-	"fgstudio/samples/cub/cubtest"
+	"github.com/fgstudio/fgstudio/generator"
+	"github.com/fgstudio/fgstudio/generator/dataset"
+	"github.com/fgstudio/fgstudio/generator/fewshot"
+	"github.com/fgstudio/fgstudio/generator/generatortest"
+	"github.com/fgstudio/fgstudio/internal/catalog"
+	"github.com/fgstudio/fgstudio/internal/cub"
+	"github.com/fgstudio/fgstudio/internal/cub/cubtest"
 )
 
 var (

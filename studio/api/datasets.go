@@ -6,7 +6,7 @@ import (
 )
 
 // DatasetRequest is the body of POST /v1/datasets: the fields of
-// generator/dataset/datasetspec.Spec (the CLI's `studio dataset make` flags).
+// contract/datasetspec.Spec (the CLI's `studio dataset make` flags).
 type DatasetRequest struct {
 	Model           string              `json:"model"`
 	Classes         []string            `json:"classes,omitempty"`

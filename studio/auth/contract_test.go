@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"fgstudio/studio/auth"
-	"fgstudio/test/redistest"
+	"github.com/fgstudio/fgstudio/studio/auth"
+	"github.com/fgstudio/fgstudio/test/redistest"
 )
 
 // store is the method set both backends share.

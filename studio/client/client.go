@@ -19,7 +19,7 @@ import (
 	"strings"
 	"time"
 
-	"fgstudio/studio/api"
+	"github.com/fgstudio/fgstudio/studio/api"
 )
 
 // Client talks to one studio server.

@@ -14,7 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"fgstudio/studio/api"
+	"github.com/fgstudio/fgstudio/studio/api"
 )
 
 // CreateDataset queues a dataset job (POST /v1/datasets) and returns it at

@@ -23,8 +23,8 @@ import (
 	"testing"
 	"time"
 
-	"fgstudio/catalog"
-	"fgstudio/test/redistest"
+	"github.com/fgstudio/fgstudio/internal/catalog"
+	"github.com/fgstudio/fgstudio/test/redistest"
 )
 
 const adminToken = "apiload-admin-token-0123456789"
@@ -63,8 +63,8 @@ func models(b *testing.B) (dir, class string) {
 
 func BenchmarkAPILoad(b *testing.B) {
 	dir := b.TempDir()
-	studio := build(b, dir, "fgstudio/cmd/studio")
-	loadgen := build(b, dir, "fgstudio/test/apiload/loadgen")
+	studio := build(b, dir, "github.com/fgstudio/fgstudio/cmd/studio")
+	loadgen := build(b, dir, "github.com/fgstudio/fgstudio/test/apiload/loadgen")
 	modelsDir, class := models(b)
 	redis := redistest.Start(b, redistest.Options{})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

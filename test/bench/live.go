@@ -17,8 +17,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"fgstudio/studio/api"
-	"fgstudio/studio/client"
+	"github.com/fgstudio/fgstudio/studio/api"
+	"github.com/fgstudio/fgstudio/studio/client"
 )
 
 // Live is live.json: the numbers of the running system (API process,

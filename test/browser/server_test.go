@@ -33,7 +33,7 @@ func studioBinary(t *testing.T) string {
 		}
 		serverBin.dir = dir
 		serverBin.path = filepath.Join(dir, "studio")
-		out, err := exec.Command("go", "build", "-o", serverBin.path, "fgstudio/cmd/studio").CombinedOutput()
+		out, err := exec.Command("go", "build", "-o", serverBin.path, "github.com/fgstudio/fgstudio/cmd/studio").CombinedOutput()
 		if err != nil {
 			serverBin.err = fmt.Errorf("build studio: %v\n%s", err, out)
 		}

@@ -11,8 +11,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
-	"fgstudio/frontend"
-	"fgstudio/studio/api"
+	"github.com/fgstudio/fgstudio/frontend"
+	"github.com/fgstudio/fgstudio/studio/api"
 )
 
 // generateOnStub types a prompt and presses Generate.

@@ -22,8 +22,8 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 
-	"fgstudio/frontend"
-	"fgstudio/studio/api"
+	"github.com/fgstudio/fgstudio/frontend"
+	"github.com/fgstudio/fgstudio/studio/api"
 )
 
 // stubAPI answers the studio's REST API from memory, with the JSON shapes

@@ -17,7 +17,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
-	"fgstudio/studio/api"
+	"github.com/fgstudio/fgstudio/studio/api"
 )
 
 // setValue sets a form control's value as a paste would, and tells the page.

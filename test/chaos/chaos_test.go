@@ -20,8 +20,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"fgstudio/queue"
-	"fgstudio/test/redistest"
+	"github.com/fgstudio/fgstudio/queue"
+	"github.com/fgstudio/fgstudio/test/redistest"
 )
 
 const prefix = "{chaos}:"
@@ -34,7 +34,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	workerBin = filepath.Join(dir, "chaosworker")
-	build := exec.Command("go", "build", "-o", workerBin, "fgstudio/test/chaos/chaosworker")
+	build := exec.Command("go", "build", "-o", workerBin, "github.com/fgstudio/fgstudio/test/chaos/chaosworker")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build chaosworker:", err)

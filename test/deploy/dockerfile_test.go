@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"fgstudio/ort"
+	"github.com/fgstudio/fgstudio/internal/ort"
 )
 
 // instr is one Dockerfile instruction, continuation lines joined.
@@ -352,7 +352,7 @@ func goListDeps(t testing.TB, pkg string) []goPackage {
 		if p.Error != nil {
 			t.Fatalf("go list %s: %s", p.ImportPath, p.Error.Err)
 		}
-		if p.Module != nil && p.Module.Path == "fgstudio" {
+		if p.Module != nil && p.Module.Path == "github.com/fgstudio/fgstudio" {
 			pkgs = append(pkgs, p)
 		}
 	}

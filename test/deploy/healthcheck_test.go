@@ -16,8 +16,8 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"fgstudio/ort"
-	"fgstudio/test/redistest"
+	"github.com/fgstudio/fgstudio/internal/ort"
+	"github.com/fgstudio/fgstudio/test/redistest"
 )
 
 // listen opens a loopback listener on a free port.
@@ -100,7 +100,7 @@ func studioBinary(t *testing.T) string {
 			return
 		}
 		studioBin.path = filepath.Join(dir, "studio")
-		cmd := exec.Command("go", "build", "-o", studioBin.path, "fgstudio/cmd/studio")
+		cmd := exec.Command("go", "build", "-o", studioBin.path, "github.com/fgstudio/fgstudio/cmd/studio")
 		cmd.Dir = root(t)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			studioBin.err = fmt.Errorf("build studio: %v\n%s", err, out)

@@ -17,7 +17,7 @@ import (
 
 	"go.yaml.in/yaml/v4"
 
-	"fgstudio/queue"
+	"github.com/fgstudio/fgstudio/queue"
 )
 
 // yamlDocs decodes every document of a YAML file into yaml.Nodes.

@@ -25,7 +25,7 @@ import (
 	"testing"
 	"time"
 
-	"fgstudio/ort"
+	"github.com/fgstudio/fgstudio/internal/ort"
 )
 
 var update = flag.Bool("update", false, "rewrite the generated parts of docs/ from the code")

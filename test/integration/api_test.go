@@ -13,11 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"fgstudio/catalog"
-	"fgstudio/generator"
-	"fgstudio/studio/api"
-	"fgstudio/studio/client"
-	"fgstudio/test/redistest"
+	"github.com/fgstudio/fgstudio/generator"
+	"github.com/fgstudio/fgstudio/internal/catalog"
+	"github.com/fgstudio/fgstudio/studio/api"
+	"github.com/fgstudio/fgstudio/studio/client"
+	"github.com/fgstudio/fgstudio/test/redistest"
 )
 
 const adminToken = "integration-admin-token-42"

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"fgstudio/test/redistest"
+	"github.com/fgstudio/fgstudio/test/redistest"
 )
 
 var binary string
@@ -29,7 +29,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binary = filepath.Join(dir, "studio")
-	build := exec.Command("go", "build", "-o", binary, "fgstudio/cmd/studio")
+	build := exec.Command("go", "build", "-o", binary, "github.com/fgstudio/fgstudio/cmd/studio")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build studio:", err)

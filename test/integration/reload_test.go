@@ -14,12 +14,12 @@ import (
 	"testing"
 	"time"
 
-	"fgstudio/catalog"
-	"fgstudio/generator/jobspec"
-	"fgstudio/queue"
-	"fgstudio/studio/api"
-	"fgstudio/studio/client"
-	"fgstudio/test/redistest"
+	"github.com/fgstudio/fgstudio/contract/jobspec"
+	"github.com/fgstudio/fgstudio/internal/catalog"
+	"github.com/fgstudio/fgstudio/queue"
+	"github.com/fgstudio/fgstudio/studio/api"
+	"github.com/fgstudio/fgstudio/studio/client"
+	"github.com/fgstudio/fgstudio/test/redistest"
 )
 
 // modelsWithout is a models folder of links to the sample models but

@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"fgstudio/catalog"
-	"fgstudio/generator/jobspec"
-	"fgstudio/queue"
-	"fgstudio/test/redistest"
+	"github.com/fgstudio/fgstudio/contract/jobspec"
+	"github.com/fgstudio/fgstudio/internal/catalog"
+	"github.com/fgstudio/fgstudio/queue"
+	"github.com/fgstudio/fgstudio/test/redistest"
 )
 
 // testModels is the committed sample models, or STUDIO_TEST_MODELS; a

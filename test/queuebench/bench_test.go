@@ -20,8 +20,8 @@ import (
 	"testing"
 	"time"
 
-	"fgstudio/queue"
-	"fgstudio/test/redistest"
+	"github.com/fgstudio/fgstudio/queue"
+	"github.com/fgstudio/fgstudio/test/redistest"
 )
 
 // backend is what the benchmark needs from a queue.

@@ -22,7 +22,7 @@ import (
 	"syscall"
 	"time"
 
-	"fgstudio/queue"
+	"github.com/fgstudio/fgstudio/queue"
 )
 
 func main() {

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"fgstudio/generator"
-	"fgstudio/generator/jobspec"
-	"fgstudio/queue"
+	"github.com/fgstudio/fgstudio/contract/jobspec"
+	"github.com/fgstudio/fgstudio/generator"
+	"github.com/fgstudio/fgstudio/queue"
 )
 
 func gen(model, prompt string, n int, seed uint64) jobspec.Spec {

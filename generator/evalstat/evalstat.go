@@ -1,4 +1,7 @@
-package generator
+// Package evalstat holds the evaluation statistics of generated images:
+// Fréchet distance of feature statistics, Inception Score, DAMSM
+// R-precision and diversity. Pure Go, no ONNX Runtime.
+package evalstat
 
 import (
 	"errors"
@@ -227,7 +230,7 @@ func RPrecision(codes, sents [][]float32, labels []int, candidates int, seed uin
 			continue
 		}
 		n++
-		truth := cosine(codes[i], sents[i])
+		truth := Cosine(codes[i], sents[i])
 		beaten := false
 		for k := 0; k < candidates-1; k++ {
 			var j int
@@ -239,7 +242,7 @@ func RPrecision(codes, sents [][]float32, labels []int, candidates int, seed uin
 			} else {
 				j = others[rng.IntN(len(others))]
 			}
-			if cosine(codes[i], sents[j]) >= truth {
+			if Cosine(codes[i], sents[j]) >= truth {
 				beaten = true
 				break
 			}
@@ -291,4 +294,18 @@ func l2(a, b []float32) float64 {
 		s += d * d
 	}
 	return math.Sqrt(s)
+}
+
+// Cosine is the cosine similarity of a and b (0 when either is zero).
+func Cosine(a, b []float32) float64 {
+	var dot, na, nb float64
+	for i := range a {
+		dot += float64(a[i]) * float64(b[i])
+		na += float64(a[i]) * float64(a[i])
+		nb += float64(b[i]) * float64(b[i])
+	}
+	if na == 0 || nb == 0 {
+		return 0
+	}
+	return dot / math.Sqrt(na*nb)
 }

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"fgstudio/ort"
-	"fgstudio/ort/onnxtest"
+	"github.com/fgstudio/fgstudio/internal/ort"
+	"github.com/fgstudio/fgstudio/internal/ort/onnxtest"
 )
 
 // The environment is per process, so one Runtime serves every test here.
@@ -21,7 +21,7 @@ var logs strings.Builder
 func TestMain(m *testing.M) {
 	lib := os.Getenv("ORT_LIB_PATH")
 	if lib == "" {
-		lib = filepath.Join("..", ort.DefaultLibraryPath())
+		lib = filepath.Join("..", "..", ort.DefaultLibraryPath())
 	}
 	var err error
 	rt, err = ort.Open(ort.Config{LibraryPath: lib, IntraOpThreads: 1, InterOpThreads: 1, Provider: ort.CUDA},

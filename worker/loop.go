@@ -9,9 +9,9 @@ import (
 	"sync"
 	"time"
 
-	"fgstudio/generator"
-	"fgstudio/generator/jobspec"
-	"fgstudio/queue"
+	"github.com/fgstudio/fgstudio/contract/jobspec"
+	"github.com/fgstudio/fgstudio/generator"
+	"github.com/fgstudio/fgstudio/queue"
 )
 
 // errShutdown is the cause recorded on jobs handed back at shutdown.

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"fgstudio/catalog"
+	"github.com/fgstudio/fgstudio/internal/catalog"
 )
 
 // writeModel writes a model directory with one graph file and a manifest

@@ -7,7 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 
-	"fgstudio/samples/cub"
+	"github.com/fgstudio/fgstudio/internal/cub"
 )
 
 // Make writes a data set to out with `python3 -m samples.cubmaker`, run

@@ -18,7 +18,7 @@ import (
 	"sort"
 	"strings"
 
-	"fgstudio/catalog"
+	"github.com/fgstudio/fgstudio/internal/catalog"
 )
 
 // Fidelity measures a spec can ask for (Spec.Measure). They are the

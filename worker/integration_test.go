@@ -10,12 +10,12 @@ import (
 	"sync"
 	"testing"
 
-	"fgstudio/catalog"
-	"fgstudio/generator"
-	"fgstudio/generator/jobspec"
-	"fgstudio/ort"
-	"fgstudio/queue"
-	"fgstudio/textenc"
+	"github.com/fgstudio/fgstudio/contract/jobspec"
+	"github.com/fgstudio/fgstudio/generator"
+	"github.com/fgstudio/fgstudio/internal/catalog"
+	"github.com/fgstudio/fgstudio/internal/ort"
+	"github.com/fgstudio/fgstudio/queue"
+	"github.com/fgstudio/fgstudio/textenc"
 )
 
 // The ONNX Runtime of the process, opened by the first test that needs
@@ -39,7 +39,7 @@ func runtimeFor(t testing.TB) *ort.Runtime {
 	rtOnce.Do(func() {
 		lib := os.Getenv("ORT_LIB_PATH")
 		if lib == "" {
-			lib = filepath.Join("..", "..", ort.DefaultLibraryPath())
+			lib = filepath.Join("..", ort.DefaultLibraryPath())
 		}
 		rt, rtErr = ort.Open(ort.Config{LibraryPath: lib, IntraOpThreads: 2, InterOpThreads: 1}, slog.New(slog.DiscardHandler))
 	})
@@ -55,7 +55,7 @@ func sampleCatalog(t testing.TB) *catalog.Catalog {
 	t.Helper()
 	dir := os.Getenv("STUDIO_TEST_MODELS")
 	if dir == "" {
-		dir = filepath.Join("..", "..", "samples", "models")
+		dir = filepath.Join("..", "samples", "models")
 	}
 	cat, err := catalog.Open(dir)
 	if err != nil {

@@ -8,10 +8,10 @@ import (
 	"path/filepath"
 	"time"
 
-	"fgstudio/catalog"
-	"fgstudio/generator/dataset"
-	"fgstudio/generator/jobspec"
-	"fgstudio/queue"
+	"github.com/fgstudio/fgstudio/contract/jobspec"
+	"github.com/fgstudio/fgstudio/generator/dataset"
+	"github.com/fgstudio/fgstudio/internal/catalog"
+	"github.com/fgstudio/fgstudio/queue"
 )
 
 // DatasetMaker makes data sets for dataset jobs: cmd wires it to

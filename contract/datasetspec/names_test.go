@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"fgstudio/catalog"
-	"fgstudio/textenc"
+	"github.com/fgstudio/fgstudio/internal/catalog"
+	"github.com/fgstudio/fgstudio/textenc"
 )
 
 func TestSafeName(t *testing.T) {
@@ -68,7 +68,7 @@ func TestSafeNamesStayDistinct(t *testing.T) {
 // that best tells the class from its nearest classes in every description, and
 // every attribute named by some description.
 func TestAttributePrompts(t *testing.T) {
-	dir := filepath.Join("..", "..", "..", "samples", "models")
+	dir := filepath.Join("..", "..", "samples", "models")
 	if d := os.Getenv("STUDIO_TEST_MODELS"); d != "" {
 		dir = d
 	}

@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"fgstudio/generator"
-	"fgstudio/generator/jobspec"
-	"fgstudio/generator/worker"
-	"fgstudio/queue"
+	"github.com/fgstudio/fgstudio/contract/jobspec"
+	"github.com/fgstudio/fgstudio/generator"
+	"github.com/fgstudio/fgstudio/queue"
+	"github.com/fgstudio/fgstudio/worker"
 )
 
 // closingGen is a fakeGen that must not be used once closed, as a

@@ -57,8 +57,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"fgstudio/generator"
-	"fgstudio/queue"
+	"github.com/fgstudio/fgstudio/generator"
+	"github.com/fgstudio/fgstudio/queue"
 )
 
 // Queue is what the worker needs of a queue backend.

@@ -3,8 +3,8 @@ package worker
 import (
 	"errors"
 
-	"fgstudio/generator"
-	"fgstudio/generator/jobspec"
+	"github.com/fgstudio/fgstudio/contract/jobspec"
+	"github.com/fgstudio/fgstudio/generator"
 )
 
 // specFields maps the generator's parameter names to the job spec's, so

@@ -5,7 +5,7 @@ import (
 	"sort"
 	"strings"
 
-	"fgstudio/catalog"
+	"github.com/fgstudio/fgstudio/internal/catalog"
 )
 
 // maxPromptWords is the caption length AttnGAN reads (the tokenizer cuts

@@ -5,9 +5,9 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"fgstudio/generator"
-	"fgstudio/generator/jobspec"
-	"fgstudio/queue"
+	"github.com/fgstudio/fgstudio/contract/jobspec"
+	"github.com/fgstudio/fgstudio/generator"
+	"github.com/fgstudio/fgstudio/queue"
 )
 
 // task is one held job: its lease, what is left to make, and the best

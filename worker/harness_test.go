@@ -12,10 +12,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"fgstudio/generator/jobspec"
-	"fgstudio/generator/worker"
-	"fgstudio/queue"
-	"fgstudio/test/redistest"
+	"github.com/fgstudio/fgstudio/contract/jobspec"
+	"github.com/fgstudio/fgstudio/queue"
+	"github.com/fgstudio/fgstudio/test/redistest"
+	"github.com/fgstudio/fgstudio/worker"
 )
 
 // backend is a queue as the tests use it: the worker's side and the

@@ -5,8 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"fgstudio/samples/cub"
-	"fgstudio/samples/cub/cubtest"
+	"github.com/fgstudio/fgstudio/internal/cub"
+	"github.com/fgstudio/fgstudio/internal/cub/cubtest"
 )
 
 // TestReadsMakerOutput makes a tiny data set with the project's maker and

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"sync"
 
-	"fgstudio/generator"
+	"github.com/fgstudio/fgstudio/generator"
 )
 
 // Models is a Generator that holds resources until it is closed, such as

@@ -10,12 +10,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"fgstudio/catalog"
-	"fgstudio/generator"
-	"fgstudio/generator/jobspec"
-	"fgstudio/generator/worker"
-	"fgstudio/queue"
-	"fgstudio/test/redistest"
+	"github.com/fgstudio/fgstudio/contract/jobspec"
+	"github.com/fgstudio/fgstudio/generator"
+	"github.com/fgstudio/fgstudio/internal/catalog"
+	"github.com/fgstudio/fgstudio/queue"
+	"github.com/fgstudio/fgstudio/test/redistest"
+	"github.com/fgstudio/fgstudio/worker"
 )
 
 // BenchmarkEndToEnd measures images/s of the sample AttnGAN through the
@@ -25,7 +25,7 @@ import (
 // batch size (raw/...: Service.Generate on batches of the same requests).
 // One worker loop; b.N is the number of images:
 //
-//	STUDIO_TEST_MODELS=... go test -run '^$' -bench EndToEnd -benchtime 256x ./generator/worker/
+//	STUDIO_TEST_MODELS=... go test -run '^$' -bench EndToEnd -benchtime 256x ./worker/
 func BenchmarkEndToEnd(b *testing.B) {
 	cat := sampleCatalog(b)
 	var m *catalog.Model

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"sync"
 
-	"fgstudio/generator"
+	"github.com/fgstudio/fgstudio/generator"
 )
 
 // fakeGen stands in for generator.Service: an image is a few bytes that

@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"time"
 
-	"fgstudio/generator"
-	"fgstudio/generator/jobspec"
-	"fgstudio/queue"
+	"github.com/fgstudio/fgstudio/contract/jobspec"
+	"github.com/fgstudio/fgstudio/generator"
+	"github.com/fgstudio/fgstudio/queue"
 )
 
 // batch is one generator call: images of one model, from one or more jobs.
