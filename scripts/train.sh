@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
-# Train the four sample graphs and export them into model directories.
+# Train the sample networks and export them into model directories.
 #
-#   scripts/train.sh fit    [DATA] [RUN]     train on $DEVICE (cpu or cuda): classifier and CVAE-GAN in
-#                                           parallel, then DAMSM (trunk from the classifier), then AttnGAN
-#   scripts/train.sh export [DATA] [RUN]    evaluate on the CPU and write $MODELS/{classifier,cvaegan,attngan}-birds
+#   scripts/train.sh fit    [DATA] [RUN]     train on $DEVICE (cpu or cuda), one after another:
+#       classifier.pt    the fidelity scorer (seed 0)            -> classifier-birds
+#       damsm_scorer.pt  its DAMSM, trunk frozen from classifier  -> classifier-birds (text similarity)
+#       judge.pt         the evaluation network (ResNet, seed 2) -> judge-birds (studio eval only)
+#       lossnet.pt       a separate classifier (seed 1) whose trunk the generators' DAMSM uses
+#       damsm.pt         the DAMSM AttnGAN trains against (trunk frozen from lossnet)
+#       cvaegan.pt, attngan.pt
+#     No network that grades images (scorer, judge) shares weights with anything in a generator's loss.
+#   scripts/train.sh export [DATA] [RUN]    evaluate on the CPU and write
+#       $MODELS/{classifier,judge,cvaegan,attngan}-birds
 #
-# Budgets in minutes (wall clock, each run resumable with --resume): MIN_CLASSIFIER, MIN_DAMSM,
-# MIN_CVAEGAN, MIN_ATTNGAN. Defaults suit a CPU with a few cores (about 95 minutes in all; the two
-# GANs dominate). On one GPU a few minutes each are enough: see training/MODELS.md for the budgets the
-# committed models were trained with.
+# Budgets in minutes (wall clock, each run resumable with --resume): MIN_CLASSIFIER, MIN_JUDGE,
+# MIN_LOSSNET, MIN_DAMSM (each of the two), MIN_CVAEGAN, MIN_ATTNGAN. The defaults suit 2 CPU cores
+# (about 70 minutes in all). ONLY=name[,name] runs only those steps (e.g. ONLY=cvaegan,attngan).
 set -euo pipefail
 
 cmd=${1:?usage: scripts/train.sh fit|export [DATA] [RUN]}
@@ -20,10 +26,13 @@ PYTHON=${PYTHON:-/usr/bin/python3}
 DEVICE=${DEVICE:-cpu}
 THREADS=${THREADS:-2}
 WORKERS=${WORKERS:-2}
-MIN_CLASSIFIER=${MIN_CLASSIFIER:-15}
-MIN_DAMSM=${MIN_DAMSM:-10}
-MIN_CVAEGAN=${MIN_CVAEGAN:-45}
-MIN_ATTNGAN=${MIN_ATTNGAN:-45}
+MIN_CLASSIFIER=${MIN_CLASSIFIER:-12}
+MIN_JUDGE=${MIN_JUDGE:-10}
+MIN_LOSSNET=${MIN_LOSSNET:-6}
+MIN_DAMSM=${MIN_DAMSM:-4}
+MIN_CVAEGAN=${MIN_CVAEGAN:-12}
+MIN_ATTNGAN=${MIN_ATTNGAN:-14}
+ONLY=${ONLY:-}
 BATCH_GAN=${BATCH_GAN:-32}
 
 fg() { (cd "$root/training" && PYTHONUNBUFFERED=1 "$PYTHON" -m fgtrain "$@"); }
@@ -37,22 +46,28 @@ fit)
     fi
     mkdir -p "$RUN"
     common=(--data "$DATA" --out "$RUN" --device "$DEVICE" --threads "$THREADS")
-    log "classifier ($MIN_CLASSIFIER min) and CVAE-GAN ($MIN_CVAEGAN min) on $DEVICE"
-    fg cvaegan "${common[@]}" --minutes "$MIN_CVAEGAN" --batch "$BATCH_GAN" --ckpt-minutes 2 \
-        --no-export >"$RUN/cvaegan.out" 2>&1 &
-    cvae=$!
-    fg classifier "${common[@]}" --minutes "$MIN_CLASSIFIER" >"$RUN/classifier.out" 2>&1
-    log "DAMSM ($MIN_DAMSM min), image trunk from the classifier"
-    fg damsm "${common[@]}" --minutes "$MIN_DAMSM" >"$RUN/damsm.out" 2>&1
-    log "AttnGAN ($MIN_ATTNGAN min)"
-    fg attngan "${common[@]}" --minutes "$MIN_ATTNGAN" --batch "$BATCH_GAN" --ckpt-minutes 2 \
-        --damsm "$RUN/damsm.pt" --no-export >"$RUN/attngan.out" 2>&1
-    wait "$cvae"
+    want() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
+    step() {  # step NAME MINUTES fgtrain-args...
+        local name=$1 min=$2
+        shift 2
+        want "$name" || return 0
+        log "$name ($min min) on $DEVICE"
+        fg "$@" "${common[@]}" --minutes "$min" >"$RUN/$name.out" 2>&1
+    }
+    step classifier "$MIN_CLASSIFIER" classifier --name classifier --seed 0
+    step damsm_scorer "$MIN_DAMSM" damsm --name damsm_scorer --init-classifier "$RUN/classifier.pt"
+    step judge "$MIN_JUDGE" classifier --name judge --arch resnet --width 24 --seed 2
+    step lossnet "$MIN_LOSSNET" classifier --name lossnet --seed 1
+    step damsm "$MIN_DAMSM" damsm --name damsm --init-classifier "$RUN/lossnet.pt"
+    step cvaegan "$MIN_CVAEGAN" cvaegan --batch "$BATCH_GAN" --ckpt-minutes 2 --no-export
+    step attngan "$MIN_ATTNGAN" attngan --batch "$BATCH_GAN" --ckpt-minutes 2 --damsm "$RUN/damsm.pt" \
+        --no-export
     log "done: $RUN"
     ;;
 export)
     mkdir -p "$MODELS"
     fg export --data "$DATA" --run "$RUN" --out "$MODELS/classifier-birds"
+    fg export --judge --data "$DATA" --run "$RUN" --out "$MODELS/judge-birds"
     fg cvaegan --data "$DATA" --out "$RUN" --eval-only --classifier "$RUN/classifier.pt" \
         --model-dir "$MODELS/cvaegan-birds"
     fg attngan --data "$DATA" --out "$RUN" --eval-only --damsm "$RUN/damsm.pt" \

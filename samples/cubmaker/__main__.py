@@ -17,10 +17,10 @@ def parse(argv: list[str]) -> Config:
                     "with Reed et al. captions.")
     p.add_argument("--out", type=Path, required=True, help="output directory (empty or new)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--classes", type=int, default=60)
-    p.add_argument("--per-class", type=int, default=64, help="images per class")
+    p.add_argument("--classes", type=int, default=200)
+    p.add_argument("--per-class", type=int, default=60, help="images per class")
     p.add_argument("--size", type=int, default=128, help="image side in pixels")
-    p.add_argument("--heldout-frac", type=float, default=0.2, help="share of unseen classes")
+    p.add_argument("--heldout-frac", type=float, default=0.25, help="share of unseen classes")
     p.add_argument("--captions", type=int, default=10, help="captions per image")
     p.add_argument("--workers", type=int, default=1, help="render processes (output is identical)")
     p.add_argument("--overwrite", action="store_true",

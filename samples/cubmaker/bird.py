@@ -27,6 +27,9 @@ WING_TIP = (-0.62, 0.06)
 HIPS = ((0.08, 0.26), (-0.06, 0.27))
 LEG_LENGTH = 0.2
 OUTLINE = 0.018  # outline width, body lengths
+# Head size relative to the body by size class: small birds have relatively large heads, as in life,
+# so size stays visible when the photo's scale does not tell it.
+HEAD_SCALE = {"small": 1.14, "medium": 1.0, "large": 0.88}
 
 
 @dataclass(frozen=True)
@@ -198,7 +201,8 @@ def bird_shapes(species: Species, colours: Colours, pose: Pose, rng: np.random.G
     fill(_frame(TAIL_ROOT, 180 - TAIL_DIRECTION_DEG, _tail(species["has_tail_shape"])), tail_colour)
 
     hx, hy = HEAD_CENTRE
-    fill(ellipse(hx, hy, HEAD_RADIUS, HEAD_RADIUS), colours.upper, outline=False, keep="head")
+    hr = HEAD_RADIUS * HEAD_SCALE.get(species["has_size"], 1.0)
+    fill(ellipse(hx, hy, hr, hr), colours.upper, outline=False, keep="head")
 
     body = ellipse(0, 0, *BODY_RADII, n=48)
     fill(body, colours.upper, outline=False, keep="body")
@@ -221,7 +225,7 @@ def bird_shapes(species: Species, colours: Colours, pose: Pose, rng: np.random.G
     crown = np.array([(hx - 0.4, hy + 0.03), (hx + 0.4, hy - 0.07), (hx + 0.4, hy - 0.6),
                       (hx - 0.4, hy - 0.6)])
     fill(crown, colours.crown, outline=False, clip="head")
-    line(ellipse(hx, hy, HEAD_RADIUS, HEAD_RADIUS, 160, 400, 30), darker(colours.upper), OUTLINE)
+    line(ellipse(hx, hy, hr, hr, 160, 400, 30), darker(colours.upper), OUTLINE)
 
     wing = _Wing()
     fill(wing.outline(), colours.wing, outline=False, keep="wing")

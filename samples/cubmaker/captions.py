@@ -17,7 +17,7 @@ from .attributes import GROUPS, Species, contrast_colour, differing_groups
 
 STREAM_CAPTIONS = 3
 MAX_WORDS = 18
-P_DISTINGUISHING = 0.85  # share of captions that name all distinguishing attributes
+P_DISTINGUISHING = 0.75  # share of captions that name all distinguishing attributes
 TOKEN = re.compile(r"[a-z0-9_]+")
 
 BILL_WORD = ("bill", "beak")
@@ -36,9 +36,11 @@ TAIL = {
 }
 SIZE = {"small": ("small", "tiny", "little"), "medium": ("medium-sized", "medium"),
         "large": ("large", "big")}
-CROWN = ("crown", "head top", "crown", "cap")
-UPPER = ("upperparts", "back", "body")
-BREAST = ("breast", "chest", "breast")
+CROWN = ("crown", "head", "crown", "cap", "head top")
+UPPER = ("upperparts", "back", "body", "back")
+BREAST = ("breast", "chest", "breast", "chest")
+# Sentence forms of crowd-sourced captions. Every attribute is said as modifiers before its part noun
+# ("a red crown", "wings with white bars"), the form that samples.cubmaker.lexicon reads back.
 TEMPLATES = (
     "this {size}bird has {parts}",
     "a {size}bird with {parts}",
@@ -46,7 +48,14 @@ TEMPLATES = (
     "the {size}bird has {parts}",
     "{size}bird with {parts}",
     "this {size}bird has {parts} and {last}",
+    "a {size}bird that has {parts}",
+    "this {size}bird has {first}. it also has {rest}",
+    "{first} on this {size}bird, which has {rest}",
+    "look at this {size}bird with {parts}",
+    "there is a {size}bird with {parts}",
+    "it is a {size}bird with {parts}",
 )
+COMPACT = "{size}bird with {parts}"  # the fewest words, for captions that must say much
 
 # A caption is built from units: one per group, except that colour and pattern of the same part,
 # and shape and colour of the bill, make one phrase.
@@ -161,7 +170,8 @@ def _join(phrases: Sequence[str]) -> str:
     return ", ".join(phrases[:-1]) + " and " + phrases[-1]
 
 
-def _compose(groups: list[str], sp: Species, rng: np.random.Generator, short: bool) -> str:
+def _compose(groups: list[str], sp: Species, rng: np.random.Generator, short: bool,
+             compact: bool = False) -> str:
     units: list[str] = []
     for g in groups:  # first mention of a unit fixes its place
         if UNITS[g] not in units and UNITS[g] != "size":
@@ -169,12 +179,17 @@ def _compose(groups: list[str], sp: Species, rng: np.random.Generator, short: bo
     gs = set(groups)
     phrases = [_phrase(u, gs, sp, rng, short) for u in units]
     size = _pick(rng, SIZE[sp["has_size"]]) + " " if "has_size" in gs else ""
-    template = _pick(rng, TEMPLATES)
+    template = COMPACT if compact else _pick(rng, TEMPLATES)
     if "{last}" in template:
         if len(phrases) < 3:
             template = TEMPLATES[0]
         else:
             return template.format(size=size, parts=", ".join(phrases[:-1]), last=phrases[-1])
+    if "{first}" in template:
+        if len(phrases) < 2:
+            template = TEMPLATES[0]
+        else:
+            return template.format(size=size, first=phrases[0], rest=_join(phrases[1:]))
     text = template.format(size=size, parts=_join(phrases) if phrases else "no markings")
     return text.strip()
 
@@ -187,13 +202,15 @@ def caption(sp: Species, need: Distinguishing, rng: np.random.Generator) -> str:
             if a not in required and b not in required:
                 required.add(a if rng.random() < 0.5 else b)
     others = [g for g in GROUPS if g not in required]
-    n_extra = int(rng.integers(1, 4)) if required else int(rng.integers(2, 5))
+    # Loose captions name one to four attributes, as short crowd-sourced ones do.
+    n_extra = int(rng.integers(1, 4)) if required else int(rng.integers(1, 5))
     extra = [others[int(k)] for k in rng.permutation(len(others))[:n_extra]]
     chosen = sorted(required) + extra  # sorted: set order is not reproducible across processes
-    order = [chosen[int(k)] for k in rng.permutation(len(chosen))]
-    for short in (False, True):
+    order_all = [chosen[int(k)] for k in rng.permutation(len(chosen))]
+    for short, compact in ((False, False), (True, False), (True, True)):
+        order = list(order_all)
         while True:
-            text = _compose(order, sp, rng, short)
+            text = _compose(order, sp, rng, short, compact)
             if word_count(text) <= MAX_WORDS:
                 return text
             optional = [g for g in order if g not in required]

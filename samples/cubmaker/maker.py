@@ -17,10 +17,11 @@ import numpy as np
 from . import layout
 from .attributes import GROUPS
 from .captions import MAX_WORDS, captions, distinguishing
+from .lexicon import LEXICON
 from .render import BBox, render
 from .species import ClassSpec, design_classes
 
-VERSION = "1.0.0"
+VERSION = "2.0.0"
 STREAM_IMAGES = 2
 STREAM_SPLIT = 4
 TEST_FRACTION = 0.3  # of each seen class's images
@@ -36,10 +37,10 @@ OUTPUTS = ("images", "text", "attributes", "attributes.txt", "classes.txt", "ima
 class Config:
     out: Path
     seed: int = 0
-    classes: int = 60
-    per_class: int = 64
+    classes: int = 200
+    per_class: int = 60
     size: int = 128
-    heldout_frac: float = 0.2
+    heldout_frac: float = 0.25
     captions: int = 10
     workers: int = 1
     overwrite: bool = False
@@ -170,6 +171,7 @@ def manifest(cfg: Config, classes: list[ClassSpec]) -> dict[str, Any]:
                                "some seen class",
         },
         "groups": {g: list(v) for g, v in GROUPS.items()},
+        "lexicon": LEXICON,
         "classes": [
             {"id": c.class_id, "dir": c.dirname, "name": c.name, "family": c.family,
              "heldout": c.heldout, "attributes": dict(c.attributes)}

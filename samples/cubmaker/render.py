@@ -11,13 +11,16 @@ from PIL import Image
 
 from .attributes import PALETTE, Species, contrast_colour
 from .bird import Colours, Pose, bird_shapes, extent, feet, rasterise
-from .scene import BACKGROUNDS, PERCH_P, PERCHES, background, draw_branch, draw_ground, relight
+from .scene import BACKGROUNDS, PERCH_P, PERCHES, background, draw_branch, draw_ground, occlude, relight
 
 SUPERSAMPLE = 2
 # Body length as a fraction of the image side, per size class; per-image jitter keeps them apart.
-SIZE_FRACTION = {"small": 0.29, "medium": 0.36, "large": 0.44}
-SCALE_JITTER = (0.94, 1.06)
-TILT_DEG = (-8.0, 25.0)
+# The photo's scale varies far more than the size classes differ (a bird fills from about a quarter to
+# most of the frame), so size shows mainly in proportions (bird.HEAD_SCALE), as it does in field photos.
+SIZE_FRACTION = {"small": 0.3, "medium": 0.34, "large": 0.38}
+SCALE_JITTER = (0.7, 1.45)
+TILT_DEG = (-15.0, 32.0)
+P_OCCLUDED = 0.3  # share of images with leaves in front of the bird
 MARGIN = 0.03  # fraction of the side kept free around the bird when it fits
 BILL_RGB = {"black": (30, 30, 32), "orange": PALETTE["orange"], "grey": (150, 150, 150)}
 LEG_RGB = ((60, 55, 50), (150, 110, 95), (30, 30, 30), (110, 110, 110))
@@ -94,6 +97,8 @@ def render(species: Species, size: int, rng: np.random.Generator) -> tuple[Image
     layer = rasterise(shapes, canvas)
     box = layer.getchannel("A").getbbox()
     img = Image.alpha_composite(img.convert("RGBA"), layer).convert("RGB")
+    if box is not None and rng.random() < P_OCCLUDED:
+        occlude(img, rng, box, u)
     img = img.resize((size, size), Image.Resampling.LANCZOS)
     img = relight(img, rng)
     if box is None:

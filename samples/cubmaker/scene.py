@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import colorsys
+import math
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-BACKGROUNDS = ("sky", "clouds", "dusk", "foliage", "mottled")
+BACKGROUNDS = ("sky", "clouds", "dusk", "foliage", "mottled", "water", "reeds")
 PERCHES = ("branch", "ground", "none")
 PERCH_P = (0.55, 0.2, 0.25)
 
@@ -69,6 +70,32 @@ def background(kind: str, rng: np.random.Generator, size: int) -> Image.Image:
         base = np.asarray(_hsv(rng, (0.05, 0.13), (0.1, 0.4), (0.45, 0.8)), np.float32)
         shade = 0.75 + 0.35 * _noise(rng, size, 6) + 0.15 * (_noise(rng, size, 20) - 0.5)
         return _to_image(base * shade[..., None])
+    if kind == "water":  # a lake or sea: a horizon, and ripples that shorten towards it
+        horizon = int(size * rng.uniform(0.15, 0.45))
+        sky = _gradient(size, _hsv(rng, (0.55, 0.62), (0.15, 0.45), (0.8, 0.97)),
+                        _hsv(rng, (0.5, 0.6), (0.05, 0.2), (0.9, 1.0)))
+        water = _gradient(size, _hsv(rng, (0.45, 0.58), (0.35, 0.7), (0.45, 0.7)),
+                          _hsv(rng, (0.5, 0.6), (0.4, 0.8), (0.25, 0.45)))
+        arr = np.concatenate([sky[:horizon], water[horizon:]], 0)
+        img = _to_image(arr)
+        draw = ImageDraw.Draw(img)
+        light = _hsv(rng, (0.5, 0.58), (0.05, 0.25), (0.85, 1.0))
+        for _ in range(int(rng.integers(25, 50))):
+            y = rng.uniform(horizon + 2, size)
+            half = (y - horizon) / size * rng.uniform(0.05, 0.2) * size
+            x = rng.uniform(0, size)
+            draw.line([(x - half, y), (x + half, y)], fill=light, width=1)
+        return img.filter(ImageFilter.GaussianBlur(size * 0.004))
+    if kind == "reeds":  # a reed bed: warm grass stems against a pale sky, out of focus
+        img = _to_image(_gradient(size, _hsv(rng, (0.1, 0.16), (0.1, 0.3), (0.75, 0.92)),
+                                  _hsv(rng, (0.12, 0.2), (0.3, 0.55), (0.5, 0.7))))
+        draw = ImageDraw.Draw(img)
+        for _ in range(int(rng.integers(25, 55))):
+            x, lean = rng.uniform(0, size), rng.uniform(-0.15, 0.15) * size
+            top = rng.uniform(0.0, 0.6) * size
+            draw.line([(x, size), (x + lean, top)], fill=_hsv(rng, (0.1, 0.2), (0.35, 0.7), (0.35, 0.75)),
+                      width=max(1, round(size * rng.uniform(0.008, 0.02))))
+        return img.filter(ImageFilter.GaussianBlur(size * rng.uniform(0.006, 0.014)))
     raise ValueError(f"unknown background {kind!r}")
 
 
@@ -122,9 +149,42 @@ def draw_ground(img: Image.Image, rng: np.random.Generator, foot_y: float, u: fl
     img.paste(texture, (0, 0), mask)
 
 
+def occlude(img: Image.Image, rng: np.random.Generator, box: tuple[float, float, float, float],
+            u: float) -> None:
+    """Leaves (and sometimes a twig) in front of the bird, covering part of it as foliage does in
+    field photos. `box` is the bird's (x0, y0, x1, y1) on the canvas; u its body length."""
+    draw = ImageDraw.Draw(img)
+    x0, y0, x1, y1 = box
+    leaf = _hsv(rng, (0.18, 0.34), (0.45, 0.85), (0.25, 0.6))
+    if rng.random() < 0.4:  # a twig across the bird, the leaves on it
+        side = -1 if rng.random() < 0.5 else 1
+        ya, yb = rng.uniform(y0, y1, size=2)
+        xa, xb = (x0 - 0.3 * u, x1 + 0.3 * u)[::side]
+        draw.line([(xa, ya), (xb, yb)], fill=_hsv(rng, (0.04, 0.1), (0.2, 0.5), (0.2, 0.45)),
+                  width=max(1, round(0.05 * u)))
+    for _ in range(int(rng.integers(1, 5))):
+        cx, cy = rng.uniform(x0, x1), rng.uniform(y0, y1)
+        r = rng.uniform(0.08, 0.17) * u
+        angle = rng.uniform(0, math.pi)
+        t = np.linspace(0, 2 * math.pi, 24, endpoint=False)
+        lx, ly = r * 1.7 * np.cos(t), r * 0.75 * np.sin(t) * np.abs(np.cos(t / 2)) ** 0.3
+        c, s_ = math.cos(angle), math.sin(angle)
+        pts = [(float(cx + x * c - y * s_), float(cy + x * s_ + y * c)) for x, y in zip(lx, ly)]
+        shade_ = tuple(int(v * rng.uniform(0.8, 1.15)) for v in leaf)
+        draw.polygon(pts, fill=tuple(min(255, v) for v in shade_))
+
+
 def relight(img: Image.Image, rng: np.random.Generator) -> Image.Image:
-    """Global brightness and contrast change, small enough to keep palette colours apart."""
+    """Light of the scene: contrast, brightness, a warm or cool cast and a light gradient across the
+    frame. Each stays small enough that a palette colour does not turn into its neighbour."""
     arr = np.asarray(img, dtype=np.float32)
+    size = arr.shape[0]
     mean = float(arr.mean())
-    arr = ((arr - mean) * rng.uniform(0.85, 1.15) + mean) * rng.uniform(0.88, 1.12)
+    arr = ((arr - mean) * rng.uniform(0.8, 1.2) + mean) * rng.uniform(0.84, 1.14)
+    warm = rng.uniform(-0.06, 0.06)  # + warm (late sun), - cool (shade, overcast)
+    arr *= np.array([1 + warm, 1.0, 1 - warm], np.float32)
+    theta, strength = rng.uniform(0, 2 * math.pi), rng.uniform(0.0, 0.22)
+    ramp = np.linspace(-0.5, 0.5, size, dtype=np.float32)
+    grad = ramp[None, :] * math.cos(theta) + ramp[:, None] * math.sin(theta)
+    arr *= (1 + strength * grad)[..., None]
     return _to_image(arr)

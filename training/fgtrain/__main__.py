@@ -50,14 +50,19 @@ def _opt(args, **names):
 
 
 def cmd_classifier(argv):
-    p = argparse.ArgumentParser(prog="fgtrain classifier", description="train the fidelity classifier")
+    p = argparse.ArgumentParser(prog="fgtrain classifier", description="train a classifier: the "
+                                "fidelity scorer (default), the generators' loss trunk (--name "
+                                "lossnet --seed 1) or the evaluation network (--name judge --arch "
+                                "resnet --seed 2)")
     _common(p, 6.0)
+    p.add_argument("--name", default="classifier", help="checkpoint <out>/<name>.pt")
+    p.add_argument("--arch", default="cnn", choices=("cnn", "resnet"))
     a = p.parse_args(argv)
     setup(a.threads, a.seed)
     from .classifier import train
     m = train(a.data, a.out, a.minutes, a.quick, a.resume, a.seed, width=a.width,
-              ckpt_every=a.ckpt_every, eval_every=a.eval_every, device=a.device,
-              **_opt(a, batch="batch", lr="lr"))
+              ckpt_every=a.ckpt_every, eval_every=a.eval_every, device=a.device, name=a.name,
+              arch=a.arch, **_opt(a, batch="batch", lr="lr"))
     print(json.dumps(m, indent=1))
 
 
@@ -70,6 +75,8 @@ def cmd_damsm(argv):
                    help="keep the classifier-initialised trunk frozen (default: yes when initialised)")
     p.add_argument("--export", metavar="MODEL_DIR",
                    help="then write the classifier model dir (needs <out>/classifier.pt)")
+    p.add_argument("--name", default="damsm", help="checkpoint <out>/<name>.pt (damsm: the one "
+                   "AttnGAN trains against; damsm_scorer: the scorer's)")
     a = p.parse_args(argv)
     setup(a.threads, a.seed)
     from .damsm import train
@@ -80,18 +87,17 @@ def cmd_damsm(argv):
         init = None
     m = train(a.data, a.out, a.minutes, a.quick, a.resume, a.seed, width=a.width,
               init_classifier=init, freeze_trunk=a.freeze_trunk, ckpt_every=a.ckpt_every, eval_every=a.eval_every,
-              device=a.device,
+              device=a.device, name=a.name,
               **_opt(a, batch="batch", lr="lr"))
     print(json.dumps(m, indent=1))
     if a.export:
-        _export(a.data, a.out, a.export)
+        _export(a.data, a.out, a.export, damsm_name=a.name)
 
 
-def _export(data_dir, run_dir, model_dir, name="classifier-birds"):
-    import torch
-
+def _export(data_dir, run_dir, model_dir, damsm_name="damsm_scorer"):
+    from .classifier import calibration_metrics
     from .export import write_classifier_dir
-    cpt, dpt = os.path.join(run_dir, "classifier.pt"), os.path.join(run_dir, "damsm.pt")
+    cpt, dpt = os.path.join(run_dir, "classifier.pt"), os.path.join(run_dir, damsm_name + ".pt")
     cm = load_checkpoint(cpt).get("metrics", {})
     dm = load_checkpoint(dpt).get("metrics", {})
     metrics = {}
@@ -101,6 +107,7 @@ def _export(data_dir, run_dir, model_dir, name="classifier-birds"):
         metrics["classifier_top5_test_seen"] = {"value": cm.get("top5"), "how": "top-5, same images"}
         metrics["attribute_accuracy_test_seen"] = {
             "value": cm.get("attr_acc"), "how": "mean per-attribute accuracy of attribute logits > 0, same images"}
+    metrics.update(calibration_metrics(cm))
     if "r_precision" in dm:
         metrics["damsm_r_precision_test_seen"] = {
             "value": dm["r_precision"],
@@ -118,9 +125,18 @@ def cmd_export(argv):
     p.add_argument("--run", required=True, help="run directory with classifier.pt and damsm.pt")
     p.add_argument("--out", required=True, help="model directory to write (e.g. models/classifier-birds)")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--damsm-name", default="damsm_scorer",
+                   help="the scorer's DAMSM checkpoint in --run (<name>.pt)")
+    p.add_argument("--judge", action="store_true",
+                   help="write the evaluation network's model dir from <run>/judge.pt instead")
     a = p.parse_args(argv)
     setup(a.threads, 0)
-    _export(a.data, a.run, a.out)
+    if a.judge:
+        from .export import write_judge_dir
+        m = write_judge_dir(a.out, a.data, os.path.join(a.run, "judge.pt"))
+        print("wrote %s (%s)" % (a.out, ", ".join(sorted(m["graphs"]))))
+        return
+    _export(a.data, a.run, a.out, damsm_name=a.damsm_name)
 
 
 def cmd_eval(argv):

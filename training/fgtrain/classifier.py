@@ -1,15 +1,25 @@
-"""Fidelity classifier: a compact CNN for 64x64 fine-grained images.
+"""Image classifiers: a compact CNN for 64x64 fine-grained images, and a small ResNet.
 
-image [B,3,64,64] in [-1,1] -> logits [B,K], features [B,256] (penultimate, pooled), attributes [B,A]
-(multi-label logits). Trained on train images of seen classes only, with random crop/flip and small
-colour jitter, cross-entropy (label smoothing 0.1) + 0.5 x attribute BCE, AdamW, cosine schedule over a
-wall-clock budget.
+image [B,3,64,64] in [-1,1] -> logits [B,K], features [B,F] (penultimate, pooled), attributes [B,A]
+(multi-label logits). Trained on train images of seen classes only (a tenth of them kept apart as a
+validation split), with random crop/flip and small colour jitter, cross-entropy (label smoothing 0.1)
++ 0.5 x attribute BCE, AdamW, cosine schedule over a wall-clock budget. Afterwards two temperatures are
+fitted on the validation split (calibrate): one for the class softmax and one for the softmax within
+each attribute group, so that probabilities mean what they say (expected calibration error).
+
+Three networks of this module serve different masters and share nothing (own seed, own file):
+  classifier.pt  the fidelity scorer that grades users' images (arch cnn, seed 0);
+  lossnet.pt     the trunk of the DAMSM encoders that AttnGAN trains against (arch cnn, seed 1);
+  judge.pt       the evaluation network of `studio eval` (arch resnet, seed 2), which no generator and
+                 no scorer ever touches.
 """
 
 from __future__ import annotations
 
+import math
 import os
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -42,11 +52,46 @@ class Trunk(nn.Module):
         return (r, y) if return_region else y
 
 
+class _Block(nn.Module):
+    """Pre-activation-free basic residual block (conv-bn-relu-conv-bn + shortcut, relu)."""
+
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.a = conv_bn(cin, cout, stride)
+        self.b = nn.Sequential(nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout))
+        self.short = (nn.Identity() if stride == 1 and cin == cout else
+                      nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)))
+
+    def forward(self, x):
+        return F.relu(self.b(self.a(x)) + self.short(x))
+
+
+class ResTrunk(nn.Module):
+    """A small ResNet: 64 -> 32 -> 16 -> 8 -> 4 with one residual block per stage (widths w..8w)."""
+
+    def __init__(self, width: int = 24):
+        super().__init__()
+        w = width
+        self.width = w
+        self.stem = conv_bn(3, w)
+        self.stages = nn.Sequential(_Block(w, w, 2), _Block(w, 2 * w, 2), _Block(2 * w, 4 * w, 2),
+                                    _Block(4 * w, 8 * w, 2))
+        self.out_channels = 8 * w
+
+    def forward(self, x):
+        return self.stages(self.stem(x))
+
+
+ARCHS = {"cnn": Trunk, "resnet": ResTrunk}
+
+
 class Classifier(nn.Module):
-    def __init__(self, num_classes: int, num_attributes: int, width: int = 32, dropout: float = 0.2):
+    def __init__(self, num_classes: int, num_attributes: int, width: int = 32, dropout: float = 0.2,
+                 arch: str = "cnn"):
         super().__init__()
         self.num_classes, self.num_attributes = num_classes, num_attributes
-        self.trunk = Trunk(width)
+        self.arch = arch
+        self.trunk = ARCHS[arch](width)
         self.feature_dim = self.trunk.out_channels
         self.drop = nn.Dropout(dropout)
         self.fc = nn.Linear(self.feature_dim, num_classes)
@@ -62,12 +107,13 @@ def n_params(m: nn.Module) -> int:
     return sum(p.numel() for p in m.parameters())
 
 
-def save_checkpoint(path, model, opt, step, seconds, ds, metrics, config):
+def save_checkpoint(path, model, opt, step, seconds, ds, metrics, config, calibration=None):
     tmp = path + ".tmp"
     torch.save({"kind": "classifier", "state": model.state_dict(),
                 "opt": opt.state_dict() if opt is not None else None, "step": step,
                 "seconds": seconds, "class_ids": ds.class_ids, "class_names": ds.class_names,
-                "attr_names": ds.attr_names, "metrics": metrics, "config": config}, tmp)
+                "attr_names": ds.attr_names, "metrics": metrics, "config": config,
+                "calibration": calibration}, tmp)
     os.replace(tmp, path)
 
 
@@ -75,10 +121,137 @@ def load_classifier(path: str):
     """-> (model in eval mode, checkpoint dict)."""
     ck = load_checkpoint(path)
     cfg = ck["config"]
-    m = Classifier(len(ck["class_ids"]), len(ck["attr_names"]), cfg.get("width", 32))
+    m = Classifier(len(ck["class_ids"]), len(ck["attr_names"]), cfg.get("width", 32),
+                   arch=cfg.get("arch", "cnn"))
     m.load_state_dict(ck["state"])
     m.eval()
     return m, ck
+
+
+# ---- calibration -------------------------------------------------------------------------------
+
+def attribute_groups(attr_names) -> list[list[int]]:
+    """Attribute indices per group (`group::value` names), in first-seen group order."""
+    groups: dict[str, list[int]] = {}
+    for i, a in enumerate(attr_names):
+        groups.setdefault(a.split("::", 1)[0], []).append(i)
+    return list(groups.values())
+
+
+def group_targets(attrs: torch.Tensor, groups) -> list[torch.Tensor]:
+    """Per group, the index of the present value within the group (-1 where none or several are)."""
+    out = []
+    for g in groups:
+        sub = attrs[:, g]
+        t = sub.argmax(1)
+        t[sub.sum(1) != 1] = -1
+        out.append(t)
+    return out
+
+
+def _nll_class(logits, labels, T):
+    return F.cross_entropy(logits / T, labels).item()
+
+
+def _nll_attr(attr_logits, targets, groups, T):
+    total, n = 0.0, 0
+    for g, t in zip(groups, targets):
+        ok = t >= 0
+        if ok.any():
+            total += F.cross_entropy(attr_logits[ok][:, g] / T, t[ok], reduction="sum").item()
+            n += int(ok.sum())
+    return total / max(1, n)
+
+
+def fit_temperature(nll) -> float:
+    """The temperature in [0.05, 20] that minimises nll(T): a log-spaced grid, then golden section."""
+    grid = np.exp(np.linspace(math.log(0.05), math.log(20.0), 41))
+    vals = [nll(float(t)) for t in grid]
+    k = int(np.argmin(vals))
+    lo, hi = float(grid[max(0, k - 1)]), float(grid[min(len(grid) - 1, k + 1)])
+    phi = (math.sqrt(5) - 1) / 2
+    for _ in range(30):
+        a, b = hi - phi * (hi - lo), lo + phi * (hi - lo)
+        if nll(a) < nll(b):
+            hi = b
+        else:
+            lo = a
+    return round((lo + hi) / 2, 4)
+
+
+def ece(probs: np.ndarray, correct: np.ndarray, bins: int = 15) -> float:
+    """Expected calibration error: confidence vs accuracy over equal-width confidence bins."""
+    edges = np.linspace(0, 1, bins + 1)
+    total = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        m = (probs > lo) & (probs <= hi)
+        if m.any():
+            total += m.mean() * abs(correct[m].mean() - probs[m].mean())
+    return float(total)
+
+
+@torch.no_grad()
+def outputs(model, ds, positions=None, batch: int = 256):
+    """(logits, attribute logits, labels, attrs) over a data set (or some of its positions)."""
+    model.eval()
+    dev = next(model.parameters()).device
+    pos = torch.arange(len(ds)) if positions is None else torch.as_tensor(positions)
+    L, A = [], []
+    for i in range(0, len(pos), batch):
+        b = ds.batch(pos[i:i + batch])
+        lg, _, at = model(b["image"].to(dev))
+        L.append(lg.cpu())
+        A.append(at.cpu())
+    return torch.cat(L), torch.cat(A), ds.labels[pos], ds.attrs[pos]
+
+
+def calibration_report(logits, attr_logits, labels, attrs, groups, cal) -> dict:
+    """ECE of the class softmax and of every attribute group's softmax, at the fitted temperatures."""
+    p = F.softmax(logits / cal["class_temperature"], 1)
+    conf, pred = p.max(1)
+    out = {"class_ece": ece(conf.numpy(), (pred == labels).numpy().astype(float))}
+    confs, oks = [], []
+    for g, t in zip(groups, group_targets(attrs, groups)):
+        ok = t >= 0
+        pg = F.softmax(attr_logits[ok][:, g] / cal["attribute_temperature"], 1)
+        c, pr = pg.max(1)
+        confs.append(c.numpy())
+        oks.append((pr == t[ok]).numpy().astype(float))
+    if confs:
+        out["attribute_ece"] = ece(np.concatenate(confs), np.concatenate(oks))
+    return out
+
+
+def calibrate(model, val_ds, val_pos, groups) -> dict:
+    """Class and attribute-group temperatures fitted on the validation split (minimum NLL)."""
+    logits, attr_logits, labels, attrs = outputs(model, val_ds, val_pos)
+    targets = group_targets(attrs, groups)
+    cal = {"class_temperature": fit_temperature(lambda T: _nll_class(logits, labels, T)),
+           "attribute_temperature": fit_temperature(lambda T: _nll_attr(attr_logits, targets, groups, T))
+           if groups else 1.0,
+           "fitted_on": "validation split: train images with image_id %% 10 == %d (%d images)" % (
+               VAL_MOD, len(val_pos))}
+    return cal
+
+
+def calibration_metrics(cm: dict) -> dict:
+    """Model-card metrics of a classifier checkpoint's calibration."""
+    cal = cm.get("calibration")
+    if not cal:
+        return {}
+    how = ("expected calibration error (15 equal-width confidence bins) on the real test images of "
+           "seen classes, at temperatures fitted on the %s; uncalibrated: %.4f")
+    out = {"class_ece_test_seen": {"value": cal["test"]["class_ece"], "how": how % (
+        cal["fitted_on"], cal["test_uncalibrated"]["class_ece"]) + "; class softmax, T = %g" % cal[
+        "class_temperature"]}}
+    if "attribute_ece" in cal["test"]:
+        out["attribute_ece_test_seen"] = {"value": cal["test"]["attribute_ece"], "how": how % (
+            cal["fitted_on"], cal["test_uncalibrated"]["attribute_ece"]) + (
+            "; softmax within each attribute group, T = %g" % cal["attribute_temperature"])}
+    return out
+
+
+VAL_MOD = 3  # train images whose id % 10 == VAL_MOD form the validation split
 
 
 @torch.no_grad()
@@ -102,18 +275,21 @@ def evaluate(model, ds, batch: int = 256) -> dict:
 
 def train(data_dir: str, out_dir: str, minutes: float = 6.0, quick: bool = False, resume: bool = False,
           seed: int = 0, batch: int = 64, lr: float = 2e-3, width: int = 32, ckpt_every: int = 200,
-          eval_every: int = 500, size: int = 64, device: str = "cpu", log=None) -> dict:
-    """Train (or continue) the classifier; writes <out>/classifier.pt. Returns the final metrics."""
+          eval_every: int = 500, size: int = 64, device: str = "cpu", log=None, name: str = "classifier",
+          arch: str = "cnn") -> dict:
+    """Train (or continue) a classifier; writes <out>/<name>.pt (calibrated at the end). Returns the
+    final metrics."""
     os.makedirs(out_dir, exist_ok=True)
-    log = log or Logger(out_dir, "classifier")
+    log = log or Logger(out_dir, name)
     idx = data.load_index(data_dir)
     train_ds = data.CUBDataset(data_dir, "train", "seen", size, with_captions=False, index=idx, seed=seed)
     test_ds = data.CUBDataset(data_dir, "test", "seen", size, with_captions=False, index=idx, seed=seed)
     K, A = len(train_ds.class_ids), len(train_ds.attr_names)
-    path = os.path.join(out_dir, "classifier.pt")
+    path = os.path.join(out_dir, name + ".pt")
     ck = load_checkpoint(path) if resume and os.path.exists(path) else None
     width = ck["config"].get("width", width) if ck else width
-    model = Classifier(K, A, width)
+    arch = ck["config"].get("arch", "cnn") if ck else arch
+    model = Classifier(K, A, width, arch=arch)
     if ck:
         if ck["class_ids"] != train_ds.class_ids:
             raise ValueError("resume: the checkpoint's classes differ from the data set's")
@@ -129,12 +305,17 @@ def train(data_dir: str, out_dir: str, minutes: float = 6.0, quick: bool = False
     max_steps = step + 8 if quick else None
     budget = Budget(minutes, seconds, max_steps, step)
     config = {"width": width, "batch": batch, "lr": lr, "size": size, "seed": seed, "data": data_dir,
-              "device": str(device)}
-    log(event="start", classes=K, attributes=A, train=len(train_ds), test=len(test_ds),
-        params=n_params(model), minutes=minutes)
+              "device": str(device), "arch": arch, "name": name}
+    val_mask = train_ds.image_ids % 10 == VAL_MOD
+    val_pos = val_mask.nonzero().flatten()
+    fit_pos = (~val_mask).nonzero().flatten()
+    if len(val_pos) == 0 or len(fit_pos) == 0:  # tiny data sets (tests): calibrate on what there is
+        val_pos = fit_pos = torch.arange(len(train_ds))
+    log(event="start", classes=K, attributes=A, train=len(fit_pos), val=len(val_pos),
+        test=len(test_ds), params=n_params(model), minutes=minutes, arch=arch)
 
     g = torch.Generator().manual_seed(seed + step)
-    n = len(train_ds)
+    n = len(fit_pos)
     perm, pos = torch.randperm(n, generator=g), 0
     metrics = {}
     run_loss = None
@@ -142,7 +323,7 @@ def train(data_dir: str, out_dir: str, minutes: float = 6.0, quick: bool = False
         model.train()
         if pos + batch > n:
             perm, pos = torch.randperm(n, generator=g), 0
-        ids = perm[pos:pos + min(batch, n)]
+        ids = fit_pos[perm[pos:pos + min(batch, n)]]
         pos += batch
         b = train_ds.batch(ids)
         x = data.augment(b["image"], g).to(device)
@@ -168,7 +349,13 @@ def train(data_dir: str, out_dir: str, minutes: float = 6.0, quick: bool = False
             save_checkpoint(path, model, opt, step, budget.elapsed(), train_ds, metrics, config)
     metrics = evaluate(model, test_ds)
     metrics["train_top1"] = evaluate(model, train_ds)["top1"]
+    groups = attribute_groups(train_ds.attr_names)
+    cal = calibrate(model, train_ds, val_pos, groups)
+    raw = {"class_temperature": 1.0, "attribute_temperature": 1.0}
+    test_out = outputs(model, test_ds)
+    metrics["calibration"] = {**cal, "test": calibration_report(*test_out, groups, cal),
+                              "test_uncalibrated": calibration_report(*test_out, groups, raw)}
     metrics.update(steps=step, seconds=round(budget.elapsed(), 1), params=n_params(model))
-    save_checkpoint(path, model, opt, step, budget.elapsed(), train_ds, metrics, config)
+    save_checkpoint(path, model, opt, step, budget.elapsed(), train_ds, metrics, config, cal)
     log(event="done", **metrics)
     return metrics

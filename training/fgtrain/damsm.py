@@ -290,8 +290,12 @@ def train(data_dir: str, out_dir: str, minutes: float = 8.0, quick: bool = False
           resume: bool = False, seed: int = 0, batch: int = 48, lr: float = 2e-3, width: int = 32,
           init_classifier: str | None = None, freeze_trunk: bool | None = None,
           ckpt_every: int = 200, eval_every: int = 500, size: int = 64, max_words: int = 18,
-          device: str = "cpu", log=None) -> dict:
-    """Train (or continue) DAMSM; writes <out>/damsm.pt (with the vocabulary). Returns metrics.
+          device: str = "cpu", log=None, name: str = "damsm") -> dict:
+    """Train (or continue) DAMSM; writes <out>/<name>.pt (with the vocabulary). Returns metrics.
+
+    Two DAMSMs are trained for the sample models and share nothing: damsm.pt (trunk from lossnet.pt),
+    the one AttnGAN trains against, and damsm_scorer.pt (trunk from classifier.pt), the scorer's
+    separately named text-similarity measure.
 
     With init_classifier, the image encoder's trunk starts from the classifier's and, by default
     (freeze_trunk=None), stays frozen as AttnGAN keeps its Inception-v3: its outputs for every
@@ -302,8 +306,8 @@ def train(data_dir: str, out_dir: str, minutes: float = 8.0, quick: bool = False
     from . import Budget, Logger, cosine_lr, data
 
     os.makedirs(out_dir, exist_ok=True)
-    log = log or Logger(out_dir, "damsm")
-    path = os.path.join(out_dir, "damsm.pt")
+    log = log or Logger(out_dir, name)
+    path = os.path.join(out_dir, name + ".pt")
     idx = data.load_index(data_dir)
     ck = load_checkpoint(path) if resume and os.path.exists(path) else None
     vocab = Vocab.from_json(ck["vocab"]) if ck else data.build_vocab(data_dir, max_words, idx)

@@ -385,12 +385,51 @@ CLASSIFIER_ROLES = {
 
 
 class _ClassifierGraph(torch.nn.Module):
-    def __init__(self, clf):
+    """The classifier with its fitted temperatures applied: softmax(logits) and the softmax of
+    `attributes` within a group are the calibrated probabilities."""
+
+    def __init__(self, clf, calibration: dict | None = None):
         super().__init__()
         self.clf = clf
+        cal = calibration or {}
+        self.t_class = float(cal.get("class_temperature", 1.0))
+        self.t_attr = float(cal.get("attribute_temperature", 1.0))
 
     def forward(self, image):
-        return self.clf(image)
+        logits, features, attributes = self.clf(image)
+        if self.t_class != 1.0:
+            logits = logits / self.t_class
+        if self.t_attr != 1.0:
+            attributes = attributes / self.t_attr
+        return logits, features, attributes
+
+
+def calibration_entry(ck: dict) -> dict | None:
+    """model.json's record of the temperatures baked into the classifier graph."""
+    cal = ck.get("calibration")
+    if not cal:
+        return None
+    return {"class_temperature": cal["class_temperature"],
+            "attribute_temperature": cal["attribute_temperature"],
+            "applied": "in the graph: logits and attributes are already divided by these",
+            "fitted_on": cal["fitted_on"]}
+
+
+def lexicon_of(data_dir: str) -> dict | None:
+    """The caption lexicon of a sample-world data set (dataset.json), if it has one."""
+    p = os.path.join(data_dir, "dataset.json")
+    if not os.path.exists(p):
+        return None
+    with open(p) as f:
+        return json.load(f).get("lexicon")
+
+
+def classes_with_lexicon(idx: dict, class_ids, data_dir: str) -> dict:
+    out = classes_json(idx, class_ids)
+    lex = lexicon_of(data_dir)
+    if lex:
+        out["lexicon"] = lex
+    return out
 
 
 def feature_stats(model, images_u8: torch.Tensor, batch: int = 256) -> dict:
@@ -434,7 +473,7 @@ def write_classifier_dir(out_dir: str, data_dir: str, classifier_ckpt: str, dams
 
     graphs = {}
     graphs["classifier"] = one(
-        "classifier", _ClassifierGraph(clf), [spec("image", ["B", 3, S, S])],
+        "classifier", _ClassifierGraph(clf, cck.get("calibration")), [spec("image", ["B", 3, S, S])],
         [spec("logits", ["B", K]), spec("features", ["B", F]), spec("attributes", ["B", A])],
         image_inputs(2, S), [image_inputs(b, S, seed=b) for b in verify_batches], image_inputs(3, S, 7))
     R = S // 8
@@ -476,7 +515,55 @@ def write_classifier_dir(out_dir: str, data_dir: str, classifier_ckpt: str, dams
              "covariance of `features` over real test and train images of seen classes, for "
              "Fréchet distance. Graphs verified against PyTorch (max abs diff <= 1e-4) at batch "
              "sizes %s and caption lengths %s." % (list(verify_batches), list(verify_T)))
+    extra = {"feature_stats": "feature_stats.json"}
+    if calibration_entry(cck):
+        extra["calibration"] = calibration_entry(cck)
     return write_model_dir(out_dir, name, "classifier", graphs, sizes, desc, vocab=vocab,
-                           classes=classes_json(idx, cck["class_ids"]), metrics=metrics,
-                           training=training, notes=notes,
-                           extra={"feature_stats": "feature_stats.json"})
+                           classes=classes_with_lexicon(idx, cck["class_ids"], data_dir),
+                           metrics=metrics, training=training, notes=notes, extra=extra)
+
+
+def write_judge_dir(out_dir: str, data_dir: str, judge_ckpt: str, name: str = "judge-birds",
+                    verify_batches=(1, 4), log=print) -> dict:
+    """The evaluation network's model dir (kind "evaluator"): one calibrated classifier graph with
+    logits, features and attribute logits, used by `studio eval` and never by a generator's loss or
+    the fidelity scorer."""
+    from . import data as fdata
+    from .classifier import calibration_metrics, load_classifier
+
+    clf, ck = load_classifier(judge_ckpt)
+    idx = fdata.load_index(data_dir)
+    K, A, F = clf.num_classes, clf.num_attributes, clf.feature_dim
+    S = ck["config"].get("size", 64)
+    os.makedirs(os.path.join(out_dir, "golden"), exist_ok=True)
+    module = _ClassifierGraph(clf, ck.get("calibration"))
+    ins, outs = [spec("image", ["B", 3, S, S])], [spec("logits", ["B", K]), spec("features", ["B", F]),
+                                                  spec("attributes", ["B", A])]
+    path = os.path.join(out_dir, "classifier.onnx")
+    entry = export_graph(module, image_inputs(2, S), ins, outs, path)
+    report = verify(path, module, [image_inputs(b, S, seed=b) for b in verify_batches])
+    write_golden(os.path.join(out_dir, "golden", "classifier.json"), module, image_inputs(3, S, 7), ins, outs)
+    log("exported judge classifier: max |onnx - torch| = %.2e" % report["max_abs_diff"])
+    cm = ck.get("metrics", {})
+    metrics = {"top1_test_seen": {"value": cm.get("top1"), "how": "top-1 on the %d real test images "
+                                  "of seen classes" % cm.get("n", 0)},
+               "attribute_accuracy_test_seen": {"value": cm.get("attr_acc"), "how": "mean "
+                                                "per-attribute accuracy of attribute logits > 0"}}
+    metrics.update(calibration_metrics(cm))
+    training = portable({"data": dataset_ref(data_dir), "steps": ck["step"],
+                         "seconds": round(ck["seconds"], 1), "seed": ck["config"].get("seed"),
+                         "config": ck["config"], "verification": {"classifier": report["max_abs_diff"]}})
+    desc = ("Evaluation network (%s, seed %s) for %d seen bird classes at %dx%d: logits, %d-d "
+            "features, %d attribute logits, calibrated. Own architecture, seed and training; shares "
+            "no weights with the fidelity scorer, the DAMSM encoders or any generator's loss, and no "
+            "generator ever trained against it." % (ck["config"].get("arch"), ck["config"].get("seed"),
+                                                     K, S, S, F, A))
+    notes = ("`studio eval` grades generators with it (Fréchet distance, precision/recall, top-1, "
+             "attribute agreement, edits, R-precision), each beside its real-image reference.")
+    extra = {"role": "evaluator"}
+    if calibration_entry(ck):
+        extra["calibration"] = calibration_entry(ck)
+    sizes = {"image_size": S, "num_classes": K, "num_attributes": A, "feature_dim": F}
+    return write_model_dir(out_dir, name, "evaluator", {"classifier": entry}, sizes, desc,
+                           classes=classes_with_lexicon(idx, ck["class_ids"], data_dir),
+                           metrics=metrics, training=training, notes=notes, extra=extra)
