@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from samples.cubmaker import captions, lexicon
+from fgtrain.lexicon import Lexicon
+from samples.cubmaker import captions
+from samples.cubmaker.lexicon import LEXICON
 from samples.cubmaker.species import design_classes
 
+lexicon = Lexicon(LEXICON)
 GOLDEN = Path(__file__).resolve().parents[1] / "testdata" / "lexicon.json"
 
 
@@ -57,12 +60,12 @@ def golden() -> dict:
     texts = [t for _, t in _captions(n_classes=40, images=1)][::7]
     texts += ["A RED-crowned bird!", "a bird", "wings", "a long thin bill and a long pointed tail",
               "café au lait with a blue cap", "spots", "no eye ring, big bird"]
-    return {"lexicon": lexicon.LEXICON, "cases": lexicon.golden_cases(texts)}
+    return {"lexicon": LEXICON, "cases": lexicon.golden_cases(texts)}
 
 
 def test_golden_vectors_are_current() -> None:
     """samples/cubmaker/testdata/lexicon.json is what the Go scorer's tests read; regenerate with
-    `python3 -m samples.cubmaker.tests.test_lexicon` when the lexicon changes."""
+    `PYTHONPATH=training python3 -m samples.cubmaker.tests.test_lexicon` when the lexicon changes."""
     assert json.loads(GOLDEN.read_text()) == json.loads(json.dumps(golden()))
 
 
