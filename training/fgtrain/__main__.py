@@ -94,6 +94,31 @@ def cmd_damsm(argv):
         _export(a.data, a.out, a.export, damsm_name=a.name)
 
 
+def fidelity_metrics(data_dir: str, classifier_pt: str) -> dict:
+    """Model-card rows: does attribute_agreement tell true captions of real test images from the same
+    captions with one attribute word changed? (AUROC, pooled and per group.)"""
+    from . import data
+    from .classifier import load_classifier
+    from .export import lexicon_of
+    from .fidelity import edit_auroc
+    from .lexicon import Lexicon
+    lex = lexicon_of(data_dir)
+    if not lex:
+        return {}
+    clf, ck = load_classifier(classifier_pt)
+    t = (ck.get("calibration") or {}).get("attribute_temperature", 1.0)
+    ds = data.CUBDataset(data_dir, "test", "seen", ck["config"].get("size", 64), with_captions=True)
+    r = edit_auroc(clf, ds, Lexicon(lex), temperature=t)
+    how = ("AUROC of attribute_agreement on the %d real test images of seen classes: two of each "
+           "image's captions (positives) against the same captions with one named attribute changed "
+           "to another value of its group (negatives)" % len(ds))
+    out = {"fidelity_auroc_one_word_edit": {"value": r["auroc"], "how": how + "; %d pairs" % r["pairs"]}}
+    for g, v in r["per_group"].items():
+        out["fidelity_auroc_" + g] = {"value": v["auroc"], "how": "the same, edits of %s only; %d pairs"
+                                      % (g, v["pairs"])}
+    return out
+
+
 def _export(data_dir, run_dir, model_dir, damsm_name="damsm_scorer"):
     from .classifier import calibration_metrics
     from .export import write_classifier_dir
@@ -108,6 +133,7 @@ def _export(data_dir, run_dir, model_dir, damsm_name="damsm_scorer"):
         metrics["attribute_accuracy_test_seen"] = {
             "value": cm.get("attr_acc"), "how": "mean per-attribute accuracy of attribute logits > 0, same images"}
     metrics.update(calibration_metrics(cm))
+    metrics.update(fidelity_metrics(data_dir, cpt))
     if "r_precision" in dm:
         metrics["damsm_r_precision_test_seen"] = {
             "value": dm["r_precision"],

@@ -77,3 +77,22 @@ def test_extract_features(tiny_run, tiny_data, tiny_index):
     assert f.shape == (len(ds), m.feature_dim) and p.shape == (len(ds), m.num_classes)
     assert np.allclose(p.sum(1), 1)
     assert np.allclose(f, metrics.extract(m, data.to_float(ds.images), batch=100), atol=1e-5)
+
+
+def test_fidelity_auroc_and_agreement_on_constructed_logits():
+    import torch
+
+    from fgtrain import fidelity
+    groups = fidelity.group_index(["has_crown_color::red", "has_crown_color::black",
+                                   "has_size::small", "has_size::large"])
+    logits = torch.tensor([[4.0, -4.0, 0.0, 0.0]])  # crown clearly red, size unknown
+    probs = fidelity.group_probs(logits, groups)
+    red = fidelity.agreement(probs, 0, {"has_crown_color": "red"})
+    black = fidelity.agreement(probs, 0, {"has_crown_color": "black"})
+    assert red > 0.99 and black < 0.01
+    both = fidelity.agreement(probs, 0, {"has_crown_color": "red", "has_size": "small"})
+    assert abs(both - (red * 0.5) ** 0.5) < 1e-6  # geometric mean
+    assert fidelity.agreement(probs, 0, {"has_tail_shape": "fan-shaped"}) is None
+    assert fidelity.auroc([0.9, 0.8], [0.1, 0.2]) == 1.0
+    assert fidelity.auroc([0.1], [0.9]) == 0.0
+    assert fidelity.auroc([0.5, 0.5], [0.5, 0.5]) == 0.5
