@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/fgstudio/fgstudio/textenc/lexicon"
 )
 
 // Class is one class of a model's data set. Index is its position in the
@@ -22,8 +24,14 @@ type Class struct {
 
 // Classes is classes.json.
 type Classes struct {
+	// Attributes are the attribute head's outputs, "group::value", in
+	// output order.
 	Attributes []string `json:"attributes"`
 	Classes    []Class  `json:"classes"`
+	// Lexicon is the caption rules of the data set the model was trained
+	// on (optional: models of the first sample world have none); the
+	// scorer reads the attributes a prompt names with it.
+	Lexicon *lexicon.Lexicon `json:"lexicon,omitempty"`
 }
 
 // ReadClasses reads the model's classes.json; a model without one has none.

@@ -78,12 +78,21 @@ type Lexicon struct {
 func Parse(raw []byte) (*Lexicon, error) {
 	var l Lexicon
 	if err := json.Unmarshal(raw, &l); err != nil {
-		return nil, fmt.Errorf("lexicon: %w", err)
-	}
-	if err := l.init(); err != nil {
 		return nil, err
 	}
 	return &l, nil
+}
+
+// UnmarshalJSON reads and checks a lexicon object, so that a Lexicon field
+// of a larger document (classes.json) is ready to use.
+func (l *Lexicon) UnmarshalJSON(raw []byte) error {
+	type plain Lexicon
+	var p plain
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return fmt.Errorf("lexicon: %w", err)
+	}
+	*l = Lexicon(p)
+	return l.init()
 }
 
 // Read reads a lexicon from a JSON file: a bare lexicon object, or a file
