@@ -170,3 +170,39 @@ def test_captions_name_what_tells_a_class_from_its_siblings() -> None:
             assert said >= 0.7 * len(lines), (a.name, b.name, word)
             checked += 1
     assert checked >= 5
+
+
+def test_default_world_has_cubs_scale_and_split() -> None:
+    """200 classes, 150 seen / 50 held out; every held-out class has a seen sibling one or two
+    attributes apart, so telling it apart is a fine-grained task."""
+    from samples.cubmaker.maker import Config
+    cfg = Config(out=Path("unused"))
+    assert (cfg.classes, cfg.per_class, cfg.size) == (200, 60, 128)
+    classes = design_classes(seed=0, n_classes=cfg.classes, heldout_frac=cfg.heldout_frac)
+    held = [c for c in classes if c.heldout]
+    seen = [c for c in classes if not c.heldout]
+    assert (len(seen), len(held)) == (150, 50)
+    for c in held:
+        assert min(len(differing_groups(c.attributes, s.attributes)) for s in seen) <= 2, c.name
+
+
+def test_captions_vary_in_words_and_form() -> None:
+    classes = design_classes(seed=0, n_classes=40, heldout_frac=0.25)
+    need = distinguishing([c.attributes for c in classes])
+    lines = [line for c in classes for line in captions(c.attributes, need[c.index], 0, c.index, 0, 10)]
+    words = {w for line in lines for w in line.replace(",", " ").replace(".", " ").split()}
+    for a, b in (("crown", "head"), ("bill", "beak"), ("breast", "chest")):
+        assert a in words and b in words, (a, b)
+    starts = {" ".join(line.split()[:2]) for line in lines}
+    assert len(starts) >= 8  # different sentence forms, not one template
+    few = sum(len([w for w in line.split() if w in PALETTE]) <= 1 for line in lines)
+    assert few >= len(lines) * 0.05  # some captions name few attributes
+
+
+def test_images_vary_in_scale_and_scene(first: Path) -> None:
+    """Bird boxes span from a small part of the frame to most of it."""
+    boxes = [tuple(float(v) for v in r[1:]) for r in rows(first / "bounding_boxes.txt")]
+    meta = json.loads((first / "dataset.json").read_text())
+    size = meta["image_size"]
+    fill = sorted(w * h / size ** 2 for _, _, w, h in boxes)
+    assert fill[0] < 0.15 and fill[-1] > 0.3, (fill[0], fill[-1])
