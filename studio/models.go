@@ -44,13 +44,17 @@ type modelIndex struct {
 
 // newModelIndex reads the classes, vocabulary and card of every model of
 // cat, and finds the classes' example images in examplesDir. A model whose
-// files cannot be read is left out and reported.
+// files cannot be read is left out and reported. Evaluation networks (kind
+// evaluator) are left out: they grade generators offline and serve nothing.
 func newModelIndex(cat *catalog.Catalog, examplesDir string, log *slog.Logger) *modelIndex {
 	idx := &modelIndex{cat: cat, examplesDir: examplesDir, byName: map[string]*modelEntry{}}
 	for _, p := range cat.Problems() {
 		idx.problems = append(idx.problems, p.Error())
 	}
 	for _, m := range cat.Models() {
+		if m.Manifest.Kind == catalog.KindEvaluator {
+			continue // the judge of `studio eval`: neither served nor offered
+		}
 		e, err := readEntry(m, examplesDir)
 		if err != nil {
 			log.Warn("model left out of the API", "model", m.Manifest.Name, "err", err)

@@ -3,6 +3,7 @@ package studio_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"image/png"
@@ -308,5 +309,46 @@ func TestClassExamples(t *testing.T) {
 	resp, body = none.do("GET", fmt.Sprintf("/v1/models/%s/classes/%d/example.png", classModel, m.Classes[0].ID), nil)
 	if resp.StatusCode != 404 || !strings.Contains(problemOf(t, body).Detail, "no example image") {
 		t.Errorf("no example: %d %s", resp.StatusCode, body)
+	}
+}
+
+// TestEvaluatorNotListed: an evaluation network in the models folder (the
+// judge of `studio eval`) is neither listed nor described by the API.
+func TestEvaluatorNotListed(t *testing.T) {
+	src := sampleModels(t)
+	dir := t.TempDir()
+	for _, m := range []string{textModel, classModel, scorer} {
+		abs, _ := filepath.Abs(filepath.Join(src, m))
+		if err := os.Symlink(abs, filepath.Join(dir, m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	judge := filepath.Join(dir, "judge-test")
+	copyDir(t, filepath.Join(src, scorer), judge)
+	raw, err := os.ReadFile(filepath.Join(judge, "model.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var man map[string]any
+	if err := json.Unmarshal(raw, &man); err != nil {
+		t.Fatal(err)
+	}
+	man["name"], man["kind"], man["role"] = "judge-test", "evaluator", "evaluator"
+	raw, _ = json.Marshal(man)
+	if err := os.WriteFile(filepath.Join(judge, "model.json"), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if cat, err := catalog.Open(dir); err != nil || len(cat.Problems()) != 0 {
+		t.Fatalf("catalogue refused the evaluator: %v %v", err, cat.Problems())
+	}
+	e := newEnv(t, envOpts{models: dir})
+	resp, body := e.do("GET", "/v1/models", nil)
+	for _, m := range decode[api.ModelList](t, resp, body, 200).Models {
+		if m.Name == "judge-test" || m.Kind == "evaluator" {
+			t.Errorf("evaluator listed: %+v", m)
+		}
+	}
+	if resp, body := e.do("GET", "/v1/models/judge-test", nil); resp.StatusCode != 404 {
+		t.Errorf("GET the evaluator: %d %s", resp.StatusCode, body)
 	}
 }

@@ -117,7 +117,7 @@ func readiness(q pinger, models func(context.Context) error) []studio.Check {
 func catalogReady(models *catalog.Catalog) func(context.Context) error {
 	return func(context.Context) error {
 		for _, m := range models.Models() {
-			if m.Manifest.Kind != catalog.KindClassifier {
+			if m.Manifest.Generates() {
 				return nil
 			}
 		}

@@ -77,3 +77,36 @@ func (c *Catalog) Get(name string) (*Model, bool) {
 
 // Problems lists the directories that were skipped, and why.
 func (c *Catalog) Problems() []error { return append([]error(nil), c.problems...) }
+
+// Evaluator finds the evaluation network: the model named name (which
+// must be of kind evaluator), or, with name empty, the only evaluator of
+// the folder.
+func (c *Catalog) Evaluator(name string) (*Model, error) {
+	if name != "" {
+		m, ok := c.models[name]
+		if !ok {
+			return nil, fmt.Errorf("no model %q in %s", name, c.dir)
+		}
+		if m.Manifest.Kind != KindEvaluator {
+			return nil, fmt.Errorf("model %q is a %s, not an evaluator", name, m.Manifest.Kind)
+		}
+		return m, nil
+	}
+	var found []*Model
+	for _, m := range c.Models() {
+		if m.Manifest.Kind == KindEvaluator {
+			found = append(found, m)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return nil, fmt.Errorf("no evaluator model (kind %q) in %s", KindEvaluator, c.dir)
+	case 1:
+		return found[0], nil
+	}
+	names := make([]string, len(found))
+	for i, m := range found {
+		names[i] = m.Manifest.Name
+	}
+	return nil, fmt.Errorf("%d evaluators in %s (%v): name one", len(found), c.dir, names)
+}

@@ -107,3 +107,39 @@ func TestMissingDirIsEmpty(t *testing.T) {
 		t.Fatalf("%v %v", c, err)
 	}
 }
+
+func TestEvaluatorKind(t *testing.T) {
+	root := t.TempDir()
+	writeModel(t, root, "clf", nil)
+	c, err := catalog.Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Evaluator(""); err == nil {
+		t.Fatal("a folder without an evaluator found one")
+	}
+	if _, err := c.Evaluator("clf"); err == nil || !strings.Contains(err.Error(), "not an evaluator") {
+		t.Fatalf("a classifier taken for the evaluator: %v", err)
+	}
+	writeModel(t, root, "judge", func(m map[string]any) { m["kind"] = "evaluator"; m["role"] = "evaluator" })
+	if c, err = catalog.Open(root); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Problems()) != 0 {
+		t.Fatalf("evaluator refused: %v", c.Problems())
+	}
+	m, err := c.Evaluator("")
+	if err != nil || m.Manifest.Name != "judge" || m.Manifest.Role != "evaluator" || m.Manifest.Generates() {
+		t.Fatalf("evaluator %+v %v", m, err)
+	}
+	writeModel(t, root, "judge2", func(m map[string]any) { m["kind"] = "evaluator" })
+	if c, err = catalog.Open(root); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Evaluator(""); err == nil {
+		t.Fatal("two evaluators and no name: want an error")
+	}
+	if m, err := c.Evaluator("judge2"); err != nil || m.Manifest.Name != "judge2" {
+		t.Fatalf("named evaluator: %v", err)
+	}
+}

@@ -18,19 +18,28 @@ const (
 	KindAttnGAN    = "attngan"
 	KindCVAEGAN    = "cvaegan"
 	KindClassifier = "classifier"
+	// KindEvaluator is an evaluation network (the judge of `studio eval`):
+	// a classifier graph that no generator trained against. It is read for
+	// evaluation only, never loaded to serve or offered for generation.
+	KindEvaluator = "evaluator"
 )
+
+// Generates reports whether the model makes images (a generator kind).
+func (m *Manifest) Generates() bool { return m.Kind == KindAttnGAN || m.Kind == KindCVAEGAN }
 
 // Manifest is model.json (see training/SPEC.md and the graph contract).
 type Manifest struct {
-	Schema      int            `json:"schema"`
-	Name        string         `json:"name"`
-	Kind        string         `json:"kind"`
-	Version     string         `json:"version"`
-	Description string         `json:"description"`
-	Scorer      string         `json:"scorer,omitempty"`
-	Sizes       map[string]any `json:"sizes"`
-	Vocab       string         `json:"vocab,omitempty"`
-	Classes     string         `json:"classes,omitempty"`
+	Schema      int    `json:"schema"`
+	Name        string `json:"name"`
+	Kind        string `json:"kind"`
+	Version     string `json:"version"`
+	Description string `json:"description"`
+	Scorer      string `json:"scorer,omitempty"`
+	// Role says what a model is for beyond its kind ("evaluator").
+	Role    string         `json:"role,omitempty"`
+	Sizes   map[string]any `json:"sizes"`
+	Vocab   string         `json:"vocab,omitempty"`
+	Classes string         `json:"classes,omitempty"`
 	// FeatureStats (classifiers) names a JSON file with the mean and
 	// covariance of real images' features, for Fréchet distance.
 	FeatureStats string           `json:"feature_stats,omitempty"`
@@ -90,9 +99,9 @@ func (m *Manifest) check(dir string) error {
 		return fmt.Errorf("name %q: want lower-case letters, digits, '.', '_' or '-'", m.Name)
 	}
 	switch m.Kind {
-	case KindAttnGAN, KindCVAEGAN, KindClassifier:
+	case KindAttnGAN, KindCVAEGAN, KindClassifier, KindEvaluator:
 	default:
-		return fmt.Errorf("kind %q: want attngan, cvaegan or classifier", m.Kind)
+		return fmt.Errorf("kind %q: want attngan, cvaegan, classifier or evaluator", m.Kind)
 	}
 	if m.Version == "" {
 		return errors.New("version is empty")
