@@ -6,58 +6,23 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/fgstudio/fgstudio/generator/dataset"
+	"github.com/fgstudio/fgstudio/test/studiotest"
 )
 
-var (
-	studioOnce sync.Once
-	studioBin  string
-	studioErr  error
-)
-
-// studioBinary builds this command once per test process.
-func studioBinary(t *testing.T) string {
-	t.Helper()
-	studioOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "studio-dataset-test-")
-		if err != nil {
-			studioErr = err
-			return
-		}
-		studioBin = filepath.Join(dir, "studio")
-		out, err := exec.Command("go", "build", "-o", studioBin, ".").CombinedOutput()
-		if err != nil {
-			studioErr = err
-			os.Stderr.Write(out)
-		}
-	})
-	if studioErr != nil {
-		t.Fatalf("build studio: %v", studioErr)
-	}
-	return studioBin
-}
+func TestMain(m *testing.M) { os.Exit(studiotest.Run(m)) }
 
 // testEnv points the binary at the real ONNX Runtime and sample models.
 func testEnv(t *testing.T) []string {
-	lib := os.Getenv("ORT_LIB_PATH")
-	if lib == "" {
-		lib, _ = filepath.Abs("../../.deps/onnxruntime/lib/libonnxruntime.so")
-	}
-	models := os.Getenv("STUDIO_TEST_MODELS")
-	if models == "" {
-		models, _ = filepath.Abs("../../samples/models")
-	}
+	lib, models := studiotest.ORTLib(t), studiotest.Models(t)
 	if _, err := os.Stat(filepath.Join(models, "cvaegan-birds", "model.json")); err != nil {
 		t.Fatalf("sample models: %v", err)
 	}
@@ -69,7 +34,7 @@ func testEnv(t *testing.T) []string {
 // it finishes with exactly --per-class images per class, no duplicate,
 // every checksum right, and the same images as a run never interrupted.
 func TestDatasetMakeResumesAfterSIGKILL(t *testing.T) {
-	bin := studioBinary(t)
+	bin := studiotest.Studio(t)
 	env := testEnv(t)
 	args := func(out string) []string {
 		return []string{"dataset", "make", "--model", "cvaegan-birds", "--classes", "54,46,31,30", "--per-class", "25",
@@ -206,7 +171,7 @@ func TestDatasetMakeResumesAfterSIGKILL(t *testing.T) {
 }
 
 func TestDatasetMakeUsage(t *testing.T) {
-	bin := studioBinary(t)
+	bin := studiotest.Studio(t)
 	for _, c := range []struct {
 		args []string
 		code int
@@ -234,46 +199,15 @@ func TestDatasetMakeUsage(t *testing.T) {
 // models) and `studio dataset make --server` against it: the data set is
 // made by the server's worker, downloaded, unpacked and verified.
 func TestDatasetMakeOnServer(t *testing.T) {
-	bin := studioBinary(t)
+	bin := studiotest.Studio(t)
 	env := testEnv(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := studiotest.FreeAddr(t)
 	srv := exec.Command(bin, "serve", "--addr", addr, "--datasets-dir", filepath.Join(t.TempDir(), "datasets"), "--threads", "1")
 	srv.Env = append(env, "REDIS_URL=")
-	var srvLog bytes.Buffer
-	srv.Stdout, srv.Stderr = &srvLog, &srvLog
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		srv.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { srv.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			srv.Process.Kill()
-			<-done
-		}
-	})
+	srvLog := studiotest.Start(t, srv)
+	t.Cleanup(func() { srvLog.Stop(t) })
 	url := "http://" + addr
-	for deadline := time.Now().Add(20 * time.Second); ; {
-		resp, err := http.Get(url + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server not ready in 20s: %v\n%s", err, srvLog.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	srvLog.WaitStatus(t, url+"/readyz", 200, 20*time.Second)
 
 	out := filepath.Join(t.TempDir(), "set")
 	cmd := exec.Command(bin, "dataset", "make", "--server", url, "--model", "cvaegan-birds", "--classes", "54,46",
@@ -282,7 +216,7 @@ func TestDatasetMakeOnServer(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("dataset make --server: %v\nstderr:\n%s\nserver:\n%s", err, stderr.String(), srvLog.String())
+		t.Fatalf("dataset make --server: %v\nstderr:\n%s\nserver:\n%s", err, stderr.String(), srvLog.Logs())
 	}
 	t.Logf("stderr:\n%s\nstdout:\n%s", stderr.String(), stdout.String())
 	if !strings.Contains(stderr.String(), "2/2 classes done") || !strings.Contains(stdout.String(), "match the manifest") {

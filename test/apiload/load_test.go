@@ -14,38 +14,24 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/fgstudio/fgstudio/internal/catalog"
 	"github.com/fgstudio/fgstudio/test/redistest"
+	"github.com/fgstudio/fgstudio/test/studiotest"
 )
+
+func TestMain(m *testing.M) { os.Exit(studiotest.Run(m)) }
 
 const adminToken = "apiload-admin-token-0123456789"
 
-func build(b *testing.B, dir, pkg string) string {
-	b.Helper()
-	out := filepath.Join(dir, filepath.Base(pkg))
-	cmd := exec.Command("go", "build", "-o", out, pkg)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Run(); err != nil {
-		b.Fatalf("build %s: %v", pkg, err)
-	}
-	return out
-}
-
 func models(b *testing.B) (dir, class string) {
-	dir = os.Getenv("STUDIO_TEST_MODELS")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "samples", "models")
-	}
-	dir, _ = filepath.Abs(dir)
+	dir = studiotest.Models(b)
 	cat, err := catalog.Open(dir)
 	if err != nil {
 		b.Fatal(err)
@@ -62,30 +48,16 @@ func models(b *testing.B) (dir, class string) {
 }
 
 func BenchmarkAPILoad(b *testing.B) {
-	dir := b.TempDir()
-	studio := build(b, dir, "github.com/fgstudio/fgstudio/cmd/studio")
-	loadgen := build(b, dir, "github.com/fgstudio/fgstudio/test/apiload/loadgen")
+	studio := studiotest.Studio(b)
+	loadgen := studiotest.Binary(b, studiotest.Module+"/test/apiload/loadgen")
 	modelsDir, class := models(b)
 	redis := redistest.Start(b, redistest.Options{})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := studiotest.FreeAddr(b)
 	srv := exec.Command(studio, "serve")
 	srv.Env = append(os.Environ(), "REDIS_URL="+redis.URL(), "STUDIO_ADDR="+addr, "STUDIO_MODELS_DIR="+modelsDir,
 		"STUDIO_REQUIRE_AUTH=true", "STUDIO_ADMIN_TOKEN="+adminToken, "STUDIO_RATE_LIMIT=0", "STUDIO_MAX_ACTIVE_JOBS=0",
 		"STUDIO_LOG_LEVEL=warn")
-	var logs bytes.Buffer
-	srv.Stderr = &logs
-	if err := srv.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer func() {
-		srv.Process.Kill()
-		srv.Wait()
-	}()
+	logs := studiotest.Start(b, srv)
 	base := "http://" + addr
 	token := waitAndCreateKey(b, base)
 
@@ -94,7 +66,7 @@ func BenchmarkAPILoad(b *testing.B) {
 		cmd.Stderr = os.Stderr
 		out, err := cmd.Output()
 		if err != nil {
-			b.Fatalf("loadgen: %v\n%s\nserver log:\n%s", err, out, logs.String())
+			b.Fatalf("loadgen: %v\n%s\nserver log:\n%s", err, out, logs.Logs())
 		}
 		sc := bufio.NewScanner(bytes.NewReader(out))
 		for sc.Scan() {

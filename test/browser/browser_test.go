@@ -25,6 +25,8 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+
+	"github.com/fgstudio/fgstudio/test/studiotest"
 )
 
 // chromiumPath is Debian's Chromium (scripts/setup.sh test installs it);
@@ -45,15 +47,12 @@ var shared struct {
 }
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := studiotest.Run(m)
 	if shared.cancel != nil {
 		shared.cancel()
 	}
 	if shared.dir != "" {
 		os.RemoveAll(shared.dir)
-	}
-	if serverBin.dir != "" {
-		os.RemoveAll(serverBin.dir)
 	}
 	os.Exit(code)
 }

@@ -22,28 +22,12 @@ import (
 
 	"github.com/fgstudio/fgstudio/queue"
 	"github.com/fgstudio/fgstudio/test/redistest"
+	"github.com/fgstudio/fgstudio/test/studiotest"
 )
 
 const prefix = "{chaos}:"
 
-var workerBin string
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "chaosworker-")
-	if err != nil {
-		panic(err)
-	}
-	workerBin = filepath.Join(dir, "chaosworker")
-	build := exec.Command("go", "build", "-o", workerBin, "github.com/fgstudio/fgstudio/test/chaos/chaosworker")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build chaosworker:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(studiotest.Run(m)) }
 
 // proc is one running worker process; it collects the worker's stdout lines.
 type proc struct {
@@ -60,7 +44,7 @@ type proc struct {
 func startWorker(t *testing.T, wrap []string, name, url string, extra ...string) *proc {
 	t.Helper()
 	args := append([]string{}, wrap...)
-	args = append(args, workerBin, "-redis", url, "-name", name, "-prefix", prefix)
+	args = append(args, studiotest.Binary(t, studiotest.Module+"/test/chaos/chaosworker"), "-redis", url, "-name", name, "-prefix", prefix)
 	args = append(args, extra...)
 	cmd := exec.Command(args[0], args[1:]...)
 	stdout, err := cmd.StdoutPipe()

@@ -3,22 +3,20 @@ package deploy
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/fgstudio/fgstudio/internal/ort"
 	"github.com/fgstudio/fgstudio/test/redistest"
+	"github.com/fgstudio/fgstudio/test/studiotest"
 )
+
+func TestMain(m *testing.M) { os.Exit(studiotest.Run(m)) }
 
 // listen opens a loopback listener on a free port.
 func listen(t *testing.T) net.Listener {
@@ -84,87 +82,15 @@ func silent(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// studioBin is the studio binary, built once for the package.
-var studioBin struct {
-	once sync.Once
-	path string
-	err  error
-}
-
-func studioBinary(t *testing.T) string {
-	t.Helper()
-	studioBin.once.Do(func() {
-		dir, err := os.MkdirTemp("", "studio-deploy-bin-")
-		if err != nil {
-			studioBin.err = err
-			return
-		}
-		studioBin.path = filepath.Join(dir, "studio")
-		cmd := exec.Command("go", "build", "-o", studioBin.path, "github.com/fgstudio/fgstudio/cmd/studio")
-		cmd.Dir = root(t)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			studioBin.err = fmt.Errorf("build studio: %v\n%s", err, out)
-		}
-	})
-	if studioBin.err != nil {
-		t.Fatal(studioBin.err)
-	}
-	return studioBin.path
-}
-
 // startStudio runs `studio cmd` as the image does (settings in the
 // environment, no models) until the test ends, and returns once it
 // answers on addr.
 func startStudio(t *testing.T, cmd, addr string, env ...string) {
 	t.Helper()
-	lib := os.Getenv("ORT_LIB_PATH")
-	if lib == "" {
-		lib = filepath.Join(root(t), filepath.FromSlash(ort.DefaultLibraryPath()))
-	}
-	p := exec.Command(studioBinary(t), cmd)
-	p.Env = append([]string{"PATH=/usr/bin:/bin", "ORT_LIB_PATH=" + lib, "STUDIO_MODELS_DIR=" + t.TempDir(), "STUDIO_THREADS=1"}, env...)
-	var log strings.Builder
-	var mu sync.Mutex
-	p.Stderr = writerFunc(func(b []byte) (int, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		return log.Write(b)
-	})
-	if err := p.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		p.Wait()
-		close(done)
-	}()
-	t.Cleanup(func() {
-		p.Process.Kill()
-		<-done
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get("http://" + addr + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			return
-		}
-		select {
-		case <-done:
-			mu.Lock()
-			defer mu.Unlock()
-			t.Fatalf("studio %s exited; log:\n%s", cmd, log.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("studio %s does not answer on %s", cmd, addr)
-		}
-	}
+	p := exec.Command(studiotest.Studio(t), cmd)
+	p.Env = append([]string{"PATH=/usr/bin:/bin", "ORT_LIB_PATH=" + studiotest.ORTLib(t), "STUDIO_MODELS_DIR=" + t.TempDir(), "STUDIO_THREADS=1"}, env...)
+	studiotest.Start(t, p).Get(t, "http://"+addr+"/healthz", 30*time.Second)
 }
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
 
 // imageHealthcheck is the HEALTHCHECK command of Dockerfile: the image's
 // binary and its arguments.
@@ -185,7 +111,7 @@ func runHealth(t *testing.T, env ...string) (int, string) {
 	args := imageHealthcheck(t)[1:]
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, studioBinary(t), args...)
+	cmd := exec.CommandContext(ctx, studiotest.Studio(t), args...)
 	// A proxy in the container's environment must not be used: the check
 	// is about this machine.
 	cmd.Env = append([]string{"PATH=/usr/bin:/bin", "HTTP_PROXY=http://127.0.0.1:9", "http_proxy=http://127.0.0.1:9"}, env...)

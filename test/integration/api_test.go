@@ -18,27 +18,15 @@ import (
 	"github.com/fgstudio/fgstudio/studio/api"
 	"github.com/fgstudio/fgstudio/studio/client"
 	"github.com/fgstudio/fgstudio/test/redistest"
+	"github.com/fgstudio/fgstudio/test/studiotest"
 )
 
 const adminToken = "integration-admin-token-42"
 
 // waitReady polls /readyz until the server is ready.
-func waitReady(t *testing.T, p *proc, base string) {
+func waitReady(t *testing.T, p *studiotest.Process, base string) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not ready: %v; log:\n%s", base, err, p.logs())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	p.WaitStatus(t, base+"/readyz", 200, 60*time.Second)
 }
 
 func newKey(t *testing.T, base string) string {
@@ -78,8 +66,8 @@ func TestAPIEndToEnd(t *testing.T) {
 	size := tm.Manifest.Size("image_size", 0)
 	redis := redistest.Start(t, redistest.Options{})
 	common := []string{"REDIS_URL=" + redis.URL(), "STUDIO_MODELS_DIR=" + models, "STUDIO_THREADS=1"}
-	worker := start(t, append(common, "STUDIO_ADMIN_ADDR="+freeAddr(t)), "worker")
-	addr := freeAddr(t)
+	worker := start(t, append(common, "STUDIO_ADMIN_ADDR="+studiotest.FreeAddr(t)), "worker")
+	addr := studiotest.FreeAddr(t)
 	server := start(t, append(common, "STUDIO_ADDR="+addr, "STUDIO_REQUIRE_AUTH=true", "STUDIO_ADMIN_TOKEN="+adminToken), "serve")
 	base := "http://" + addr
 	waitReady(t, server, base)
@@ -99,10 +87,10 @@ func TestAPIEndToEnd(t *testing.T) {
 	var events []api.Event
 	done, err := c.Wait(ctx, job.ID, func(ev api.Event) { events = append(events, ev) })
 	if err != nil {
-		t.Fatalf("wait: %v; worker log:\n%s", err, worker.logs())
+		t.Fatalf("wait: %v; worker log:\n%s", err, worker.Logs())
 	}
 	if done.State != "succeeded" || len(done.Images) != 3 {
-		t.Fatalf("job %+v; worker log:\n%s", done, worker.logs())
+		t.Fatalf("job %+v; worker log:\n%s", done, worker.Logs())
 	}
 	images, progress := 0, 0
 	for _, ev := range events {
@@ -145,7 +133,7 @@ func TestAPIEndToEnd(t *testing.T) {
 
 	// The CLI against the server, for a class model.
 	out := t.TempDir()
-	cmd := exec.CommandContext(ctx, binary, "generate", "--server", base, "--model", classModel, "--class", class,
+	cmd := exec.CommandContext(ctx, studiotest.Studio(t), "generate", "--server", base, "--model", classModel, "--class", class,
 		"--n", "2", "--seed", "5", "--out", out)
 	cmd.Env = append(os.Environ(), "STUDIO_API_KEY="+token)
 	if b, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(b), "2/2 images") {
@@ -168,13 +156,13 @@ func TestAPIEndToEnd(t *testing.T) {
 			t.Fatalf("%s: %+v %v", r.File, prov, err)
 		}
 	}
-	for _, p := range []*proc{server, worker} {
-		if code := p.stop(t); code != 0 {
-			t.Fatalf("exit %d; log:\n%s", code, p.logs())
+	for _, p := range []*studiotest.Process{server, worker} {
+		if code := p.Stop(t); code != 0 {
+			t.Fatalf("exit %d; log:\n%s", code, p.Logs())
 		}
 	}
-	if !strings.Contains(server.logs(), "authentication required") || strings.Contains(server.logs(), token) || strings.Contains(server.logs(), adminToken) {
-		t.Fatalf("server log must say auth is on and never show a token:\n%s", server.logs())
+	if !strings.Contains(server.Logs(), "authentication required") || strings.Contains(server.Logs(), token) || strings.Contains(server.Logs(), adminToken) {
+		t.Fatalf("server log must say auth is on and never show a token:\n%s", server.Logs())
 	}
 }
 
@@ -182,7 +170,7 @@ func TestAPIEndToEnd(t *testing.T) {
 // process on the embedded queue, no key needed from this machine.
 func TestServeEmbeddedGenerates(t *testing.T) {
 	models, classModel, class := testModels(t)
-	addr := freeAddr(t)
+	addr := studiotest.FreeAddr(t)
 	p := start(t, []string{"STUDIO_ADDR=" + addr, "STUDIO_MODELS_DIR=" + models, "STUDIO_THREADS=1"}, "serve")
 	base := "http://" + addr
 	waitReady(t, p, base)
@@ -198,13 +186,13 @@ func TestServeEmbeddedGenerates(t *testing.T) {
 	}
 	done, err := c.Wait(ctx, job.ID, nil)
 	if err != nil || done.State != "succeeded" || len(done.Images) != 2 || len(done.Images[1].Scores) == 0 {
-		t.Fatalf("%+v %v; log:\n%s", done, err, p.logs())
+		t.Fatalf("%+v %v; log:\n%s", done, err, p.Logs())
 	}
-	if code := p.stop(t); code != 0 {
-		t.Fatalf("exit %d; log:\n%s", code, p.logs())
+	if code := p.Stop(t); code != 0 {
+		t.Fatalf("exit %d; log:\n%s", code, p.Logs())
 	}
-	if !strings.Contains(p.logs(), "authentication is off") {
-		t.Fatalf("the log must say that authentication is off:\n%s", p.logs())
+	if !strings.Contains(p.Logs(), "authentication is off") {
+		t.Fatalf("the log must say that authentication is off:\n%s", p.Logs())
 	}
 }
 

@@ -6,19 +6,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/fgstudio/fgstudio/test/studiotest"
 )
 
 // TestGenerateIsIdenticalAcrossProcesses runs `studio generate` in two
 // processes with different thread counts and batch compositions: the image
 // of one seed has the same bytes in both.
 func TestGenerateIsIdenticalAcrossProcesses(t *testing.T) {
-	models, err := filepath.Abs("../../samples/models")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d := os.Getenv("STUDIO_TEST_MODELS"); d != "" {
-		models = d
-	}
+	models := studiotest.Models(t)
 	cases := []struct{ model, flag, value string }{
 		{"attngan-birds", "--prompt", "this bird has a red crown and black wings with a short pointed bill"},
 		{"cvaegan-birds", "--class", "1"},
@@ -27,9 +23,9 @@ func TestGenerateIsIdenticalAcrossProcesses(t *testing.T) {
 		t.Run(c.model, func(t *testing.T) {
 			run := func(n, seed, threads string) string {
 				out := t.TempDir()
-				cmd := exec.CommandContext(t.Context(), binary, "generate", "--model", c.model, c.flag, c.value,
+				cmd := exec.CommandContext(t.Context(), studiotest.Studio(t), "generate", "--model", c.model, c.flag, c.value,
 					"--n", n, "--seed", seed, "--threads", threads, "--models-dir", models, "--out", out)
-				cmd.Env = append(os.Environ(), "ORT_LIB_PATH="+ortLib(t))
+				cmd.Env = append(os.Environ(), "ORT_LIB_PATH="+studiotest.ORTLib(t))
 				if b, err := cmd.CombinedOutput(); err != nil {
 					t.Fatalf("studio generate: %v\n%s", err, b)
 				}

@@ -20,6 +20,7 @@ import (
 	"github.com/fgstudio/fgstudio/studio/api"
 	"github.com/fgstudio/fgstudio/studio/client"
 	"github.com/fgstudio/fgstudio/test/redistest"
+	"github.com/fgstudio/fgstudio/test/studiotest"
 )
 
 // modelsWithout is a models folder of links to the sample models but
@@ -71,7 +72,7 @@ func getJSON[T any](t *testing.T, url string) (int, T) {
 func TestServeReloadReloadsItsWorker(t *testing.T) {
 	src, classModel, class := testModels(t)
 	dir, add := modelsWithout(t, src, classModel)
-	addr := freeAddr(t)
+	addr := studiotest.FreeAddr(t)
 	p := start(t, []string{"STUDIO_ADDR=" + addr, "STUDIO_MODELS_DIR=" + dir, "STUDIO_THREADS=1"}, "serve")
 	base := "http://" + addr
 	waitReady(t, p, base)
@@ -107,13 +108,13 @@ func TestServeReloadReloadsItsWorker(t *testing.T) {
 	}
 	done, err := c.Wait(ctx, job.ID, nil)
 	if err != nil || done.State != "succeeded" || len(done.Images) != 2 || done.Images[0].FidelityMeasure != "class_prob" {
-		t.Fatalf("%+v %v; log:\n%s", done, err, p.logs())
+		t.Fatalf("%+v %v; log:\n%s", done, err, p.Logs())
 	}
-	if code := p.stop(t); code != 0 {
-		t.Fatalf("exit %d; log:\n%s", code, p.logs())
+	if code := p.Stop(t); code != 0 {
+		t.Fatalf("exit %d; log:\n%s", code, p.Logs())
 	}
-	if !strings.Contains(p.logs(), "generator reloaded") {
-		t.Errorf("no reload in the log:\n%s", p.logs())
+	if !strings.Contains(p.Logs(), "generator reloaded") {
+		t.Errorf("no reload in the log:\n%s", p.Logs())
 	}
 }
 
@@ -130,15 +131,15 @@ func TestWorkerReloadsOnSIGHUP(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer q.Close()
-	admin := freeAddr(t)
+	admin := studiotest.FreeAddr(t)
 	p := start(t, []string{"REDIS_URL=" + redis.URL(), "STUDIO_MODELS_DIR=" + dir, "STUDIO_ADMIN_ADDR=" + admin, "STUDIO_THREADS=1"}, "worker")
 	waitReady(t, p, "http://"+admin)
 
 	add()
-	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+	if err := p.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, p, "the reload", func() bool { return strings.Contains(p.logs(), "generator reloaded") })
+	waitFor(t, p, "the reload", func() bool { return strings.Contains(p.Logs(), "generator reloaded") })
 	s := jobspec.Spec{Kind: jobspec.Generate, Model: classModel, Class: class, N: 2, Seed: 5}
 	raw, err := s.Marshal()
 	if err != nil {
@@ -151,12 +152,12 @@ func TestWorkerReloadsOnSIGHUP(t *testing.T) {
 	waitFor(t, p, "the job of the reloaded model", func() bool {
 		got, err := q.Get(ctx, "c", j.ID)
 		if err == nil && got.State == queue.Failed {
-			t.Fatalf("job failed: %s; log:\n%s", got.Error, p.logs())
+			t.Fatalf("job failed: %s; log:\n%s", got.Error, p.Logs())
 		}
 		return err == nil && got.State == queue.Succeeded && len(got.Results) == 2
 	})
-	if code := p.stop(t); code != 0 {
-		t.Fatalf("exit %d after SIGTERM; log:\n%s", code, p.logs())
+	if code := p.Stop(t); code != 0 {
+		t.Fatalf("exit %d after SIGTERM; log:\n%s", code, p.Logs())
 	}
 }
 
@@ -169,12 +170,12 @@ func TestProviderFallbackFailsReadinessWhenRequired(t *testing.T) {
 	redis := redistest.Start(t, redistest.Options{})
 	for _, require := range []bool{true, false} {
 		t.Run(fmt.Sprintf("require=%v", require), func(t *testing.T) {
-			admin := freeAddr(t)
+			admin := studiotest.FreeAddr(t)
 			p := start(t, []string{"REDIS_URL=" + redis.URL(), "STUDIO_MODELS_DIR=" + models, "STUDIO_ADMIN_ADDR=" + admin,
 				"STUDIO_THREADS=1", "STUDIO_PROVIDER=cuda", fmt.Sprintf("STUDIO_REQUIRE_PROVIDER=%v", require)}, "worker")
 			base := "http://" + admin
 			get(t, p, base+"/healthz")
-			waitFor(t, p, "the provider probe", func() bool { return strings.Contains(p.logs(), "execution provider") })
+			waitFor(t, p, "the provider probe", func() bool { return strings.Contains(p.Logs(), "execution provider") })
 			code, body := get(t, p, base+"/readyz")
 			if require && (code != 503 || !strings.Contains(body, `"provider":"asked for cuda, graph sessions run on cpu`)) {
 				t.Errorf("readyz %d %s", code, body)
@@ -185,8 +186,8 @@ func TestProviderFallbackFailsReadinessWhenRequired(t *testing.T) {
 			if _, metrics := get(t, p, base+"/metrics"); !strings.Contains(metrics, `studio_ort_provider_info{effective="cpu",requested="cuda"} 1`) {
 				t.Errorf("metrics lack the provider info:\n%s", metrics)
 			}
-			if code := p.stop(t); code != 0 {
-				t.Fatalf("exit %d; log:\n%s", code, p.logs())
+			if code := p.Stop(t); code != 0 {
+				t.Fatalf("exit %d; log:\n%s", code, p.Logs())
 			}
 		})
 	}

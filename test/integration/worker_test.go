@@ -3,8 +3,6 @@ package integration
 import (
 	"encoding/json"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -12,20 +10,14 @@ import (
 	"github.com/fgstudio/fgstudio/internal/catalog"
 	"github.com/fgstudio/fgstudio/queue"
 	"github.com/fgstudio/fgstudio/test/redistest"
+	"github.com/fgstudio/fgstudio/test/studiotest"
 )
 
 // testModels is the committed sample models, or STUDIO_TEST_MODELS; a
 // missing folder fails the test.
 func testModels(t *testing.T) (dir, model, class string) {
 	t.Helper()
-	dir = os.Getenv("STUDIO_TEST_MODELS")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "samples", "models")
-	}
-	dir, err := filepath.Abs(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir = studiotest.Models(t)
 	cat, err := catalog.Open(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -71,13 +63,13 @@ func TestWorkerConsumesAndDrainsOnSIGTERM(t *testing.T) {
 	}
 	env := []string{"REDIS_URL=" + redis.URL(), "STUDIO_MODELS_DIR=" + models, "STUDIO_THREADS=1",
 		"STUDIO_WORKER_CONCURRENCY=2", "STUDIO_MAX_BATCH=4"}
-	first := start(t, append(env, "STUDIO_ADMIN_ADDR="+freeAddr(t)), "worker")
+	first := start(t, append(env, "STUDIO_ADMIN_ADDR="+studiotest.FreeAddr(t)), "worker")
 	waitFor(t, first, "a first job done", func() bool {
 		j, err := q.Get(ctx, "c", ids[0])
 		return err == nil && j.State == queue.Succeeded
 	})
-	if code := first.stop(t); code != 0 {
-		t.Fatalf("exit %d after SIGTERM; log:\n%s", code, first.logs())
+	if code := first.Stop(t); code != 0 {
+		t.Fatalf("exit %d after SIGTERM; log:\n%s", code, first.Logs())
 	}
 	held := 0
 	for _, id := range ids {
@@ -90,10 +82,10 @@ func TestWorkerConsumesAndDrainsOnSIGTERM(t *testing.T) {
 		}
 	}
 	if held != 0 {
-		t.Fatalf("%d jobs still held by the stopped worker; log:\n%s", held, first.logs())
+		t.Fatalf("%d jobs still held by the stopped worker; log:\n%s", held, first.Logs())
 	}
 
-	second := start(t, append(env, "STUDIO_ADMIN_ADDR="+freeAddr(t)), "worker")
+	second := start(t, append(env, "STUDIO_ADMIN_ADDR="+studiotest.FreeAddr(t)), "worker")
 	for _, id := range ids {
 		waitFor(t, second, "job "+id, func() bool {
 			j, err := q.Get(ctx, "c", id)
@@ -104,17 +96,17 @@ func TestWorkerConsumesAndDrainsOnSIGTERM(t *testing.T) {
 			return len(j.Results) == 4 && json.Unmarshal(j.Results[3].Meta, &m) == nil && m.Index == 3
 		})
 	}
-	if code := second.stop(t); code != 0 {
-		t.Fatalf("second worker exit %d; log:\n%s", code, second.logs())
+	if code := second.Stop(t); code != 0 {
+		t.Fatalf("second worker exit %d; log:\n%s", code, second.Logs())
 	}
 }
 
-func waitFor(t *testing.T, p *proc, what string, cond func() bool) {
+func waitFor(t *testing.T, p *studiotest.Process, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s; log:\n%s", what, p.logs())
+			t.Fatalf("timed out waiting for %s; log:\n%s", what, p.Logs())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
