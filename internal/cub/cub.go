@@ -22,6 +22,10 @@ type Image struct {
 	ClassID  int
 	Train    bool
 	Captions []string
+	// BBox is the bird's bounding box (x, y, width, height in pixels)
+	// from bounding_boxes.txt; HasBBox is false without one.
+	BBox    [4]float64
+	HasBBox bool
 }
 
 // Dataset is the index of a data set (no pixels are read).
@@ -76,7 +80,25 @@ func Open(root string) (*Dataset, error) {
 	if err := pairs("train_test_split.txt", func(im *Image, v int) { im.Train = v == 1 }); err != nil {
 		return nil, err
 	}
-	err := eachLine(filepath.Join(root, "testclasses.txt"), func(f []string) error {
+	err := eachLine(filepath.Join(root, "bounding_boxes.txt"), func(f []string) error {
+		id, err := strconv.Atoi(f[0])
+		i, ok := byID[id]
+		if err != nil || !ok || len(f) != 5 {
+			return fmt.Errorf("bad bounding box line %q", strings.Join(f, " "))
+		}
+		im := &d.Images[i]
+		for k := range im.BBox {
+			if im.BBox[k], err = strconv.ParseFloat(f[k+1], 64); err != nil {
+				return fmt.Errorf("bad bounding box line %q", strings.Join(f, " "))
+			}
+		}
+		im.HasBBox = true
+		return nil
+	})
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	err = eachLine(filepath.Join(root, "testclasses.txt"), func(f []string) error {
 		for id, name := range d.Classes {
 			if name == f[0] {
 				d.Heldout[id] = true
@@ -112,6 +134,18 @@ func (d *Dataset) TestSeen() []Image {
 	var res []Image
 	for _, im := range d.Images {
 		if !im.Train && !d.Heldout[im.ClassID] {
+			res = append(res, im)
+		}
+	}
+	return res
+}
+
+// TestHeldout lists the images of held-out classes (all of them test
+// images): what a text model is measured on for classes it never saw.
+func (d *Dataset) TestHeldout() []Image {
+	var res []Image
+	for _, im := range d.Images {
+		if !im.Train && d.Heldout[im.ClassID] {
 			res = append(res, im)
 		}
 	}

@@ -29,6 +29,9 @@ func TestReadsMakerOutput(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(d.Root, "images", im.Path)); err != nil {
 			t.Fatal(err)
 		}
+		if !im.HasBBox || im.BBox[2] <= 0 || im.BBox[3] <= 0 {
+			t.Fatalf("image %d: no bounding box %v", im.ID, im.BBox)
+		}
 		if d.Heldout[im.ClassID] && im.Train {
 			t.Fatalf("held-out class image %d in train split", im.ID)
 		}
@@ -40,6 +43,14 @@ func TestReadsMakerOutput(t *testing.T) {
 	}
 	if len(d.TestSeen()) == 0 {
 		t.Fatal("no seen test images")
+	}
+	for _, im := range d.TestHeldout() {
+		if im.Train || !d.Heldout[im.ClassID] {
+			t.Fatalf("TestHeldout returned %+v", im)
+		}
+	}
+	if len(d.TestHeldout()) != 8 {
+		t.Fatalf("%d held-out test images, want 8", len(d.TestHeldout()))
 	}
 }
 
