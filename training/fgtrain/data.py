@@ -1,20 +1,27 @@
 """CUB-200-2011 layout reader, with Reed et al. captions and the zero-shot class split.
 
-Layout (under `root`, or under `root/CUB_200_2011` for the metadata files):
+The reader contract, the same in Go (internal/cub) and held equal by shared test vectors
+(internal/cub/testdata/contract.json, fixtures made by internal/cub/testdata/cubfixture.py):
 
     images.txt                          <image_id> <class_dir>/<file>.jpg
     image_class_labels.txt              <image_id> <class_id>
     train_test_split.txt                <image_id> <1 = train, 0 = test>
     bounding_boxes.txt                  <image_id> <x> <y> <w> <h>       (optional)
     classes.txt                         <class_id> <class_dir>
-    attributes.txt                      <attr_id> <group::value>         (optional)
-    attributes/image_attribute_labels.txt  <image_id> <attr_id> <is_present> ...  (optional)
-    images/<class_dir>/<file>.jpg
-    text/<class_dir>/<file>.txt         one caption per line (10)        (optional)
-    trainvalclasses.txt / testclasses.txt   class dirs: seen / held-out  (optional; all seen if absent)
+    images/<class_dir>/<file>.jpg       RGB, grayscale or CMYK JPEG (or PNG)
+    attributes.txt                      <attr_id> <group::value>         (optional; also beside root/)
+    attributes/image_attribute_labels.txt  <image_id> <attr_id> <is_present> <certainty> <time>
+    text/ or text_c10/<class_dir>/<file>.txt   one caption a line (Reed et al.; optional)
+    trainvalclasses.txt / testclasses.txt      class dirs: seen / held-out (optional)
+
+Every file is looked for in `root`, then in `root/CUB_200_2011` (the archive's folder). Class split:
+trainvalclasses.txt lists the seen classes and testclasses.txt the held-out ones; either alone
+splits all classes into it and the rest; neither: all classes seen. Images listed but missing are
+found before any pixel is read (MissingFilesError; --skip-missing drops them).
 
 See training/SPEC.md for the API. Images are decoded once, cropped around the bird as AttnGAN does
-(square of 1.5x the box's longer side), resized to `size`, and kept in memory as uint8.
+(square of 1.5x the box's longer side, clipped to the image; the whole image without a box),
+resized to `size` (Pillow's bicubic), and kept in memory as uint8.
 """
 
 from __future__ import annotations
@@ -45,7 +52,10 @@ def _find(root: str, *names: str, required: bool = True):
             if os.path.exists(p):
                 return p
     if required:
-        raise FileNotFoundError("%s not found under %s" % (" or ".join(names), root))
+        raise FileNotFoundError(
+            "%s not found under %s or %s: a CUB-200-2011 folder holds images.txt, classes.txt, "
+            "image_class_labels.txt, train_test_split.txt and images/ (docs/real-cub.md)" % (
+                " or ".join(names), root, os.path.join(root, "CUB_200_2011")))
     return None
 
 
@@ -65,16 +75,42 @@ def _class_list(path, name_to_id) -> list[int]:
             if not n:
                 continue
             if n not in name_to_id:
-                raise ValueError("%s: unknown class %r" % (path, n))
+                raise ValueError("%s: unknown class %r (not in classes.txt)" % (path, n))
             ids.append(name_to_id[n])
     return sorted(ids)
 
 
-def load_index(root: str) -> dict:
-    """Read the metadata files.
+# Certainty ids of attributes/image_attribute_labels.txt (attributes/certainties.txt).
+CERTAIN = 3  # "probably" (3) or "definitely" (4): what attribute captions are made from
+
+
+class MissingFilesError(FileNotFoundError):
+    """Images listed in images.txt that are not under images/ (a partial download)."""
+
+    def __init__(self, missing: list[str], total: int, images_dir: str):
+        self.missing, self.total, self.images_dir = missing, total, images_dir
+        super().__init__(
+            "%d of %d images listed in images.txt are missing under %s (e.g. %s): a partial "
+            "download? Pass --skip-missing to use the %d that are there" % (
+                len(missing), total, images_dir, ", ".join(missing[:3]), total - len(missing)))
+
+
+class NoCaptionsError(FileNotFoundError):
+    """A text model was asked for on a data set without captions."""
+
+
+# --skip-missing of the command line sets this; load_index(skip_missing=None) follows it.
+SKIP_MISSING = False
+
+
+def load_index(root: str, skip_missing: bool | None = None) -> dict:
+    """Read the metadata files (the reader contract: internal/cub/testdata/contract.json).
+
+    Missing image files are found here, before any pixel is read: a MissingFilesError names how
+    many and a few, unless skip_missing (default: SKIP_MISSING), which drops them from the index.
 
     Returns a dict:
-      root, images_dir, text_dir (or None)
+      root, meta_dir (where images.txt is), images_dir, text_dir (text/ or text_c10/, or None)
       images:     OrderedDict image_id -> relative path (under images/), in file order
       labels:     image_id -> class_id (1-based)
       split:      image_id -> 1 (train) | 0 (test)
@@ -82,9 +118,13 @@ def load_index(root: str) -> dict:
       classes:    OrderedDict class_id -> class dir name ("001.Black_footed_Albatross")
       attributes: list of "group::value" (index = attribute id - 1; [] if none)
       image_attributes: image_id -> np.uint8[A] of is_present (absent if no labels file)
-      seen, heldout: sorted lists of class ids
+      image_certainty:  image_id -> np.uint8[A] certainty ids (1 not visible .. 4 definitely)
+      seen, heldout: sorted lists of class ids; missing: relative paths skipped
+      caption_source: "text" (the files in text_dir; see use_captions)
     """
+    skip = SKIP_MISSING if skip_missing is None else skip_missing
     images = OrderedDict((int(r[0]), r[1]) for r in _rows(_find(root, "images.txt")))
+    meta_dir = os.path.dirname(_find(root, "images.txt"))
     labels = {int(r[0]): int(r[1]) for r in _rows(_find(root, "image_class_labels.txt"))}
     split = {int(r[0]): int(r[1]) for r in _rows(_find(root, "train_test_split.txt"))}
     bb_path = _find(root, "bounding_boxes.txt", required=False)
@@ -98,34 +138,170 @@ def load_index(root: str) -> dict:
     if attr_path:
         rows = sorted((int(r[0]), r[1]) for r in _rows(attr_path))
         attributes = [n for _, n in rows]
-    image_attributes = {}
+    image_attributes, image_certainty = {}, {}
     ial = _find(root, os.path.join("attributes", "image_attribute_labels.txt"), required=False)
     if ial and attributes:
-        for r in _rows(ial):
+        for r in _rows(ial):  # <image> <attribute> <is_present> <certainty> <time> (some lines: one more)
             img, a, present = int(r[0]), int(r[1]), int(r[2])
             v = image_attributes.get(img)
             if v is None:
                 v = image_attributes[img] = np.zeros(len(attributes), dtype=np.uint8)
+                image_certainty[img] = np.zeros(len(attributes), dtype=np.uint8)
             v[a - 1] = 1 if present else 0
+            image_certainty[img][a - 1] = int(r[3]) if len(r) > 3 else 4
 
+    # Class split (Reed et al.): trainvalclasses.txt lists the seen classes, testclasses.txt the
+    # held-out ones; either file alone splits all classes into it and the rest; neither: all seen.
     seen_path = _find(root, "trainvalclasses.txt", required=False)
     held_path = _find(root, "testclasses.txt", required=False)
-    if seen_path:
-        seen = _class_list(seen_path, name_to_id)
-        heldout = _class_list(held_path, name_to_id) if held_path else sorted(set(classes) - set(seen))
-    else:
-        seen, heldout = sorted(classes), []
+    seen = _class_list(seen_path, name_to_id) if seen_path else None
+    heldout = _class_list(held_path, name_to_id) if held_path else None
+    if seen is None:
+        seen = sorted(set(classes) - set(heldout or []))
+    if heldout is None:
+        heldout = sorted(set(classes) - set(seen)) if seen_path else []
     if set(seen) & set(heldout):
         raise ValueError("classes both seen and held out: %s" % sorted(set(seen) & set(heldout)))
 
-    missing = [i for i in images if i not in labels or i not in split]
+    unlabelled = [i for i in images if i not in labels or i not in split]
+    if unlabelled:
+        raise ValueError("images without label or split: %s" % unlabelled[:5])
+    images_dir = os.path.join(meta_dir, "images")
+    if not os.path.isdir(images_dir):
+        images_dir = _find(root, "images")
+    missing = [rel for rel in images.values() if not os.path.isfile(os.path.join(images_dir, rel))]
+    if missing and not skip:
+        raise MissingFilesError(missing, len(images), images_dir)
     if missing:
-        raise ValueError("images without label or split: %s" % missing[:5])
-    images_dir = _find(root, "images")
+        gone = set(missing)
+        images = OrderedDict((i, rel) for i, rel in images.items() if rel not in gone)
     text_dir = _find(root, "text", "text_c10", required=False)
-    return dict(root=root, images_dir=images_dir, text_dir=text_dir, images=images, labels=labels,
-                split=split, bboxes=bboxes, classes=classes, attributes=attributes,
-                image_attributes=image_attributes, seen=seen, heldout=heldout)
+    return dict(root=root, meta_dir=meta_dir, images_dir=images_dir, text_dir=text_dir, images=images,
+                labels=labels, split=split, bboxes=bboxes, classes=classes, attributes=attributes,
+                image_attributes=image_attributes, image_certainty=image_certainty, seen=seen,
+                heldout=heldout, missing=missing, caption_source="text")
+
+
+CAPTION_SOURCES = ("text", "attributes")
+
+
+def no_captions_message(index: dict, what: str) -> str:
+    root = index["root"]
+    msg = ("no captions in %s: %s needs captions, one file per image, text/<class>/<image>.txt or "
+           "text_c10/<class>/<image>.txt (one caption a line) in the data folder or its "
+           "CUB_200_2011/. CUB-200-2011 has none of its own: they are Reed et al.'s (CVPR 2016, "
+           "\"Learning Deep Representations of Fine-Grained Visual Descriptions\"), the "
+           "cvpr2016_cub archive linked from https://github.com/reedscot/cvpr2016 — unpack it and "
+           "move its text_c10/ (and trainvalclasses.txt, testclasses.txt) into %s (docs/real-cub.md). "
+           % (root, what, root))
+    if index["image_attributes"]:
+        msg += ("Or make captions from CUB's attribute annotations, which are here: add --captions "
+                "attributes (each image's attributes marked present with certainty 'probably' or "
+                "'definitely', as sentences; the model card says so).")
+    else:
+        msg += ("CUB's attribute annotations (attributes.txt, attributes/image_attribute_labels.txt) "
+                "could stand in with --captions attributes, but they are not here either.")
+    return msg
+
+
+def use_captions(index: dict, source: str, what: str) -> dict:
+    """Choose where captions come from for a text model (`what` names it in errors): "text" (the
+    caption files) or "attributes" (sentences made from certain attribute annotations). Raises
+    NoCaptionsError with what is missing and where to get it. Returns the index (updated)."""
+    if source not in CAPTION_SOURCES:
+        raise ValueError("captions must be one of %s, not %r" % (CAPTION_SOURCES, source))
+    if source == "text" and not index["text_dir"]:
+        raise NoCaptionsError(no_captions_message(index, what))
+    if source == "attributes" and not index["image_attributes"]:
+        raise NoCaptionsError(
+            "--captions attributes: no attribute annotations in %s (attributes.txt and "
+            "attributes/image_attribute_labels.txt of CUB-200-2011)" % index["root"])
+    index["caption_source"] = source
+    n = sum(1 for i in index["images"] if image_captions(index, i))
+    if n == 0:
+        raise NoCaptionsError("%s: none of the %d images has a caption (%s)" % (
+            what, len(index["images"]), index["text_dir"] if source == "text" else "attributes"))
+    return index
+
+
+def image_captions(index: dict, image_id: int) -> list[str]:
+    """The captions of an image from the index's caption source."""
+    if index.get("caption_source") == "attributes":
+        return attribute_captions(index, image_id)
+    return read_captions(index["text_dir"], index["images"][image_id])
+
+
+# ---- captions from attribute annotations (the same rules in Go: internal/cub) -------------------
+
+_PART_NOUNS = {"wing": "wings", "eye": "eyes", "leg": "legs", "primary": "body"}
+
+
+def _clean(value: str) -> str:
+    """"small_(5_-_9_in)" -> "small", "curved_(up_or_down)" -> "curved", "rounded-wings" -> "rounded wings"."""
+    v = value.split("_(", 1)[0].split("(", 1)[0]
+    return " ".join(v.replace("_", " ").replace("-", " ").split())
+
+
+def _phrase(group: str, values: list[str]) -> tuple[str, str]:
+    """(kind, text) of one attribute group: kind "size" (a subject word) or "part"."""
+    g = group[4:] if group.startswith("has_") else group
+    part, _, aspect = g.rpartition("_")
+    if not part:
+        part, aspect = "", g
+    noun = _PART_NOUNS.get(part, part.replace("_", " "))
+    vals = [_clean(v) for v in values if _clean(v)]
+    if not vals:
+        return "", ""
+    if aspect == "size" and not part:
+        return "size", vals[0]
+    if aspect in ("color", "pattern"):
+        return "part", "%s %s" % (" and ".join(vals), noun)
+    if aspect == "shape":
+        v = vals[0]
+        last = v.split()[-1]
+        if not noun:
+            return "part", "a %s shape" % v
+        if last in (noun, noun.rstrip("s"), part) or noun.endswith(last):
+            return "part", v
+        return "part", "%s %s" % (v, noun)
+    if aspect == "length":
+        return "part", "%s %s" % (noun, vals[0])
+    if vals[0] in ("yes", "no"):
+        return "part", ("%s %s" if vals[0] == "yes" else "no %s %s") % (noun, aspect)
+    return "part", "%s %s %s" % (vals[0], noun, aspect)
+
+
+def attribute_captions(index: dict, image_id: int, n: int = 10, per_caption: int = 4) -> list[str]:
+    """Captions made from an image's attribute annotations: the attributes marked present with
+    certainty >= CERTAIN, grouped (values of one group joined by "and", groups in attribute-id
+    order), and up to n sentences "this [size] bird has A, B, C and D" over rotations of the groups.
+    Not human-written: models trained on them say so in their card."""
+    names = index["attributes"]
+    present = index["image_attributes"].get(image_id)
+    if present is None or not names:
+        return []
+    cert = index["image_certainty"].get(image_id)
+    groups: dict[str, list[str]] = {}
+    for j, name in enumerate(names):
+        if present[j] and (cert is None or cert[j] >= CERTAIN):
+            group, _, value = name.partition("::")
+            groups.setdefault(group, []).append(value)
+    size, phrases = "", []
+    for group, values in groups.items():
+        kind, text = _phrase(group, values)
+        if kind == "size":
+            size = text
+        elif text:
+            phrases.append(text)
+    if not phrases:
+        return []
+    subject = "this %s bird has " % size if size else "this bird has "
+    out = []
+    for k in range(min(n, len(phrases))):
+        rot = (phrases[k:] + phrases[:k])[:per_caption]
+        body = rot[0] if len(rot) == 1 else ", ".join(rot[:-1]) + " and " + rot[-1]
+        out.append(subject + body)
+    return out
 
 
 def class_label(class_dir: str) -> str:
@@ -149,21 +325,35 @@ def class_attributes(index: dict, class_id: int) -> dict:
     return {g: v for g, (_, v) in best.items()}
 
 
+def crop_box(width: int, height: int, bbox):
+    """(x1, y1, x2, y2) of the crop around a bird box (x, y, w, h): a square of 1.5x the box's longer
+    side around its centre, clipped to the image; the whole image without a box (or when the clipped
+    square is under 2 pixels wide)."""
+    if bbox is None:
+        return 0, 0, width, height
+    x, y, bw, bh = bbox
+    r = int(max(bw, bh) * 0.75)
+    cx, cy = int(x + bw / 2), int(y + bh / 2)
+    x1, x2 = max(0, cx - r), min(width, cx + r)
+    y1, y2 = max(0, cy - r), min(height, cy + r)
+    if x2 - x1 >= 2 and y2 - y1 >= 2:
+        return x1, y1, x2, y2
+    return 0, 0, width, height
+
+
 def load_image(path: str, bbox=None, size: int = 64) -> np.ndarray:
-    """uint8 [3,size,size]: crop a square around the box (1.5x its longer side), resize."""
-    with Image.open(path) as im:
-        im = im.convert("RGB")
-        if bbox is not None:
-            w, h = im.size
-            x, y, bw, bh = bbox
-            r = int(max(bw, bh) * 0.75)
-            cx, cy = int(x + bw / 2), int(y + bh / 2)
-            x1, x2 = max(0, cx - r), min(w, cx + r)
-            y1, y2 = max(0, cy - r), min(h, cy + r)
-            if x2 - x1 >= 2 and y2 - y1 >= 2:
-                im = im.crop((x1, y1, x2, y2))
-        im = im.resize((size, size), Image.BICUBIC)
-        return np.asarray(im, dtype=np.uint8).transpose(2, 0, 1).copy()
+    """uint8 [3,size,size]: crop_box, then Pillow's bicubic resize. Grayscale and CMYK JPEGs become
+    RGB (CMYK multiplicatively: r = (255 - c)(255 - k) / 255), alpha is dropped."""
+    try:
+        with Image.open(path) as im:
+            im = im.convert("RGB")
+            box = crop_box(im.size[0], im.size[1], bbox)
+            if box != (0, 0) + im.size:
+                im = im.crop(box)
+            im = im.resize((size, size), Image.BICUBIC)
+            return np.asarray(im, dtype=np.uint8).transpose(2, 0, 1).copy()
+    except (OSError, ValueError) as e:
+        raise ValueError("cannot read image %s: %s" % (path, e)) from e
 
 
 def read_captions(text_dir, rel_image_path: str) -> list[str]:
@@ -231,8 +421,7 @@ class CUBDataset(torch.utils.data.Dataset):
         self.images = torch.from_numpy(imgs)
 
         self.with_captions = with_captions
-        self.captions = [read_captions(idx["text_dir"], idx["images"][i]) if with_captions else []
-                         for i in ids]
+        self.captions = [image_captions(idx, i) if with_captions else [] for i in ids]
         self.caption_ids = self.caption_lens = None
         if vocab is not None and with_captions:
             self._encode_captions(vocab)
@@ -357,9 +546,9 @@ def seen_train_captions(root: str, index: dict | None = None) -> list[str]:
     idx = index if index is not None else load_index(root)
     seen = set(idx["seen"])
     out = []
-    for i, rel in idx["images"].items():
+    for i in idx["images"]:
         if idx["split"][i] == 1 and idx["labels"][i] in seen:
-            out.extend(read_captions(idx["text_dir"], rel))
+            out.extend(image_captions(idx, i))
     return out
 
 
