@@ -198,6 +198,11 @@ func datasetView(j queue.Job) api.Dataset {
 	}
 	results := append([]queue.Result(nil), j.Results...)
 	sort.Slice(results, func(a, b int) bool { return results[a].Index < results[b].Index })
+	// Each class's result carries the job's running totals when it was
+	// done; while classes finish in order, the difference with the one
+	// before is the class's own count.
+	var prev jobspec.DatasetClass
+	inOrder := true
 	for _, r := range results {
 		if r.Index == spec.N {
 			v.Report = r.Meta
@@ -205,7 +210,18 @@ func datasetView(j queue.Job) api.Dataset {
 		}
 		var m jobspec.DatasetClass
 		_ = json.Unmarshal(r.Meta, &m)
-		v.Classes = append(v.Classes, api.DatasetClass{Class: m.Class, Done: true})
+		dc := api.DatasetClass{Class: m.Class, Done: true}
+		inOrder = inOrder && r.Index == len(v.Classes) && m.Attempts >= prev.Attempts && m.Accepted >= prev.Accepted
+		if inOrder && m.Attempts > 0 {
+			kept, made := m.Accepted-prev.Accepted, m.Attempts-prev.Attempts
+			dc.Kept, dc.Made = &kept, &made
+			if made > 0 {
+				acc := float64(kept) / float64(made)
+				dc.Acceptance = &acc
+			}
+		}
+		prev = m
+		v.Classes = append(v.Classes, dc)
 	}
 	var rep datasetspec.Report
 	if len(v.Report) > 0 && json.Unmarshal(v.Report, &rep) == nil {

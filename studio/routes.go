@@ -29,6 +29,7 @@ func (s *Server) routes(reg *prometheus.Registry) {
 	v1.Get("/models/:name/vocabulary", with(anyKey, s.vocabulary)...)
 	v1.Get("/models/:name/classes/:id/example.png", with(anyKey, s.classExample)...)
 	v1.Post("/tokenize", with(anyKey, s.tokenize)...)
+	v1.Get("/jobs", with(anyKey, s.listJobs)...)
 
 	gen := []fiber.Handler{s.authenticate, require(auth.Generate)}
 	v1.Post("/generations", with(gen, s.createGeneration)...)

@@ -141,6 +141,9 @@ type Limiter interface {
 	Acquire(ctx context.Context, subject string, limit int) (string, error)
 	Bind(ctx context.Context, subject, slot, jobID string) error
 	Release(ctx context.Context, subject, member string) error
+	// Active lists the jobs bound to subject and not released, oldest
+	// first (GET /v1/jobs).
+	Active(ctx context.Context, subject string) ([]string, error)
 }
 
 // LoadStatus reports whether this process's generator loaded a model: the

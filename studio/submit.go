@@ -91,12 +91,17 @@ func (s *Server) submitOn(c *fiber.Ctx, lane queue.Lane, spec jobspec.Spec, idem
 	}
 	job, created, err := s.jobs.Enqueue(ctx, queue.NewJob{Client: who.client, Lane: lane, Model: spec.Model,
 		Spec: raw, Total: spec.Total(), IdempotencyKey: idemKey})
-	if slot != "" {
+	switch {
+	case slot != "":
 		if err == nil && created {
 			err = s.limiter.Bind(ctx, who.client, slot, job.ID)
 		} else if rerr := s.limiter.Release(ctx, who.client, slot); rerr != nil && err == nil {
 			err = rerr
 		}
+	case err == nil && created:
+		// No quota: the job is still recorded in the caller's active set,
+		// which GET /v1/jobs lists.
+		err = s.limiter.Bind(ctx, who.client, "", job.ID)
 	}
 	if err != nil {
 		return err

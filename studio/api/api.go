@@ -172,3 +172,36 @@ const (
 	EventRetrying = "retrying"
 	EventFinished = "finished"
 )
+
+// JobList is GET /v1/jobs: the caller's unfinished jobs (queued or
+// running), oldest first, of every kind its key's scopes reach.
+type JobList struct {
+	Jobs []JobSummary `json:"jobs"`
+}
+
+// JobSummary is one job of the list: enough to show a queue, with the
+// links to follow or cancel it (DELETE on Self).
+type JobSummary struct {
+	ID string `json:"id"`
+	// Kind is generate, morph, interpolate or dataset.
+	Kind  string `json:"kind"`
+	Model string `json:"model"`
+	// Lane is interactive (generations, morphs, interpolations) or batch
+	// (data sets).
+	Lane     string   `json:"lane"`
+	State    string   `json:"state"`
+	Progress Progress `json:"progress"`
+	// Prompt or Class says what a generation asks for; From and To are an
+	// interpolation's ends; a data set names its classes in Classes.
+	Prompt          string       `json:"prompt,omitempty"`
+	Class           string       `json:"class,omitempty"`
+	N               int          `json:"n,omitempty"`
+	Seed            uint64       `json:"seed,omitempty"`
+	From            *JobEndpoint `json:"from,omitempty"`
+	To              *JobEndpoint `json:"to,omitempty"`
+	Classes         []string     `json:"classes,omitempty"`
+	CancelRequested bool         `json:"cancel_requested,omitempty"`
+	CreatedAt       time.Time    `json:"created_at"`
+	StartedAt       time.Time    `json:"started_at,omitzero"`
+	Links           JobLinks     `json:"links"`
+}

@@ -38,8 +38,11 @@ type Dataset struct {
 }
 
 // DatasetClass is one class of a dataset job. Done is set once the class
-// has all its images (or ran out of budget); Kept, Made and Acceptance
-// come from the final report.
+// has all its images (or ran out of budget). Kept, Made and Acceptance
+// (kept / made) come from the final report; while the job runs they are
+// the class's own counts, as the worker reported them when the class was
+// done (left out when the counts cannot be told apart, as after a resumed
+// run).
 type DatasetClass struct {
 	Class      string   `json:"class"`
 	Done       bool     `json:"done"`

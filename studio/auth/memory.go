@@ -160,6 +160,35 @@ func (m *Memory) Bind(ctx context.Context, subject, slot, jobID string) error {
 	return nil
 }
 
+// Active lists the jobs bound to subject that have not been released
+// nor expired, oldest binding first (pending reservations are left out).
+func (m *Memory) Active(ctx context.Context, subject string) ([]string, error) {
+	now := time.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	type member struct {
+		id  string
+		exp time.Time
+	}
+	var list []member
+	for id, exp := range m.active[subject] {
+		if exp.After(now) && !strings.HasPrefix(id, slotPrefix) {
+			list = append(list, member{id, exp})
+		}
+	}
+	sort.Slice(list, func(a, b int) bool {
+		if !list[a].exp.Equal(list[b].exp) {
+			return list[a].exp.Before(list[b].exp)
+		}
+		return list[a].id < list[b].id
+	})
+	ids := make([]string, len(list))
+	for i, m := range list {
+		ids[i] = m.id
+	}
+	return ids, nil
+}
+
 // Release frees a slot or a finished job's place.
 func (m *Memory) Release(ctx context.Context, subject, member string) error {
 	m.mu.Lock()

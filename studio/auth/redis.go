@@ -264,6 +264,23 @@ func (r *Redis) Bind(ctx context.Context, subject, slot, jobID string) error {
 	return nil
 }
 
+// Active lists the jobs bound to subject that have not been released
+// nor expired, oldest binding first (pending reservations are left out).
+func (r *Redis) Active(ctx context.Context, subject string) ([]string, error) {
+	members, err := r.c.ZRangeByScore(ctx, r.kActive(subject), &redis.ZRangeBy{
+		Min: "(" + strconv.FormatInt(time.Now().UnixMilli(), 10), Max: "+inf"}).Result()
+	if err != nil {
+		return nil, fmt.Errorf("list active jobs: %w", err)
+	}
+	ids := make([]string, 0, len(members))
+	for _, m := range members {
+		if !isSlot(m) {
+			ids = append(ids, m)
+		}
+	}
+	return ids, nil
+}
+
 // Release frees a slot or a finished job's place.
 func (r *Redis) Release(ctx context.Context, subject, member string) error {
 	if err := r.c.ZRem(ctx, r.kActive(subject), member).Err(); err != nil {
