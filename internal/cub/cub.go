@@ -1,7 +1,25 @@
 // Package cub reads a data set in the CUB-200-2011 layout, with captions
-// in the layout of Reed et al. (text/<class>/<image>.txt) and the class
-// split files trainvalclasses.txt / testclasses.txt: the sample data set
-// that samples/cubmaker writes, or the real CUB-200-2011.
+// in the layout of Reed et al. (text/ or text_c10/<class>/<image>.txt) and
+// their class split files trainvalclasses.txt / testclasses.txt: the sample
+// data set that samples/cubmaker writes, or the real CUB-200-2011 as it is
+// downloaded.
+//
+// The reader contract is the same as the Python reader's
+// (training/fgtrain/data.py), held equal by shared test vectors
+// (testdata/contract.json, fixtures made by testdata/cubfixture.py):
+//
+//   - every file is looked for in the folder given, then in its
+//     CUB_200_2011/ (the archive's folder); attributes.txt also beside it;
+//   - captions come from text/, else text_c10/ (one caption a line, blank
+//     lines dropped); a data set may have none;
+//   - trainvalclasses.txt lists the seen classes and testclasses.txt the
+//     held-out ones; either alone splits all classes into it and the
+//     rest; neither: every class is seen;
+//   - images listed in images.txt but missing are found by Open, before any
+//     pixel is read: a *MissingError, or skipped with Options.SkipMissing;
+//   - an image is cropped around its bounding box (a square of 1.5× the
+//     box's longer side, clipped to the image) and resized with Pillow's
+//     bicubic filter (Load); grayscale and CMYK JPEGs become RGB.
 package cub
 
 import (
@@ -11,6 +29,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -30,17 +49,90 @@ type Image struct {
 
 // Dataset is the index of a data set (no pixels are read).
 type Dataset struct {
-	Root    string
+	// Root is the folder that holds images.txt and images/: the folder
+	// given to Open, or its CUB_200_2011/.
+	Root string
+	// Dir is the folder given to Open.
+	Dir string
+	// TextDir is the caption folder (text/ or text_c10/), "" without one.
+	TextDir string
 	Classes map[int]string // id → directory name, e.g. "001.Black_footed_Albatross"
 	Images  []Image
-	// Heldout lists the classes in testclasses.txt (none if absent).
+	// Seen and Heldout are the class split (see the package comment). A
+	// class in neither split file is in neither map.
+	Seen    map[int]bool
 	Heldout map[int]bool
+	// Missing lists the images of images.txt whose files are not there
+	// (paths relative to images/), skipped with Options.SkipMissing.
+	Missing []string
+	// Listed is the number of images in images.txt.
+	Listed int
+	// Attributes are the attribute names of attributes.txt
+	// ("has_wing_color::blue"), read with Options.Captions = "attributes".
+	Attributes []string
 }
 
-// Open reads the index files and captions under root.
-func Open(root string) (*Dataset, error) {
-	d := &Dataset{Root: root, Classes: map[int]string{}, Heldout: map[int]bool{}}
-	if err := eachLine(filepath.Join(root, "classes.txt"), func(f []string) error {
+// Options change how Open reads a data set.
+type Options struct {
+	// SkipMissing leaves out the images whose files are missing instead
+	// of failing (a partial download).
+	SkipMissing bool
+	// Captions is where Image.Captions come from: "" or "text" (the
+	// caption files, none without them) or "attributes" (sentences made
+	// from each image's certain attribute annotations: AttributeCaptions).
+	Captions string
+}
+
+// MissingError is a data set whose images.txt lists files that are not
+// there.
+type MissingError struct {
+	Dir     string   // the images folder
+	Missing []string // relative to Dir
+	Total   int      // images listed
+}
+
+func (e *MissingError) Error() string {
+	ex := e.Missing[:min(3, len(e.Missing))]
+	return fmt.Sprintf("%d of %d images listed in images.txt are missing under %s (e.g. %s): a partial download? Pass --skip-missing to use the %d that are there",
+		len(e.Missing), e.Total, e.Dir, strings.Join(ex, ", "), e.Total-len(e.Missing))
+}
+
+// ErrNoCaptions marks a data set without captions where they are needed.
+var ErrNoCaptions = errors.New("no captions")
+
+// Open reads the index files and captions under root; missing image files
+// are an error (*MissingError).
+func Open(root string) (*Dataset, error) { return OpenWith(root, Options{}) }
+
+// OpenWith reads the index files and captions under root.
+func OpenWith(root string, opt Options) (*Dataset, error) {
+	d := &Dataset{Dir: root, Classes: map[int]string{}, Seen: map[int]bool{}, Heldout: map[int]bool{}}
+	bases := []string{root, filepath.Join(root, "CUB_200_2011")}
+	find := func(name string) string {
+		for _, b := range bases {
+			if p := filepath.Join(b, name); exists(p) {
+				return p
+			}
+		}
+		return ""
+	}
+	imagesTxt := find("images.txt")
+	if imagesTxt == "" {
+		return nil, fmt.Errorf("images.txt not found under %s or %s: a CUB-200-2011 folder holds images.txt, classes.txt, image_class_labels.txt, train_test_split.txt and images/ (docs/real-cub.md)",
+			root, filepath.Join(root, "CUB_200_2011"))
+	}
+	d.Root = filepath.Dir(imagesTxt)
+	required := func(name string) (string, error) {
+		if p := find(name); p != "" {
+			return p, nil
+		}
+		return "", fmt.Errorf("%s not found under %s or %s", name, root, filepath.Join(root, "CUB_200_2011"))
+	}
+	p, err := required("classes.txt")
+	if err != nil {
+		return nil, err
+	}
+	if err := eachLine(p, func(f []string) error {
 		id, err := strconv.Atoi(f[0])
 		if err != nil || len(f) < 2 {
 			return fmt.Errorf("bad class line %q", strings.Join(f, " "))
@@ -51,10 +143,14 @@ func Open(root string) (*Dataset, error) {
 		return nil, err
 	}
 	byID := map[int]int{}
-	if err := eachLine(filepath.Join(root, "images.txt"), func(f []string) error {
+	if err := eachLine(imagesTxt, func(f []string) error {
 		id, err := strconv.Atoi(f[0])
 		if err != nil || len(f) < 2 {
 			return fmt.Errorf("bad image line %q", strings.Join(f, " "))
+		}
+		if i, ok := byID[id]; ok {
+			d.Images[i].Path = f[1]
+			return nil
 		}
 		byID[id] = len(d.Images)
 		d.Images = append(d.Images, Image{ID: id, Path: f[1]})
@@ -62,8 +158,13 @@ func Open(root string) (*Dataset, error) {
 	}); err != nil {
 		return nil, err
 	}
+	labelled, split := map[int]bool{}, map[int]bool{}
 	pairs := func(name string, set func(im *Image, v int)) error {
-		return eachLine(filepath.Join(root, name), func(f []string) error {
+		p, err := required(name)
+		if err != nil {
+			return err
+		}
+		return eachLine(p, func(f []string) error {
 			id, err1 := strconv.Atoi(f[0])
 			v, err2 := strconv.Atoi(f[len(f)-1])
 			i, ok := byID[id]
@@ -74,50 +175,149 @@ func Open(root string) (*Dataset, error) {
 			return nil
 		})
 	}
-	if err := pairs("image_class_labels.txt", func(im *Image, v int) { im.ClassID = v }); err != nil {
+	if err := pairs("image_class_labels.txt", func(im *Image, v int) { im.ClassID = v; labelled[im.ID] = true }); err != nil {
 		return nil, err
 	}
-	if err := pairs("train_test_split.txt", func(im *Image, v int) { im.Train = v == 1 }); err != nil {
+	if err := pairs("train_test_split.txt", func(im *Image, v int) { im.Train = v == 1; split[im.ID] = true }); err != nil {
 		return nil, err
 	}
-	err := eachLine(filepath.Join(root, "bounding_boxes.txt"), func(f []string) error {
-		id, err := strconv.Atoi(f[0])
-		i, ok := byID[id]
-		if err != nil || !ok || len(f) != 5 {
-			return fmt.Errorf("bad bounding box line %q", strings.Join(f, " "))
+	var unlabelled []int
+	for _, im := range d.Images {
+		if !labelled[im.ID] || !split[im.ID] {
+			unlabelled = append(unlabelled, im.ID)
 		}
-		im := &d.Images[i]
-		for k := range im.BBox {
-			if im.BBox[k], err = strconv.ParseFloat(f[k+1], 64); err != nil {
+	}
+	if len(unlabelled) > 0 {
+		return nil, fmt.Errorf("images without label or split: %v", unlabelled[:min(5, len(unlabelled))])
+	}
+	if p := find("bounding_boxes.txt"); p != "" {
+		if err := eachLine(p, func(f []string) error {
+			id, err := strconv.Atoi(f[0])
+			i, ok := byID[id]
+			if err != nil || !ok || len(f) < 5 {
 				return fmt.Errorf("bad bounding box line %q", strings.Join(f, " "))
 			}
+			im := &d.Images[i]
+			for k := range im.BBox {
+				if im.BBox[k], err = strconv.ParseFloat(f[k+1], 64); err != nil {
+					return fmt.Errorf("bad bounding box line %q", strings.Join(f, " "))
+				}
+			}
+			im.HasBBox = true
+			return nil
+		}); err != nil {
+			return nil, err
 		}
-		im.HasBBox = true
-		return nil
-	})
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	}
+	if err := d.readSplit(find("trainvalclasses.txt"), find("testclasses.txt")); err != nil {
 		return nil, err
 	}
-	err = eachLine(filepath.Join(root, "testclasses.txt"), func(f []string) error {
-		for id, name := range d.Classes {
-			if name == f[0] {
-				d.Heldout[id] = true
-			}
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := d.dropMissing(opt.SkipMissing); err != nil {
 		return nil, err
+	}
+	for _, name := range []string{"text", "text_c10"} {
+		if p := find(name); p != "" && d.TextDir == "" {
+			d.TextDir = p
+		}
+	}
+	switch opt.Captions {
+	case "", "text":
+		if err := d.readCaptions(); err != nil {
+			return nil, err
+		}
+	case "attributes":
+		if err := d.attributeCaptions(root, find); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("captions %q: want text or attributes", opt.Captions)
+	}
+	return d, nil
+}
+
+// readSplit reads the class split files (either may be "").
+func (d *Dataset) readSplit(seenPath, heldPath string) error {
+	byName := map[string]int{}
+	for id, n := range d.Classes {
+		byName[n] = id
+	}
+	list := func(path string) (map[int]bool, error) {
+		res := map[int]bool{}
+		err := eachLine(path, func(f []string) error {
+			name := strings.Join(f, " ")
+			id, ok := byName[name]
+			if !ok {
+				return fmt.Errorf("unknown class %q (not in classes.txt)", name)
+			}
+			res[id] = true
+			return nil
+		})
+		return res, err
+	}
+	var err error
+	if seenPath != "" {
+		if d.Seen, err = list(seenPath); err != nil {
+			return err
+		}
+	}
+	if heldPath != "" {
+		if d.Heldout, err = list(heldPath); err != nil {
+			return err
+		}
+	}
+	for id := range d.Classes {
+		switch {
+		case seenPath == "" && !d.Heldout[id]:
+			d.Seen[id] = true
+		case heldPath == "" && seenPath != "" && !d.Seen[id]:
+			d.Heldout[id] = true
+		}
+	}
+	var both []int
+	for id := range d.Seen {
+		if d.Heldout[id] {
+			both = append(both, id)
+		}
+	}
+	if len(both) > 0 {
+		sort.Ints(both)
+		return fmt.Errorf("classes both seen and held out: %v", both)
+	}
+	return nil
+}
+
+// dropMissing finds the listed images whose files are not there.
+func (d *Dataset) dropMissing(skip bool) error {
+	d.Listed = len(d.Images)
+	dir := filepath.Join(d.Root, "images")
+	kept := d.Images[:0:0]
+	for _, im := range d.Images {
+		if st, err := os.Stat(filepath.Join(dir, im.Path)); err != nil || st.IsDir() {
+			d.Missing = append(d.Missing, im.Path)
+			continue
+		}
+		kept = append(kept, im)
+	}
+	if len(d.Missing) > 0 && !skip {
+		return &MissingError{Dir: dir, Missing: d.Missing, Total: d.Listed}
+	}
+	d.Images = kept
+	return nil
+}
+
+func (d *Dataset) readCaptions() error {
+	if d.TextDir == "" {
+		return nil
 	}
 	for i := range d.Images {
 		im := &d.Images[i]
-		p := filepath.Join(root, "text", strings.TrimSuffix(im.Path, filepath.Ext(im.Path))+".txt")
+		p := filepath.Join(d.TextDir, strings.TrimSuffix(im.Path, filepath.Ext(im.Path))+".txt")
 		raw, err := os.ReadFile(p)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for _, line := range strings.Split(string(raw), "\n") {
 			if line = strings.TrimSpace(line); line != "" {
@@ -125,23 +325,50 @@ func Open(root string) (*Dataset, error) {
 			}
 		}
 	}
-	return d, nil
+	return nil
 }
 
-// TestSeen lists the test images of classes that are not held out: the
-// split that metrics of trained generators are measured on.
+// ImagePath is the file of an image.
+func (d *Dataset) ImagePath(im Image) string {
+	return filepath.Join(d.Root, "images", im.Path)
+}
+
+// HasCaptions reports whether any image has a caption.
+func (d *Dataset) HasCaptions() bool {
+	for _, im := range d.Images {
+		if len(im.Captions) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// NeedCaptions is nil when some image has a caption, else an error that
+// says what needs them (what, e.g. "studio eval of a text-to-image
+// model"), where to get Reed et al.'s captions, and that a model trained
+// on attribute captions can be measured with them instead.
+func (d *Dataset) NeedCaptions(what string) error {
+	if d.HasCaptions() {
+		return nil
+	}
+	return fmt.Errorf("%w in %s: %s needs captions, one file per image, text/<class>/<image>.txt or text_c10/<class>/<image>.txt, in the data folder or its CUB_200_2011/. CUB-200-2011 has none of its own: they are Reed et al.'s (CVPR 2016), the cvpr2016_cub archive linked from https://github.com/reedscot/cvpr2016 — unpack it and move its text_c10/ (and trainvalclasses.txt, testclasses.txt) into %s (docs/real-cub.md). A model trained with --captions attributes is measured on captions made from the attribute annotations the same way (--captions attributes)",
+		ErrNoCaptions, d.Dir, what, d.Dir)
+}
+
+// TestSeen lists the test images of seen classes: the split that metrics
+// of trained generators are measured on.
 func (d *Dataset) TestSeen() []Image {
 	var res []Image
 	for _, im := range d.Images {
-		if !im.Train && !d.Heldout[im.ClassID] {
+		if !im.Train && d.Seen[im.ClassID] {
 			res = append(res, im)
 		}
 	}
 	return res
 }
 
-// TestHeldout lists the images of held-out classes (all of them test
-// images): what a text model is measured on for classes it never saw.
+// TestHeldout lists the test images of held-out classes: what a text
+// model is measured on for classes it never saw.
 func (d *Dataset) TestHeldout() []Image {
 	var res []Image
 	for _, im := range d.Images {
@@ -152,6 +379,11 @@ func (d *Dataset) TestHeldout() []Image {
 	return res
 }
 
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
 func eachLine(path string, f func(fields []string) error) error {
 	file, err := os.Open(path)
 	if err != nil {
@@ -159,6 +391,7 @@ func eachLine(path string, f func(fields []string) error) error {
 	}
 	defer file.Close()
 	sc := bufio.NewScanner(file)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	n := 0
 	for sc.Scan() {
 		n++

@@ -1,5 +1,7 @@
-// Package cubtest makes small sample data sets for tests with the
-// project's own maker (samples/cubmaker, Debian's /usr/bin/python3).
+// Package cubtest makes small data sets for tests: sample data sets with
+// the project's own maker (samples/cubmaker), and fixtures in the exact
+// layout of a CUB-200-2011 download (internal/cub/testdata/cubfixture.py),
+// both with Debian's /usr/bin/python3.
 package cubtest
 
 import (
@@ -20,4 +22,15 @@ func Make(repo, out string, args ...string) (*cub.Dataset, error) {
 		return nil, fmt.Errorf("data set maker: %w\n%s", err, msg)
 	}
 	return cub.Open(filepath.Clean(out))
+}
+
+// Fixture writes one case of the reader contract's fixtures (nested,
+// flat, partial, nosplit: see internal/cub/testdata/cubfixture.py) to out;
+// repo is the repository root.
+func Fixture(repo, out, name string) error {
+	cmd := exec.Command("/usr/bin/python3", filepath.Join(repo, "internal", "cub", "testdata", "cubfixture.py"), "--out", out, "--case", name)
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("fixture maker: %w\n%s", err, msg)
+	}
+	return nil
 }
