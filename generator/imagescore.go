@@ -38,6 +38,18 @@ func (s *Service) ScoreImages(ctx context.Context, model string, images [][]byte
 	return res, nil
 }
 
+// ScorerInputSize is the image side the classifier that scores model's
+// images takes: real images prepared at that size (cub.Dataset.LoadPNG,
+// cropped around the bird as training crops them) are scored without a
+// further resize.
+func (s *Service) ScorerInputSize(model string) (int, error) {
+	sc, err := s.scorerFor(model)
+	if err != nil {
+		return 0, err
+	}
+	return sc.size, nil
+}
+
 // ScorerName names the classifier that scores a model's images: the model
 // itself for a classifier, else the scorer its manifest names.
 func (s *Service) ScorerName(model string) (string, error) {

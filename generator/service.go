@@ -150,6 +150,9 @@ func (s *Service) scorer(m *catalog.Model) (*Scorer, error) {
 		}
 		return nil, fmt.Errorf("%w: %s: scorer %q not found", ErrModel, m.Manifest.Name, name)
 	}
+	if err := checkClasses(m, sc); err != nil {
+		return nil, err
+	}
 	return sc, nil
 }
 

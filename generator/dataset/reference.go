@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"runtime"
 	"sort"
 	"sync"
@@ -36,6 +35,56 @@ type ImageScorer interface {
 	ScoreImages(ctx context.Context, model string, images [][]byte) ([]generator.Scores, error)
 }
 
+// InputSizer is what a scorer that says its input size has
+// (*generator.Service): real images are then cropped around the bird and
+// resized as training prepared them (cub.Dataset.Load) before scoring.
+type InputSizer interface {
+	ScorerInputSize(model string) (int, error)
+}
+
+// RealImages reads images of ds for scoring by the classifier named
+// scorer: cropped around their bounding boxes and resized to the
+// classifier's input as training saw them when sc says its input size
+// (InputSizer), else the files as they are (centre-cropped by the
+// scorer).
+func RealImages(sc ImageScorer, scorer string, ds *cub.Dataset, ims []cub.Image) ([][]byte, error) {
+	size := 0
+	if s, ok := sc.(InputSizer); ok {
+		var err error
+		if size, err = s.ScorerInputSize(scorer); err != nil {
+			return nil, err
+		}
+	}
+	data := make([][]byte, len(ims))
+	errs := make([]error, len(ims))
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				if size > 0 {
+					data[i], errs[i] = ds.LoadPNG(ims[i], size)
+				} else {
+					data[i], errs[i] = os.ReadFile(ds.ImagePath(ims[i]))
+				}
+			}
+		}()
+	}
+	for i := range ims {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			return nil, fmt.Errorf("reference image %d: %w", ims[i].ID, err)
+		}
+	}
+	return data, nil
+}
+
 // BuildReference scores every image of ds (reading the files in chunks)
 // with the classifier named scorer. keep, if not nil, chooses the images.
 func BuildReference(ctx context.Context, sc ImageScorer, scorer string, ds *cub.Dataset, keep func(cub.Image) bool) (*Reference, error) {
@@ -45,13 +94,9 @@ func BuildReference(ctx context.Context, sc ImageScorer, scorer string, ds *cub.
 		if len(chunk) == 0 {
 			return nil
 		}
-		data := make([][]byte, len(chunk))
-		for i, im := range chunk {
-			b, err := os.ReadFile(filepath.Join(ds.Root, "images", im.Path))
-			if err != nil {
-				return fmt.Errorf("reference image %d: %w", im.ID, err)
-			}
-			data[i] = b
+		data, err := RealImages(sc, scorer, ds, chunk)
+		if err != nil {
+			return err
 		}
 		scores, err := sc.ScoreImages(ctx, scorer, data)
 		if err != nil {
