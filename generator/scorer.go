@@ -2,6 +2,7 @@ package generator
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"github.com/fgstudio/fgstudio/internal/catalog"
 	"github.com/fgstudio/fgstudio/internal/ort"
 	"github.com/fgstudio/fgstudio/textenc"
+	"github.com/fgstudio/fgstudio/textenc/lexicon"
 )
 
 // Scorer is the fidelity classifier (and the DAMSM image and text
@@ -22,6 +24,8 @@ type Scorer struct {
 	trained []catalog.Class  // by output index
 	groups  map[string][]int // attribute group → attribute indices
 	attrs   []string
+	attrIdx map[string]int   // "group::value" → attribute index
+	lex     *lexicon.Lexicon // reads the attributes a prompt names; nil without one
 
 	classifier *graph
 	imageEnc   *graph // optional: DAMSM image side
@@ -37,23 +41,43 @@ type ClassProb struct {
 	Prob  float64 `json:"prob"`
 }
 
-// Scores is what the scorer says of one image.
+// Scores is what the scorer says of one image. Its JSON (API, SSE, PNG
+// provenance) also carries class_probability (= class_prob), fidelity and
+// fidelity_measure (see MarshalJSON), so every number shown names its
+// measure.
 type Scores struct {
 	// Class is the requested class (empty for a prompt without one).
 	Class string `json:"class,omitempty"`
-	// ClassProb is the classifier's probability of the requested class and
-	// ClassRank its rank (1 = top); absent for classes the classifier has
-	// not been trained on.
+	// ClassProb is the measure class_probability: the classifier's
+	// calibrated probability of the requested class; ClassRank its rank
+	// (1 = top). Absent for classes the classifier has not been trained
+	// on. (JSON: class_prob, and class_probability beside it.)
 	ClassProb *float64    `json:"class_prob,omitempty"`
 	ClassRank int         `json:"class_rank,omitempty"`
 	Top       []ClassProb `json:"top"`
-	// Attributes predicted per group (argmax within the group), and how
-	// many of the requested class's attributes they match.
-	Attributes     map[string]string `json:"attributes,omitempty"`
-	AttributeMatch *float64          `json:"attribute_match,omitempty"`
-	// TextSimilarity is the DAMSM cosine similarity between the image and
-	// the prompt (prompts only).
-	TextSimilarity *float64 `json:"text_similarity,omitempty"`
+	// Attributes is the value the attribute head sees per group (argmax
+	// within the group).
+	Attributes map[string]string `json:"attributes,omitempty"`
+	// AttributeMatch is the share of the requested class's attributes
+	// that Attributes matches: the first scorer's held-out measure, kept
+	// as information; it is no fidelity measure any more.
+	AttributeMatch *float64 `json:"attribute_match,omitempty"`
+	// AttributeAgreement is the measure attribute_agreement (see
+	// FidelityAttributeAgreement) over AttributeGroups; absent when no
+	// asked attribute could be judged. AttributeBasis says what was asked:
+	// "class" (the requested class's attributes) or "prompt" (the
+	// attributes the prompt names).
+	AttributeAgreement *float64         `json:"attribute_agreement,omitempty"`
+	AttributeBasis     string           `json:"attribute_basis,omitempty"`
+	AttributeGroups    []AttributeCheck `json:"attribute_groups,omitempty"`
+	// AttributeUnjudged lists asked attributes ("group::value") the head
+	// has no output for, left out of the agreement.
+	AttributeUnjudged []string `json:"attribute_unjudged,omitempty"`
+	// DAMSMSimilarity is the measure damsm_similarity: the DAMSM cosine
+	// similarity between the image and the prompt clamped to [0,1]
+	// (prompts only); TextSimilarity is the same cosine unclamped.
+	DAMSMSimilarity *float64 `json:"damsm_similarity,omitempty"`
+	TextSimilarity  *float64 `json:"text_similarity,omitempty"`
 	// Features is the classifier's penultimate feature, Probs its class
 	// probabilities and Code the DAMSM image code (prompts only), for
 	// batch metrics and retrieval; not serialised.
@@ -62,12 +86,46 @@ type Scores struct {
 	Code     []float32 `json:"-"`
 }
 
+// AttributeCheck is one group of an attribute agreement: the value asked
+// for, the value the head sees, and their calibrated probabilities within
+// the group ("crown: named red, sees black (0.03)").
+type AttributeCheck struct {
+	Group string `json:"group"`
+	// Named is the value asked for; Word the prompt word that named it
+	// (textenc.Split index Token), absent for a class's attributes.
+	Named string `json:"named"`
+	Word  string `json:"word,omitempty"`
+	Token *int   `json:"token,omitempty"`
+	// Prob is the calibrated probability of Named within the group.
+	Prob float64 `json:"prob"`
+	// Sees is the head's most probable value of the group, SeesProb its
+	// probability.
+	Sees     string  `json:"sees"`
+	SeesProb float64 `json:"sees_prob"`
+}
+
+// MarshalJSON writes the fields, class_probability beside class_prob, and
+// the image's fidelity with its measure when it has one.
+func (s Scores) MarshalJSON() ([]byte, error) {
+	type plain Scores
+	out := struct {
+		plain
+		ClassProbability *float64 `json:"class_probability,omitempty"`
+		Fidelity         *float64 `json:"fidelity,omitempty"`
+		FidelityMeasure  string   `json:"fidelity_measure,omitempty"`
+	}{plain: plain(s), ClassProbability: s.ClassProb}
+	if f, m := s.Fidelity(); m != "" {
+		out.Fidelity, out.FidelityMeasure = &f, m
+	}
+	return json.Marshal(out)
+}
+
 func loadScorer(rt Runtime, m *catalog.Model, poolSize int) (*Scorer, error) {
 	cls, err := m.ReadClasses()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrModel, err)
 	}
-	s := &Scorer{name: m.Manifest.Name, size: m.Manifest.Size("image_size", 64), classes: cls, trained: cls.Trained(), attrs: cls.Attributes}
+	s := &Scorer{name: m.Manifest.Name, size: m.Manifest.Size("image_size", 64), classes: cls, trained: cls.Trained(), attrs: cls.Attributes, lex: cls.Lexicon}
 	if s.classifier, err = loadGraph(rt, m, "classifier", poolSize, []string{"image"}, outputsPresent(m, "classifier", "logits", "features", "attributes")); err != nil {
 		return nil, err
 	}
@@ -90,10 +148,11 @@ func loadScorer(rt Runtime, m *catalog.Model, poolSize int) (*Scorer, error) {
 	if m.Manifest.FeatureStats != "" {
 		s.statsPath = filepath.Join(m.Dir, m.Manifest.FeatureStats)
 	}
-	s.groups = map[string][]int{}
+	s.groups, s.attrIdx = map[string][]int{}, map[string]int{}
 	for i, a := range s.attrs {
 		g, _, _ := cutAttr(a)
 		s.groups[g] = append(s.groups[g], i)
+		s.attrIdx[a] = i
 	}
 	return s, nil
 }
@@ -155,7 +214,7 @@ func (s *Scorer) score(ctx context.Context, images []float32, size int, reqs []s
 		}
 		if a, ok := out["attributes"]; ok && len(s.attrs) == int(a.Shape[1]) {
 			n := int(a.Shape[1])
-			s.attributeScores(&res[i], a.F32[i*n:(i+1)*n], reqs[i].class)
+			s.attributeScores(&res[i], a.F32[i*n:(i+1)*n], reqs[i])
 		}
 	}
 	if err := s.textScores(ctx, img, reqs, res); err != nil {
@@ -191,37 +250,98 @@ func (s *Scorer) classScores(probs []float64, want *catalog.Class) Scores {
 	return sc
 }
 
-func (s *Scorer) attributeScores(sc *Scores, logits []float32, want *catalog.Class) {
+// askedAttr is one attribute asked for: by the class (Token -1) or by a
+// prompt word.
+type askedAttr struct {
+	group string
+	named lexicon.Named
+	word  string
+}
+
+// attributeScores reads the attribute head: the value it sees per group,
+// and the agreement with the asked attributes (the class's, else the
+// prompt's; see FidelityAttributeAgreement).
+func (s *Scorer) attributeScores(sc *Scores, logits []float32, req scoreRequest) {
 	sc.Attributes = map[string]string{}
+	probs := make([]float64, len(logits)) // calibrated, within each group
+	best := map[string]int{}
 	for g, idxs := range s.groups {
-		best := idxs[0]
-		for _, i := range idxs {
-			if logits[i] > logits[best] {
-				best = i
+		x := make([]float32, len(idxs))
+		for k, i := range idxs {
+			x[k] = logits[i]
+		}
+		p := softmax(x)
+		b := idxs[0]
+		for k, i := range idxs {
+			probs[i] = p[k]
+			if logits[i] > logits[b] {
+				b = i
 			}
 		}
-		_, v, _ := cutAttr(s.attrs[best])
+		best[g] = b
+		_, v, _ := cutAttr(s.attrs[b])
 		sc.Attributes[g] = v
 	}
-	if want == nil || len(want.Attributes) == 0 {
-		return
-	}
-	match, n := 0, 0
-	for g, v := range want.Attributes {
-		if got, ok := sc.Attributes[g]; ok {
-			n++
-			if got == v {
-				match++
+	want := req.class
+	if want != nil && len(want.Attributes) > 0 {
+		match, n := 0, 0
+		for g, v := range want.Attributes {
+			if got, ok := sc.Attributes[g]; ok {
+				n++
+				if got == v {
+					match++
+				}
 			}
 		}
+		if n > 0 {
+			f := float64(match) / float64(n)
+			sc.AttributeMatch = &f
+		}
 	}
-	if n > 0 {
-		f := float64(match) / float64(n)
-		sc.AttributeMatch = &f
+
+	var asked []askedAttr
+	switch {
+	case want != nil && len(want.Attributes) > 0:
+		sc.AttributeBasis = "class"
+		for g, v := range want.Attributes {
+			asked = append(asked, askedAttr{g, lexicon.Named{Value: v, Token: -1}, ""})
+		}
+	case req.prompt != "" && s.lex != nil:
+		sc.AttributeBasis = "prompt"
+		words := textenc.Split(req.prompt)
+		for g, n := range s.lex.Parse(req.prompt) {
+			asked = append(asked, askedAttr{g, n, words[n.Token]})
+		}
+	default:
+		return
+	}
+	sort.Slice(asked, func(i, j int) bool { return asked[i].group < asked[j].group })
+	var ps []float64
+	for _, a := range asked {
+		i, ok := s.attrIdx[a.group+"::"+a.named.Value]
+		if !ok {
+			sc.AttributeUnjudged = append(sc.AttributeUnjudged, a.group+"::"+a.named.Value)
+			continue
+		}
+		b := best[a.group]
+		_, sees, _ := cutAttr(s.attrs[b])
+		c := AttributeCheck{Group: a.group, Named: a.named.Value, Word: a.word, Prob: probs[i], Sees: sees, SeesProb: probs[b]}
+		if a.named.Token >= 0 {
+			tok := a.named.Token
+			c.Token = &tok
+		}
+		sc.AttributeGroups = append(sc.AttributeGroups, c)
+		ps = append(ps, probs[i])
+	}
+	if len(ps) > 0 {
+		g := geometricMean(ps)
+		sc.AttributeAgreement = &g
+	} else {
+		sc.AttributeBasis = ""
 	}
 }
 
-// textScores fills TextSimilarity for the images that came from prompts.
+// textScores fills DAMSMSimilarity and TextSimilarity for the images that came from prompts.
 func (s *Scorer) textScores(ctx context.Context, img ort.Tensor, reqs []scoreRequest, res []Scores) error {
 	if s.imageEnc == nil || s.textEnc == nil {
 		return nil
@@ -255,7 +375,8 @@ func (s *Scorer) textScores(ctx context.Context, img ort.Tensor, reqs []scoreReq
 		}
 		res[i].Code = codes.F32[i*d : (i+1)*d]
 		c := evalstat.Cosine(res[i].Code, sent)
-		res[i].TextSimilarity = &c
+		d := clamp01(c)
+		res[i].TextSimilarity, res[i].DAMSMSimilarity = &c, &d
 	}
 	return nil
 }

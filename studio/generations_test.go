@@ -89,7 +89,7 @@ func (e *env) fakeWork(pause time.Duration) queue.Lease {
 	}
 	for k := range l.Job.Total {
 		time.Sleep(pause)
-		meta := jobspec.ImageMeta{Index: k, Seed: spec.Seed + uint64(k), Size: 64, Attempts: 1, Fidelity: 0.5, FidelityMeasure: "class_prob",
+		meta := jobspec.ImageMeta{Index: k, Seed: spec.Seed + uint64(k), Size: 64, Attempts: 1, Fidelity: 0.5, FidelityMeasure: "class_probability",
 			Scores: json.RawMessage(`{"class":"x","class_prob":0.5,"class_rank":1,"top":[{"label":"x","prob":0.5}]}`)}
 		if spec.Prompt != "" {
 			for _, w := range strings.Fields(spec.Prompt) {
@@ -144,7 +144,7 @@ func TestGenerationLifecycle(t *testing.T) {
 		for k, img := range done.Images {
 			var sc map[string]any
 			if img.Index != k || img.Seed != 7+uint64(k) || img.Size != 64 || json.Unmarshal(img.Scores, &sc) != nil ||
-				sc["class_prob"] != 0.5 || img.FidelityMeasure != "class_prob" || len(img.Words) != 3 || img.Links.PNG != imgPath(j.ID, k) {
+				sc["class_prob"] != 0.5 || img.FidelityMeasure != "class_probability" || len(img.Words) != 3 || img.Links.PNG != imgPath(j.ID, k) {
 				t.Fatalf("image %d: %+v", k, img)
 			}
 			resp, body := e.do("GET", img.Links.PNG, nil)
@@ -280,7 +280,7 @@ func TestEventsFollowProgress(t *testing.T) {
 				// The image's scores come with the event: no read of the
 				// job is needed per image.
 				img := ev.Image
-				if img == nil || img.Index != *ev.Index || img.Fidelity != 0.5 || img.FidelityMeasure != "class_prob" ||
+				if img == nil || img.Index != *ev.Index || img.Fidelity != 0.5 || img.FidelityMeasure != "class_probability" ||
 					!strings.Contains(string(img.Scores), `"class_prob":0.5`) || img.Links.PNG != ev.PNG || img.Seed != j.Request.Seed+uint64(*ev.Index) {
 					t.Errorf("image event %d carries %+v", *ev.Index, img)
 				}

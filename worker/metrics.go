@@ -71,7 +71,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"outcome"}),
 		fidelity: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "studio_worker_fidelity",
-			Help:    "Fidelity of stored images, by measure (class_prob, attribute_match, text_similarity).",
+			Help:    "Fidelity of stored images, by measure (class_probability, attribute_agreement, damsm_similarity).",
 			Buckets: prometheus.LinearBuckets(0.1, 0.1, 10),
 		}, []string{"measure"}),
 	}

@@ -403,7 +403,7 @@ func TestMinFidelityRetries(t *testing.T) {
 		if got := w.counterReaches(t, "studio_worker_images_total", "retried", 6); got != 6 {
 			t.Errorf("retried images %v, want 6 (3 + 0 + 3)", got)
 		}
-		if got := w.counter(t, "studio_worker_fidelity", "class_prob"); got != 7 {
+		if got := w.counter(t, "studio_worker_fidelity", "class_probability"); got != 7 {
 			t.Errorf("fidelity histogram has %v samples, want 7", got)
 		}
 	})

@@ -84,7 +84,7 @@ func runDatasetMake(ctx context.Context, args []string, getenv func(string) stri
 	classes := fs.String("classes", "all", `comma-separated class names, ids or labels, or "seen", "heldout", "all" (all the model can make)`)
 	perClass := fs.Int("per-class", 100, "images kept per class")
 	minFid := fs.Float64("min-fidelity", 0.5, "keep images whose fidelity (class probability; attribute match for held-out classes; DAMSM similarity for prompts) reaches this")
-	measure := fs.String("fidelity-measure", "", "force a fidelity measure: class_prob, attribute_match or text_similarity (default: the scorer's choice)")
+	measure := fs.String("fidelity-measure", "", "force a fidelity measure: class_probability, attribute_agreement or damsm_similarity (default: the scorer's choice: class_probability for trained classes, attribute_agreement over the attributes of held-out ones)")
 	maxAttempts := fs.Int("max-attempts", 4, "regeneration budget: at most this many images made per image kept, per class")
 	novelty := fs.String("min-novelty", "auto", `reject images closer than this (classifier feature distance) to their nearest real training image; "auto" = closer than 99% of real training images are to their nearest neighbour; 0 = keep all (distances still recorded)`)
 	seed := fs.Uint64("seed", 0, "job seed; attempt k of class c uses seed hash(seed, c) + k")

@@ -44,11 +44,23 @@ type Record struct {
 	Novelty      *Novelty `json:"novelty,omitempty"`
 }
 
-// Scores are the scorer's numbers of a kept image.
+// Scores are the scorer's numbers of a kept image: its fidelity and the
+// measure it is (class_probability, attribute_agreement or
+// damsm_similarity), and each measure the scorer gave.
 type Scores struct {
-	Fidelity       float64  `json:"fidelity"`
-	Measure        string   `json:"fidelity_measure"`
-	ClassProb      *float64 `json:"class_prob,omitempty"`
+	Fidelity float64 `json:"fidelity"`
+	Measure  string  `json:"fidelity_measure"`
+	// ClassProb is class_probability (absent for held-out classes).
+	ClassProb *float64 `json:"class_prob,omitempty"`
+	// AttributeAgreement is attribute_agreement, judged on AttributeBasis:
+	// "class" (the class's attributes) or "prompt".
+	AttributeAgreement *float64 `json:"attribute_agreement,omitempty"`
+	AttributeBasis     string   `json:"attribute_basis,omitempty"`
+	// DAMSMSimilarity is damsm_similarity (prompts).
+	DAMSMSimilarity *float64 `json:"damsm_similarity,omitempty"`
+	// AttributeMatch (share of the class's attributes at the head's top
+	// value) and TextSimilarity (the DAMSM cosine, unclamped) are the
+	// first scorer's numbers, kept as information.
 	AttributeMatch *float64 `json:"attribute_match,omitempty"`
 	TextSimilarity *float64 `json:"text_similarity,omitempty"`
 	Top1           string   `json:"top1,omitempty"`
@@ -107,7 +119,10 @@ type Report struct {
 	// AcceptanceRate is Accepted / Attempts over all classes.
 	AcceptanceRate float64 `json:"acceptance_rate"`
 	MinFidelity    float64 `json:"min_fidelity"`
-	MinNovelty     float64 `json:"min_novelty"`
+	// FidelityMeasures counts the attempts judged by each fidelity measure
+	// (class_probability, attribute_agreement, damsm_similarity).
+	FidelityMeasures map[string]int `json:"fidelity_measures,omitempty"`
+	MinNovelty       float64        `json:"min_novelty"`
 	// ReferenceImages is the number of real training images novelty was
 	// measured against (0: none).
 	ReferenceImages int `json:"reference_images"`
@@ -135,7 +150,11 @@ type ClassReport struct {
 	AcceptanceRate   float64 `json:"acceptance_rate"`
 	RejectedFidelity int     `json:"rejected_fidelity"`
 	RejectedNovelty  int     `json:"rejected_novelty"`
-	MeanFidelity     float64 `json:"mean_fidelity"`
+	// FidelityMeasure is what fidelity means for this class: the measure
+	// its attempts were judged by (several, comma-separated, when they
+	// differ); MeanFidelity is the mean over kept images.
+	FidelityMeasure string  `json:"fidelity_measure,omitempty"`
+	MeanFidelity    float64 `json:"mean_fidelity"`
 	// Novelty of kept images: distance to the nearest real training image.
 	NoveltyMin  float64 `json:"novelty_min,omitempty"`
 	NoveltyMean float64 `json:"novelty_mean,omitempty"`

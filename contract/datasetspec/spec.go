@@ -22,14 +22,42 @@ import (
 )
 
 // Fidelity measures a spec can ask for (Spec.Measure). They are the
-// generator's own (generator.FidelityClassProb, …), repeated here so that
-// this package does not import the generator; a test of generator/dataset
-// keeps them equal.
+// generator's own (generator.FidelityClassProbability, …), repeated here
+// so that this package does not import the generator; a test of
+// generator/dataset keeps them equal.
 const (
-	FidelityClassProb      = "class_prob"
-	FidelityAttributeMatch = "attribute_match"
-	FidelityTextSimilarity = "text_similarity"
+	FidelityClassProbability   = "class_probability"
+	FidelityAttributeAgreement = "attribute_agreement"
+	FidelityDAMSMSimilarity    = "damsm_similarity"
 )
+
+// Measure names of the first scorer.
+//
+// Deprecated: they hold the new names; use FidelityClassProbability,
+// FidelityAttributeAgreement and FidelityDAMSMSimilarity.
+const (
+	FidelityClassProb      = FidelityClassProbability
+	FidelityAttributeMatch = FidelityAttributeAgreement
+	FidelityTextSimilarity = FidelityDAMSMSimilarity
+)
+
+// legacyMeasures maps the first scorer's measure names, still accepted in
+// a spec, to the measures that replace them.
+var legacyMeasures = map[string]string{
+	"class_prob":      FidelityClassProbability,
+	"attribute_match": FidelityAttributeAgreement,
+	"text_similarity": FidelityDAMSMSimilarity,
+}
+
+// CanonicalMeasure is the measure a spec's fidelity_measure names: the
+// first scorer's names (class_prob, attribute_match, text_similarity) map
+// to their successors; anything else is returned as it is.
+func CanonicalMeasure(m string) string {
+	if c, ok := legacyMeasures[m]; ok {
+		return c
+	}
+	return m
+}
 
 // ErrSpec is wrapped by every *SpecError.
 var ErrSpec = errors.New("invalid data set spec")
@@ -58,10 +86,12 @@ type Spec struct {
 	// MinFidelity (0–1): keep an image only when its fidelity reaches it.
 	MinFidelity float64 `json:"min_fidelity"`
 	// Measure picks the fidelity measure (the Fidelity* constants, the
-	// generator's own);
-	// empty = the scorer's own choice: class probability for classes the
-	// classifier knows, attribute match for held-out ones, DAMSM text
-	// similarity for prompts without a class.
+	// generator's own; the first scorer's names are read as their
+	// successors); empty = the scorer's own choice: class_probability for
+	// classes the classifier knows, attribute_agreement over the class's
+	// attributes for held-out ones, and for prompts without a class
+	// attribute_agreement over the attributes the prompt names, else
+	// damsm_similarity.
 	Measure string `json:"fidelity_measure,omitempty"`
 	// MaxAttempts bounds the regeneration budget: at most MaxAttempts ×
 	// PerClass images are made per class (default 4).
@@ -90,6 +120,7 @@ func (s Spec) WithDefaults() Spec {
 	if s.ShardSize == 0 {
 		s.ShardSize = 1000
 	}
+	s.Measure = CanonicalMeasure(s.Measure)
 	return s
 }
 
@@ -109,11 +140,11 @@ func (s Spec) Validate() error {
 	case s.ShardSize < 1:
 		return &SpecError{"shard_size", fmt.Sprintf("want at least 1, got %d", s.ShardSize)}
 	}
-	switch s.Measure {
-	case "", FidelityClassProb, FidelityAttributeMatch, FidelityTextSimilarity:
+	switch CanonicalMeasure(s.Measure) {
+	case "", FidelityClassProbability, FidelityAttributeAgreement, FidelityDAMSMSimilarity:
 	default:
 		return &SpecError{"fidelity_measure", fmt.Sprintf("%q: want %s, %s or %s", s.Measure,
-			FidelityClassProb, FidelityAttributeMatch, FidelityTextSimilarity)}
+			FidelityClassProbability, FidelityAttributeAgreement, FidelityDAMSMSimilarity)}
 	}
 	return nil
 }

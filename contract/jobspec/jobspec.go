@@ -220,7 +220,7 @@ type ImageMeta struct {
 	Fidelity float64 `json:"fidelity"`
 	BelowMin bool    `json:"below_min,omitempty"`
 	// FidelityMeasure says what Fidelity is (generator.Fidelity*:
-	// class_prob, attribute_match or text_similarity); empty when the image
+	// class_probability, attribute_agreement or damsm_similarity); empty when the image
 	// could not be scored, and then MinFidelity is not applied.
 	FidelityMeasure string `json:"fidelity_measure,omitempty"`
 	// Scores is generator.Scores as JSON.

@@ -24,11 +24,15 @@ type Attempt struct {
 	Prompt   string  `json:"prompt,omitempty"`
 	Fidelity float64 `json:"fidelity"`
 	Measure  string  `json:"fidelity_measure"`
-	// The scorer's numbers behind the fidelity, where it gave them.
-	ClassProb      *float64 `json:"class_prob,omitempty"`
-	AttributeMatch *float64 `json:"attribute_match,omitempty"`
-	TextSimilarity *float64 `json:"text_similarity,omitempty"`
-	Top1           string   `json:"top1,omitempty"`
+	// The scorer's numbers behind the fidelity, where it gave them (see
+	// datasetspec.Scores).
+	ClassProb          *float64 `json:"class_prob,omitempty"`
+	AttributeAgreement *float64 `json:"attribute_agreement,omitempty"`
+	AttributeBasis     string   `json:"attribute_basis,omitempty"`
+	DAMSMSimilarity    *float64 `json:"damsm_similarity,omitempty"`
+	AttributeMatch     *float64 `json:"attribute_match,omitempty"`
+	TextSimilarity     *float64 `json:"text_similarity,omitempty"`
+	Top1               string   `json:"top1,omitempty"`
 	// Novelty is the feature distance to the nearest real training image,
 	// Neighbour that image's id in the data set (-1 without a reference).
 	Novelty   float64 `json:"novelty"`

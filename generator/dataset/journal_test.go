@@ -28,9 +28,12 @@ func TestTornJournalLineIsCut(t *testing.T) {
 // generator's.
 func TestFidelityMeasuresMatchTheGenerator(t *testing.T) {
 	for _, c := range [][2]string{
-		{datasetspec.FidelityClassProb, generator.FidelityClassProb},
-		{datasetspec.FidelityAttributeMatch, generator.FidelityAttributeMatch},
-		{datasetspec.FidelityTextSimilarity, generator.FidelityTextSimilarity},
+		{datasetspec.FidelityClassProbability, generator.FidelityClassProbability},
+		{datasetspec.FidelityAttributeAgreement, generator.FidelityAttributeAgreement},
+		{datasetspec.FidelityDAMSMSimilarity, generator.FidelityDAMSMSimilarity},
+		{datasetspec.CanonicalMeasure("class_prob"), generator.FidelityClassProbability},
+		{datasetspec.CanonicalMeasure("attribute_match"), generator.FidelityAttributeAgreement},
+		{datasetspec.CanonicalMeasure("text_similarity"), generator.FidelityDAMSMSimilarity},
 	} {
 		if c[0] != c[1] {
 			t.Errorf("datasetspec measure %q, generator %q", c[0], c[1])

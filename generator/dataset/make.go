@@ -27,6 +27,14 @@ type classState struct {
 	attempts int       // next attempt number = attempts made
 	rejFid   int
 	rejNov   int
+	measures map[string]int // attempts judged by each fidelity measure
+}
+
+func (c *classState) judged(measure string) {
+	if c.measures == nil {
+		c.measures = map[string]int{}
+	}
+	c.measures[measure]++
 }
 
 func (c *classState) need(per int) int     { return per - len(c.accepted) }
@@ -186,14 +194,18 @@ func Make(ctx context.Context, svc Service, m *catalog.Model, spec Spec, dir str
 			img := out[i][0]
 			a := Attempt{Class: st.plan.Class.Name, Attempt: b.k, Seed: img.Seed, Prompt: reqs[i].Prompt,
 				Novelty: dists[i], Neighbour: ids[i], ClassProb: img.Scores.ClassProb,
-				AttributeMatch: img.Scores.AttributeMatch, TextSimilarity: img.Scores.TextSimilarity}
+				AttributeAgreement: img.Scores.AttributeAgreement, AttributeBasis: img.Scores.AttributeBasis,
+				DAMSMSimilarity: img.Scores.DAMSMSimilarity,
+				AttributeMatch:  img.Scores.AttributeMatch, TextSimilarity: img.Scores.TextSimilarity}
 			if len(img.Scores.Top) > 0 {
 				a.Top1 = img.Scores.Top[0].Class
 			}
 			a.Fidelity, a.Measure = fidelity(img.Scores, spec.Measure)
-			switch {
-			case a.Measure == "":
+			if a.Measure == "" {
 				return nil, fmt.Errorf("data set %s: %s gave no %s score for class %s", dir, spec.Model, measureName(spec.Measure), st.plan.Class.Name)
+			}
+			st.judged(a.Measure)
+			switch {
 			case a.Fidelity < spec.MinFidelity:
 				a.Rejected = "fidelity"
 				st.rejFid++
@@ -249,7 +261,10 @@ func measureName(m string) string {
 	return m
 }
 
-// fidelity is the score an image is filtered on.
+// fidelity is the score an image is filtered on: the scorer's own choice
+// (Scores.Fidelity: class_probability for a trained class,
+// attribute_agreement over the class's attributes for a held-out one), or
+// the measure the spec forces.
 func fidelity(s generator.Scores, measure string) (float64, string) {
 	clamp := func(p *float64, name string) (float64, string) {
 		if p == nil {
@@ -257,13 +272,13 @@ func fidelity(s generator.Scores, measure string) (float64, string) {
 		}
 		return math.Max(0, math.Min(1, *p)), name
 	}
-	switch measure {
-	case generator.FidelityClassProb:
+	switch measure = datasetspec.CanonicalMeasure(measure); measure {
+	case generator.FidelityClassProbability:
 		return clamp(s.ClassProb, measure)
-	case generator.FidelityAttributeMatch:
-		return clamp(s.AttributeMatch, measure)
-	case generator.FidelityTextSimilarity:
-		return clamp(s.TextSimilarity, measure)
+	case generator.FidelityAttributeAgreement:
+		return clamp(s.AttributeAgreement, measure)
+	case generator.FidelityDAMSMSimilarity:
+		return clamp(s.DAMSMSimilarity, measure)
 	}
 	return s.Fidelity()
 }
@@ -396,6 +411,10 @@ func restore(dir string, plans []classPlan) ([]*classState, error) {
 			return nil, fmt.Errorf("%s: attempt %d of class %q is out of order; the file was edited", journalFile, a.Attempt, a.Class)
 		}
 		st.attempts++
+		if a.Measure != "" {
+			a.Measure = datasetspec.CanonicalMeasure(a.Measure) // journals of the first scorer
+			st.judged(a.Measure)
+		}
 		switch {
 		case a.Accepted:
 			st.accepted = append(st.accepted, a)

@@ -7,6 +7,8 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 
 	"github.com/fgstudio/fgstudio/internal/catalog"
 )
@@ -26,6 +28,16 @@ func buildReport(ctx context.Context, svc Service, m *catalog.Model, spec Spec, 
 		if st.attempts > 0 {
 			cr.AcceptanceRate = float64(cr.Accepted) / float64(st.attempts)
 		}
+		var names []string
+		for m, n := range st.measures {
+			names = append(names, m)
+			if rep.FidelityMeasures == nil {
+				rep.FidelityMeasures = map[string]int{}
+			}
+			rep.FidelityMeasures[m] += n
+		}
+		sort.Strings(names)
+		cr.FidelityMeasure = strings.Join(names, ",")
 		// Diversity is measured on the files as written (8-bit PNGs).
 		data := make([][]byte, len(st.accepted))
 		cr.NoveltyMin = math.Inf(1)

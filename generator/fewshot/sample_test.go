@@ -57,17 +57,20 @@ func testMain(m *testing.M) int {
 // attribute descriptions for the held-out classes, CVAE-GAN for three
 // seen classes), features from the classifier, a few episodes of each.
 func TestEvaluateWithSampleModels(t *testing.T) {
-	mk := func(model string, classes []string, per int) string {
+	mk := func(model string, classes []string, per int, minFidelity float64) string {
 		dir := filepath.Join(t.TempDir(), model)
 		m, _ := cat.Get(model)
-		spec := dataset.Spec{Model: model, Classes: classes, PerClass: per, MinFidelity: 0.3, MaxAttempts: 10}
+		spec := dataset.Spec{Model: model, Classes: classes, PerClass: per, MinFidelity: minFidelity, MaxAttempts: 10}
 		if _, err := dataset.Make(t.Context(), svc, m, spec, dir, dataset.Options{}); err != nil {
 			t.Fatal(err)
 		}
 		return dir
 	}
-	heldDir := mk("attngan-birds", []string{"heldout"}, 3)
-	seenDir := mk("cvaegan-birds", []string{"54", "46", "31"}, 3)
+	// Held-out classes are judged by attribute agreement, which the sample
+	// AttnGAN does not reach for every class; the filter has its own tests
+	// (generator/dataset), and this pipeline needs images of every class.
+	heldDir := mk("attngan-birds", []string{"heldout"}, 3, 0)
+	seenDir := mk("cvaegan-birds", []string{"54", "46", "31"}, 3, 0.3)
 
 	ref, err := dataset.BuildReference(t.Context(), svc, "classifier-birds", realSet, nil)
 	if err != nil {

@@ -114,12 +114,14 @@ type Image struct {
 	Size     int     `json:"size"`
 	Attempts int     `json:"attempts"`
 	Fidelity float64 `json:"fidelity"`
-	// FidelityMeasure says what Fidelity is: class_prob, attribute_match
-	// or text_similarity; empty when the image could not be scored.
+	// FidelityMeasure says what Fidelity is: class_probability,
+	// attribute_agreement or damsm_similarity (generator.Fidelity*);
+	// empty when the image could not be scored.
 	FidelityMeasure string `json:"fidelity_measure,omitempty"`
 	BelowMin        bool   `json:"below_min,omitempty"`
-	// Scores is the fidelity scorer's report (class probability and rank,
-	// top classes, attributes, text similarity).
+	// Scores is the fidelity scorer's report (generator.Scores: each
+	// measure by name, class rank, top classes, the attributes seen and
+	// the per-group attribute_groups detail).
 	Scores json.RawMessage `json:"scores,omitempty"`
 	// Words are the prompt words that have an attention map (AttnGAN).
 	Words []string   `json:"words,omitempty"`
