@@ -13,7 +13,7 @@ export ORT_LIB_PATH ?= $(ORT_LIB)
 # Browser tests write their screenshots here (kept by CI as artifacts).
 export STUDIO_ARTIFACTS ?= $(CURDIR)/artifacts
 
-.PHONY: run test build setup setup-test test-go test-fuzz test-python data train fmt vet clean bench
+.PHONY: run test test-unit build setup setup-test test-go test-fuzz test-python data train fmt vet clean bench
 
 ## run: install what is missing, build, and start the studio on :8080
 run: setup build
@@ -21,6 +21,12 @@ run: setup build
 
 ## test: install what the tests need (Redis, Chromium, torch), run every test
 test: setup-test vet test-go test-fuzz test-python
+
+## test-unit: the tests that need nothing but Go (no Redis, Chromium, ONNX Runtime, Python or
+## training): a quick loop for a change, under a minute. Test files that need a real part start
+## with `//go:build !unit`; built without cgo, internal/ort compiles and reports ErrLibrary.
+test-unit:
+	CGO_ENABLED=0 $(GO) test -count=1 -tags unit ./...
 
 setup:
 	@scripts/setup.sh run
@@ -31,8 +37,10 @@ setup-test:
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/studio ./cmd/studio
 
+# Both tiers: the files of the unit tier (-tags unit) are compiled here too.
 vet:
 	$(GO) vet ./...
+	CGO_ENABLED=0 $(GO) vet -tags unit ./...
 
 test-go:
 	$(GO) test -count=1 ./...

@@ -13,3 +13,14 @@ func TestEmbeddedContract(t *testing.T) {
 		return q
 	})
 }
+
+func TestEmbeddedPingAfterClose(t *testing.T) {
+	q := queue.NewEmbedded()
+	if err := q.Ping(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	q.Close()
+	if err := q.Ping(t.Context()); err != queue.ErrClosed {
+		t.Fatalf("after close: %v, want ErrClosed", err)
+	}
+}

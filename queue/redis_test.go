@@ -1,3 +1,5 @@
+//go:build !unit
+
 package queue_test
 
 import (
@@ -53,17 +55,6 @@ func TestOpenRedisUnreachable(t *testing.T) {
 	srv.Stop()
 	if _, err := queue.OpenRedis(t.Context(), url); err == nil {
 		t.Fatal("OpenRedis succeeded against a stopped server")
-	}
-}
-
-func TestEmbeddedPingAfterClose(t *testing.T) {
-	q := queue.NewEmbedded()
-	if err := q.Ping(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	q.Close()
-	if err := q.Ping(t.Context()); err != queue.ErrClosed {
-		t.Fatalf("after close: %v, want ErrClosed", err)
 	}
 }
 

@@ -38,7 +38,7 @@ func (ct checkingTransport) RoundTrip(req *http.Request) (*http.Response, error)
 }
 
 func TestClient(t *testing.T) {
-	e := newEnv(t, envOpts{backend: "redis", requireAuth: true, limits: studio.Limits{MaxActiveJobs: 1}})
+	e := newEnv(t, envOpts{backend: productionBackend(), requireAuth: true, limits: studio.Limits{MaxActiveJobs: 1}})
 	k := e.createKey("client", "generate")
 	ctx := t.Context()
 	hc := &http.Client{Transport: checkingTransport{t}}

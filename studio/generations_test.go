@@ -19,11 +19,12 @@ import (
 	"github.com/fgstudio/fgstudio/studio/api"
 )
 
-var backendNames = []string{"embedded", "redis"}
-
+// forBackends runs f on the embedded backend and, outside the unit tier,
+// on the real ones (realparts_test.go).
 func forBackends(t *testing.T, f func(t *testing.T, backend string)) {
-	for _, b := range backendNames {
-		t.Run(b, func(t *testing.T) { f(t, b) })
+	t.Run("embedded", func(t *testing.T) { f(t, "embedded") })
+	for _, b := range realBackends {
+		t.Run(b.name, func(t *testing.T) { f(t, b.name) })
 	}
 }
 
@@ -302,7 +303,7 @@ func TestEventsFollowProgress(t *testing.T) {
 }
 
 func TestInterpolation(t *testing.T) {
-	e := newEnv(t, envOpts{backend: "redis"})
+	e := newEnv(t, envOpts{backend: productionBackend()})
 	cl := trainedClass(t, e)
 	resp, body := e.do("POST", "/v1/interpolations", api.InterpolationRequest{Model: classModel,
 		From: &api.Endpoint{Class: cl}, To: &api.Endpoint{Class: cl, Seed: ptr(uint64(3))}, N: ptr(5)})

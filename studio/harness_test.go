@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -29,7 +30,6 @@ import (
 	"github.com/fgstudio/fgstudio/studio"
 	"github.com/fgstudio/fgstudio/studio/api"
 	"github.com/fgstudio/fgstudio/studio/auth"
-	"github.com/fgstudio/fgstudio/test/redistest"
 )
 
 // The OpenAPI document, and every (operation, status) that the tests saw:
@@ -61,10 +61,10 @@ func TestMain(m *testing.M) {
 	openapi3filter.RegisterBodyDecoder("text/event-stream", openapi3filter.PlainBodyDecoder)
 	openapi3filter.RegisterBodyDecoder("application/x-tar", openapi3filter.FileBodyDecoder)
 	code := m.Run()
-	if testRuntime != nil {
-		testRuntime.Close()
-	}
-	if code == 0 && flag.Lookup("test.run").Value.String() == "" && !testing.Short() {
+	closeRealParts()
+	// Only the whole suite calls every operation: the unit tier leaves out
+	// the tests that need a worker with real graphs.
+	if code == 0 && flag.Lookup("test.run").Value.String() == "" && !testing.Short() && wholeSuite {
 		if missing := uncalledOperations(); len(missing) > 0 {
 			fmt.Fprintf(os.Stderr, "FAIL: documented operations no test called: %v\n", missing)
 			code = 1
@@ -193,6 +193,22 @@ type keyStore interface {
 	studio.Limiter
 }
 
+// productionBackend is the backend of production deployments (Redis) in
+// the whole suite, and the embedded one in the unit tier: for tests that
+// run on one backend.
+func productionBackend() string {
+	if len(realBackends) > 0 {
+		return realBackends[0].name
+	}
+	return "embedded"
+}
+
+// realBackend is a queue and key store on a real server (realparts_test.go).
+type realBackend struct {
+	name string
+	open func(t *testing.T, cfg queue.Config, log *slog.Logger) (workerQueue, keyStore)
+}
+
 // env is a studio on a real listener with a real queue and key store.
 type env struct {
 	t       *testing.T
@@ -239,21 +255,12 @@ func newEnv(t *testing.T, o envOpts) *env {
 		e.backend = "embedded"
 		e.q = queue.NewEmbeddedConfig(o.queue)
 		e.keys = auth.NewMemory(auth.Config{})
-	case "redis":
-		srv := redistest.Start(t, redistest.Options{})
-		q, err := queue.NewRedis(t.Context(), srv.URL(), o.queue, log)
-		if err != nil {
-			t.Fatal(err)
-		}
-		e.q = q
-		ks, err := auth.OpenRedis(t.Context(), srv.URL(), auth.Config{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { ks.Close() })
-		e.keys = ks
 	default:
-		t.Fatalf("backend %q", o.backend)
+		i := slices.IndexFunc(realBackends, func(b realBackend) bool { return b.name == o.backend })
+		if i < 0 {
+			t.Fatalf("backend %q (the unit tier has only embedded)", o.backend)
+		}
+		e.q, e.keys = realBackends[i].open(t, o.queue, log)
 	}
 	t.Cleanup(func() { e.q.Close() })
 	if o.adminToken == "" {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,7 +13,6 @@ import (
 
 	"github.com/fgstudio/fgstudio/contract/jobspec"
 	"github.com/fgstudio/fgstudio/queue"
-	"github.com/fgstudio/fgstudio/test/redistest"
 	"github.com/fgstudio/fgstudio/worker"
 )
 
@@ -47,7 +45,8 @@ func testQueueConfig() queue.Config {
 // newQueueFunc makes a fresh queue for one subtest.
 type newQueueFunc func(t *testing.T, cfg queue.Config) backend
 
-// backends runs f against the embedded queue and a real redis-server.
+// backends runs f against the embedded queue and, outside the unit tier,
+// the real backends of realparts_test.go (a redis-server).
 func backends(t *testing.T, f func(t *testing.T, newQueue newQueueFunc)) {
 	t.Run("embedded", func(t *testing.T) {
 		f(t, func(t *testing.T, cfg queue.Config) backend {
@@ -56,19 +55,16 @@ func backends(t *testing.T, f func(t *testing.T, newQueue newQueueFunc)) {
 			return q
 		})
 	})
-	t.Run("redis", func(t *testing.T) {
-		srv := redistest.Start(t, redistest.Options{})
-		var n atomic.Int64
-		f(t, func(t *testing.T, cfg queue.Config) backend {
-			cfg.Prefix = fmt.Sprintf("{wt-%d}:", n.Add(1))
-			q, err := queue.NewRedis(t.Context(), srv.URL(), cfg, quiet())
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { q.Close() })
-			return q
-		})
-	})
+	for _, b := range realBackends {
+		t.Run(b.name, func(t *testing.T) { f(t, b.start(t)) })
+	}
+}
+
+// realBackend is a queue backend that needs a real server: start starts
+// one for a test and returns how to open fresh queues on it.
+type realBackend struct {
+	name  string
+	start func(t *testing.T) newQueueFunc
 }
 
 func quiet() *slog.Logger {

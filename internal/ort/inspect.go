@@ -1,3 +1,5 @@
+//go:build cgo
+
 package ort
 
 import (
@@ -5,14 +7,6 @@ import (
 
 	onnx "github.com/yalue/onnxruntime_go"
 )
-
-// TensorInfo describes one input or output of a graph as ONNX Runtime
-// sees it; -1 marks a dynamic dimension.
-type TensorInfo struct {
-	Name  string
-	DType string
-	Shape []int64
-}
 
 // Inspect reads the inputs and outputs of the graph at path without
 // creating a long-lived session.

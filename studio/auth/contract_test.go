@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/fgstudio/fgstudio/studio/auth"
-	"github.com/fgstudio/fgstudio/test/redistest"
 )
 
 // store is the method set both backends share.
@@ -24,19 +23,16 @@ type store interface {
 	Release(ctx context.Context, subject, member string) error
 }
 
+// backends are the store implementations: memory, and outside the unit
+// tier the real ones of realparts_test.go (Redis).
 func backends(t *testing.T, cfg auth.Config) map[string]func(t *testing.T) store {
-	return map[string]func(t *testing.T) store{
+	res := map[string]func(t *testing.T) store{
 		"memory": func(t *testing.T) store { return auth.NewMemory(cfg) },
-		"redis": func(t *testing.T) store {
-			srv := redistest.Start(t, redistest.Options{})
-			r, err := auth.OpenRedis(t.Context(), srv.URL(), cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { r.Close() })
-			return r
-		},
 	}
+	for name, open := range realBackends(cfg) {
+		res[name] = open
+	}
+	return res
 }
 
 func forEach(t *testing.T, cfg auth.Config, f func(t *testing.T, s store)) {

@@ -1,3 +1,5 @@
+//go:build !unit
+
 // Package apiload measures the studio API under load from a second
 // process over loopback: a `studio serve` API replica on a real Redis
 // (authentication, rate limit and quota checks on the path, no worker),

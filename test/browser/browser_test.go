@@ -1,3 +1,5 @@
+//go:build !unit
+
 // Package browser drives the web studio in Debian's Chromium through
 // chromedp: against the real server (embedded queue, real models) for the
 // main flow, and against a stub API for the states a healthy server rarely

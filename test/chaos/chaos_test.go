@@ -1,3 +1,5 @@
+//go:build !unit
+
 // Package chaos runs the Redis queue with real worker processes and breaks
 // things underneath them: SIGKILLed workers, a crashed and restarted
 // redis-server, a worker whose network link goes down while it holds a job.

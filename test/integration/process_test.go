@@ -1,3 +1,5 @@
+//go:build !unit
+
 // Package integration runs the studio binary as users do: as a process,
 // with real Redis, real ONNX Runtime, and signals.
 package integration

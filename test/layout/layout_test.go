@@ -33,8 +33,8 @@ var rules = []struct {
 		"the generator is graphs, scoring and metrics only"},
 	{"worker", []string{"studio"},
 		"the worker loop and the API are peers"},
-	{"internal", []string{"studio", "generator", "queue", "worker", "contract", "textenc"},
-		"implementation packages sit below the rooms that use them"},
+	{"internal", []string{"studio", "generator", "queue", "worker"},
+		"implementation packages never reach up into the rooms of the two processes"},
 }
 
 // deps lists every package of the module with its dependencies.

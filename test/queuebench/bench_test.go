@@ -1,3 +1,5 @@
+//go:build !unit
+
 // Package queuebench measures the queue's job throughput with a no-op
 // model, against the raw speed of the same redis-server:
 //
