@@ -1,6 +1,8 @@
 // Package evalstat holds the evaluation statistics of generated images:
-// Fréchet distance of feature statistics, Inception Score, DAMSM
-// R-precision and diversity. Pure Go, no ONNX Runtime.
+// Fréchet distance of feature statistics, precision and recall of
+// k-NN manifolds, attribute agreement and attribute R-precision, DAMSM
+// R-precision, and the order check of the degradation ladder. Pure Go, no
+// ONNX Runtime.
 package evalstat
 
 import (
@@ -187,31 +189,6 @@ func mul(a, b [][]float64) [][]float64 {
 	return res
 }
 
-// InceptionScore is exp(E_x KL(p(y|x) ‖ p(y))) over the classifier's
-// class probabilities: high when each image is confidently one class and
-// the images cover many classes.
-func InceptionScore(probs [][]float64) float64 {
-	if len(probs) == 0 {
-		return math.NaN()
-	}
-	k := len(probs[0])
-	marg := make([]float64, k)
-	for _, p := range probs {
-		for j, v := range p {
-			marg[j] += v / float64(len(probs))
-		}
-	}
-	var kl float64
-	for _, p := range probs {
-		for j, v := range p {
-			if v > 0 && marg[j] > 0 {
-				kl += v * math.Log(v/marg[j])
-			}
-		}
-	}
-	return math.Exp(kl / float64(len(probs)))
-}
-
 // RPrecision is AttnGAN's R-precision with R = 1: for each image, its own
 // caption (sents[i]) among candidates−1 captions of other classes, ranked
 // by cosine similarity to the image's code; the share ranked first (ties
@@ -255,45 +232,6 @@ func RPrecision(codes, sents [][]float32, labels []int, candidates int, seed uin
 		return math.NaN()
 	}
 	return float64(hits) / float64(n)
-}
-
-// Diversity is the mean pairwise L2 distance between features of the same
-// class, averaged over classes with at least two images.
-func Diversity(features [][]float32, labels []int) float64 {
-	byClass := map[int][]int{}
-	for i, l := range labels {
-		byClass[l] = append(byClass[l], i)
-	}
-	var sum float64
-	var classes int
-	for _, idx := range byClass {
-		if len(idx) < 2 {
-			continue
-		}
-		var s float64
-		var pairs int
-		for a := 0; a < len(idx); a++ {
-			for b := a + 1; b < len(idx); b++ {
-				s += l2(features[idx[a]], features[idx[b]])
-				pairs++
-			}
-		}
-		sum += s / float64(pairs)
-		classes++
-	}
-	if classes == 0 {
-		return math.NaN()
-	}
-	return sum / float64(classes)
-}
-
-func l2(a, b []float32) float64 {
-	var s float64
-	for i := range a {
-		d := float64(a[i]) - float64(b[i])
-		s += d * d
-	}
-	return math.Sqrt(s)
 }
 
 // Cosine is the cosine similarity of a and b (0 when either is zero).
