@@ -119,7 +119,7 @@ func TestGrid(t *testing.T) {
 // The halves are disjoint, class-balanced, and repeat with the seed; the
 // held-out set takes only held-out classes.
 func TestHalvesAndHeldout(t *testing.T) {
-	ds := &cub.Dataset{Root: "x", Classes: map[int]string{}, Heldout: map[int]bool{}}
+	ds := &cub.Dataset{Root: "x", Classes: map[int]string{}, Seen: map[int]bool{}, Heldout: map[int]bool{}}
 	cls := &catalog.Classes{}
 	id := 0
 	for c := 1; c <= 6; c++ {
@@ -128,6 +128,8 @@ func TestHalvesAndHeldout(t *testing.T) {
 		index := c - 1
 		if c > 4 {
 			ds.Heldout[c], index = true, -1
+		} else {
+			ds.Seen[c] = true
 		}
 		cls.Classes = append(cls.Classes, catalog.Class{Index: index, ID: c, Name: name})
 		for k := 0; k < 10; k++ {
