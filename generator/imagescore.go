@@ -14,9 +14,40 @@ import (
 // whose scorer is used. No class is asked for, so the Scores carry Top,
 // Probs, Attributes and Features (not ClassProb or TextSimilarity).
 func (s *Service) ScoreImages(ctx context.Context, model string, images [][]byte) ([]Scores, error) {
+	return s.ScoreImagesAgainst(ctx, model, images, nil)
+}
+
+// Ask is what an image is judged against by ScoreImagesAgainst: a class
+// (name, label or id of the scorer's classes) and/or a prompt.
+type Ask struct {
+	Class  string `json:"class,omitempty"`
+	Prompt string `json:"prompt,omitempty"`
+}
+
+// ScoreImagesAgainst scores images (PNG or JPEG, as ScoreImages) against
+// what each was meant to show, asks[i] for images[i], with every measure
+// a generated image gets: class_probability for a trained class,
+// attribute_agreement for a held-out class or a prompt naming attributes,
+// damsm_similarity for a prompt (see Scores.Fidelity). asks may be nil
+// (nothing asked); an unknown class is an error.
+func (s *Service) ScoreImagesAgainst(ctx context.Context, model string, images [][]byte, asks []Ask) ([]Scores, error) {
 	sc, err := s.scorerFor(model)
 	if err != nil {
 		return nil, err
+	}
+	if asks != nil && len(asks) != len(images) {
+		return nil, fmt.Errorf("%d images but %d asks", len(images), len(asks))
+	}
+	reqs := make([]scoreRequest, len(images))
+	for i, a := range asks {
+		reqs[i].prompt = a.Prompt
+		if a.Class != "" {
+			c, ok := sc.classes.Lookup(a.Class)
+			if !ok {
+				return nil, fieldErr("class", ErrUnknownClass, fmt.Sprintf("image %d: no class %q in %s", i, a.Class, sc.name))
+			}
+			reqs[i].class = &c
+		}
 	}
 	res := make([]Scores, 0, len(images))
 	for from := 0; from < len(images); from += s.cfg.MaxBatch {
@@ -29,7 +60,7 @@ func (s *Service) ScoreImages(ctx context.Context, model string, images [][]byte
 			}
 			chw = append(chw, x...)
 		}
-		out, err := sc.score(ctx, chw, sc.size, make([]scoreRequest, len(part)))
+		out, err := sc.score(ctx, chw, sc.size, reqs[from:from+len(part)])
 		if err != nil {
 			return nil, err
 		}
