@@ -229,10 +229,10 @@ func runDatasetMake(ctx context.Context, args []string, getenv func(string) stri
 
 func printDatasetReport(w io.Writer, rep *dataset.Report) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "class\tkept\tmade\taccept\trej fid\trej novel\tmean fid\tnovelty min\tdiversity\treal div\t")
+	fmt.Fprintln(tw, "class\tkept\tmade\taccept\trej fid\trej novel\tmean fid\tfidelity measure\tnovelty min\tdiversity\treal div\t")
 	for _, c := range rep.Classes {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f%%\t%d\t%d\t%.3f\t%.3f\t%.3f\t%.3f\t\n", c.Class, c.Accepted, c.Attempts, 100*c.AcceptanceRate,
-			c.RejectedFidelity, c.RejectedNovelty, c.MeanFidelity, c.NoveltyMin, c.DiversityMean, c.RealDiversity)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f%%\t%d\t%d\t%.3f\t%s\t%.3f\t%.3f\t%.3f\t\n", c.Class, c.Accepted, c.Attempts, 100*c.AcceptanceRate,
+			c.RejectedFidelity, c.RejectedNovelty, c.MeanFidelity, c.FidelityMeasure, c.NoveltyMin, c.DiversityMean, c.RealDiversity)
 	}
 	tw.Flush()
 	r := rep.Run

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/fgstudio/fgstudio/generator"
 	"github.com/fgstudio/fgstudio/internal/catalog"
@@ -93,13 +94,27 @@ func runGenerate(ctx context.Context, args []string, getenv func(string) string,
 	return os.WriteFile(filepath.Join(*out, "scores.json"), append(raw, '\n'), 0o644)
 }
 
+// summary is one line per image: its fidelity and measure first, then
+// each measure by name, and the attributes asked for that the head does
+// not see ("crown: named red, sees black (0.03)").
 func summary(s generator.Scores) string {
 	txt := ""
-	if s.ClassProb != nil {
-		txt += fmt.Sprintf("p(%s)=%.3f rank %d  ", s.Class, *s.ClassProb, s.ClassRank)
+	if f, m := s.Fidelity(); m != "" {
+		txt += fmt.Sprintf("fidelity=%.3f (%s)  ", f, m)
 	}
-	if s.TextSimilarity != nil {
-		txt += fmt.Sprintf("text-sim=%.3f  ", *s.TextSimilarity)
+	if s.ClassProb != nil {
+		txt += fmt.Sprintf("class_probability(%s)=%.3f rank %d  ", s.Class, *s.ClassProb, s.ClassRank)
+	}
+	if s.AttributeAgreement != nil {
+		txt += fmt.Sprintf("attribute_agreement(%s)=%.3f  ", s.AttributeBasis, *s.AttributeAgreement)
+		for _, g := range s.AttributeGroups {
+			if g.Sees != g.Named {
+				txt += fmt.Sprintf("%s: named %s, sees %s (%.2f)  ", strings.TrimPrefix(g.Group, "has_"), g.Named, g.Sees, g.Prob)
+			}
+		}
+	}
+	if s.DAMSMSimilarity != nil {
+		txt += fmt.Sprintf("damsm_similarity=%.3f  ", *s.DAMSMSimilarity)
 	}
 	if len(s.Top) > 0 {
 		txt += fmt.Sprintf("top1=%s (%.3f)", s.Top[0].Label, s.Top[0].Prob)

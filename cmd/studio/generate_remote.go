@@ -94,8 +94,16 @@ func runRemoteGenerate(ctx context.Context, g remoteGenerate, stdout, stderr io.
 			}
 		}
 		rows = append(rows, row{File: name, Seed: img.Seed, Scores: img.Scores, Words: img.Words})
-		fmt.Fprintf(stdout, "%s\tfidelity=%.3f\n", filepath.Join(g.out, name), img.Fidelity)
+		fmt.Fprintf(stdout, "%s\tfidelity=%.3f (%s)\n", filepath.Join(g.out, name), img.Fidelity, measureOrNone(img.FidelityMeasure))
 	}
 	raw, _ := json.MarshalIndent(rows, "", "  ")
 	return os.WriteFile(filepath.Join(g.out, "scores.json"), append(raw, '\n'), 0o644)
+}
+
+// measureOrNone names a fidelity measure, or says there was none.
+func measureOrNone(m string) string {
+	if m == "" {
+		return "unscored"
+	}
+	return m
 }
