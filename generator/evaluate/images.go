@@ -9,8 +9,6 @@ import (
 	"image/png"
 	"math"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 
 	"github.com/fgstudio/fgstudio/internal/cub"
 )
@@ -46,40 +44,19 @@ func fromImage(img image.Image) Pixels {
 }
 
 // LoadReal reads a data set image as the networks were trained on it
-// (training/fgtrain/data.py load_image): a square of 1.5× the bounding
-// box's longer side around the box's centre, clipped to the image, then
-// resized to size×size with Pillow's bicubic filter.
+// (cub.Dataset.Load, the reader contract shared with training): a square
+// of 1.5× the bounding box's longer side around the box, clipped to the
+// image, resized to size×size with Pillow's bicubic filter.
 func LoadReal(ds *cub.Dataset, im cub.Image, size int) (Pixels, error) {
-	raw, err := os.ReadFile(filepath.Join(ds.Root, "images", im.Path))
+	pix, err := ds.Load(im, size)
 	if err != nil {
 		return Pixels{}, err
 	}
-	p, err := decodePixels(raw)
-	if err != nil {
-		return Pixels{}, fmt.Errorf("image %d: %w", im.ID, err)
+	p := Pixels{W: size, H: size, Pix: make([]float32, len(pix))}
+	for i, v := range pix {
+		p.Pix[i] = float32(v)
 	}
-	if im.HasBBox {
-		x, y, bw, bh := im.BBox[0], im.BBox[1], im.BBox[2], im.BBox[3]
-		r := int(math.Max(bw, bh) * 0.75)
-		cx, cy := int(x+bw/2), int(y+bh/2)
-		x1, x2 := max(0, cx-r), min(p.W, cx+r)
-		y1, y2 := max(0, cy-r), min(p.H, cy+r)
-		if x2-x1 >= 2 && y2-y1 >= 2 {
-			p = p.crop(x1, y1, x2, y2)
-		}
-	}
-	return p.Resize(size, size), nil
-}
-
-func (p Pixels) crop(x1, y1, x2, y2 int) Pixels {
-	q := Pixels{W: x2 - x1, H: y2 - y1}
-	q.Pix = make([]float32, 3*q.W*q.H)
-	for c := 0; c < 3; c++ {
-		for y := 0; y < q.H; y++ {
-			copy(q.Pix[(c*q.H+y)*q.W:(c*q.H+y+1)*q.W], p.Pix[(c*p.H+y1+y)*p.W+x1:])
-		}
-	}
-	return q
+	return p, nil
 }
 
 // Resize is Pillow's Image.resize with BICUBIC (a = −0.5): a separable
