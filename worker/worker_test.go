@@ -390,7 +390,7 @@ func TestMinFidelityRetries(t *testing.T) {
 				wt := c.want[k]
 				wantPNG := fakePNG(c.spec.Model, generator.Request{Class: "c"}, wt.seed)
 				if m.Seed != wt.seed || m.Attempts != wt.attempts || m.BelowMin != wt.below ||
-					m.Fidelity != float64(wt.seed%10)/10 || m.FidelityMeasure != generator.FidelityClassProb ||
+					m.Fidelity != float64(wt.seed%10)/10 || m.FidelityMeasure != generator.FidelityClassProbability ||
 					!bytes.Equal(j.Results[k].Data, wantPNG) {
 					t.Errorf("%s: image %d: meta %+v data %q; want seed %d, %d attempts, below_min %v",
 						c.name, k, m, j.Results[k].Data, wt.seed, wt.attempts, wt.below)

@@ -109,7 +109,7 @@ func TestServeReloadReloadsItsWorker(t *testing.T) {
 		t.Fatal(err)
 	}
 	done, err := c.Wait(ctx, job.ID, nil)
-	if err != nil || done.State != "succeeded" || len(done.Images) != 2 || done.Images[0].FidelityMeasure != "class_prob" {
+	if err != nil || done.State != "succeeded" || len(done.Images) != 2 || done.Images[0].FidelityMeasure != "class_probability" {
 		t.Fatalf("%+v %v; log:\n%s", done, err, p.Logs())
 	}
 	if code := p.Stop(t); code != 0 {
