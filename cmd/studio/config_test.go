@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -119,3 +120,35 @@ func TestHelpAndVersion(t *testing.T) {
 
 // fmtAttrs renders slog attributes as the text handler would, roughly.
 func fmtAttrs(attrs []any) string { return fmt.Sprint(attrs...) }
+
+// TestEveryOptionSetsTheConfig: each row of the options table has a
+// setter that accepts its default and changes what the Config holds for
+// at least one value (so no row is read by nothing).
+func TestEveryOptionSetsTheConfig(t *testing.T) {
+	samples := map[string]string{"addr": "127.0.0.1:7001", "admin-addr": "127.0.0.1:7002", "redis-url": "redis://x:1/0",
+		"models-dir": "m", "ort-lib": "l.so", "provider": "cuda", "require-provider": "true", "threads": "1000",
+		"log-format": "json", "log-level": "debug", "shutdown-timeout": "7s", "examples-dir": "e", "datasets-dir": "d",
+		"body-limit": "2048", "worker-concurrency": "3", "max-batch": "3", "max-wait": "7ms", "require-auth": "true",
+		"admin-token": "an-admin-token-of-24-chars", "rate-limit": "7", "rate-burst": "7", "max-active-jobs": "7"}
+	for _, o := range options() {
+		t.Run(o.name, func(t *testing.T) {
+			if o.set == nil {
+				t.Fatal("no setter")
+			}
+			var def, other Config
+			if err := o.set(&def, o.def); err != nil {
+				t.Fatalf("default %q refused: %v", o.def, err)
+			}
+			v, ok := samples[o.name]
+			if !ok {
+				t.Fatal("no sample value in this test")
+			}
+			if err := o.set(&other, v); err != nil {
+				t.Fatalf("%q refused: %v", v, err)
+			}
+			if reflect.DeepEqual(def, other) {
+				t.Errorf("%q and the default %q make the same Config", v, o.def)
+			}
+		})
+	}
+}
