@@ -23,7 +23,8 @@ commands:
             in the same process on the embedded queue
   worker    generation worker consuming jobs from Redis
   generate  make images from a prompt or class, without a server
-  eval      batch metrics of a generator on the test split (FID, top-1, diversity, R-precision)
+  eval      grade a generator with the evaluation network on the real test split, each metric
+            beside its real reference (--ladder: prove the metrics on degraded real images)
   dataset   make a filtered synthetic training set (ImageFolder, HF imagefolder, WebDataset), or verify one
   fewshot   few-shot accuracy on frozen classifier features, real vs real + synthetic images
   health    exit 0 when this machine's studio answers /healthz (container health check)
