@@ -66,7 +66,7 @@ func loadAttnGAN(rt Runtime, m *catalog.Model, svc *Service) (*attnGAN, error) {
 		return nil, fmt.Errorf("%w: %s: generator has no image output (role img<size>)", ErrModel, m.Manifest.Name)
 	}
 	sort.Slice(a.stages, func(i, j int) bool { return roleSize(a.stages[i]) < roleSize(a.stages[j]) })
-	sort.Strings(a.atts)
+	sort.Slice(a.atts, func(i, j int) bool { return roleSize(a.atts[i]) < roleSize(a.atts[j]) })
 	for _, t := range g.Inputs {
 		if t.Role == "words_mask" {
 			a.maskF32 = t.DType == string(ort.Float32)
@@ -235,8 +235,13 @@ func (a *attnGAN) run(ctx context.Context, reqs []Request, chunk []item) ([]Imag
 			}
 			img.Stages = append(img.Stages, p)
 		}
-		if len(a.atts) > 0 {
-			img.Attention = attentionMaps(out[a.atts[len(a.atts)-1]], i, feats[r.Prompt].tokens.Words)
+		for stage, role := range a.atts {
+			maps := attentionMaps(out[role], i, feats[r.Prompt].tokens.Words, stage)
+			if stage == len(a.atts)-1 {
+				img.Attention = maps
+			} else {
+				img.CoarseAttention = append(img.CoarseAttention, maps...)
+			}
 		}
 		imgs[i] = img
 	}
@@ -252,7 +257,7 @@ func (r scoreRequest) className() string {
 
 // attentionMaps turns att [B,T,S,S] of image i into one grayscale PNG per
 // kept word, each scaled to its own maximum.
-func attentionMaps(att ort.Tensor, i int, words []string) []WordMap {
+func attentionMaps(att ort.Tensor, i int, words []string, stage int) []WordMap {
 	t, s := int(att.Shape[1]), int(att.Shape[2])
 	var maps []WordMap
 	for j, w := range words {
@@ -272,7 +277,7 @@ func attentionMaps(att ort.Tensor, i int, words []string) []WordMap {
 		}
 		var buf bytes.Buffer
 		if err := png.Encode(&buf, g); err == nil {
-			maps = append(maps, WordMap{Word: w, PNG: buf.Bytes()})
+			maps = append(maps, WordMap{Word: w, PNG: buf.Bytes(), Peak: mx, Stage: stage})
 		}
 	}
 	return maps

@@ -60,15 +60,23 @@ type Image struct {
 	Scores Scores `json:"scores"`
 	// Stages are the lower-resolution stage outputs (AttnGAN), smallest first.
 	Stages [][]byte `json:"-"`
-	// Attention holds a map per kept word of the prompt (AttnGAN).
-	Attention []WordMap `json:"-"`
+	// Attention holds a map per kept word of the prompt (AttnGAN), from
+	// the finest attentional stage; CoarseAttention the same for each
+	// earlier attentional stage, coarsest first, when there are several.
+	Attention       []WordMap `json:"-"`
+	CoarseAttention []WordMap `json:"-"`
 }
 
-// WordMap is the attention of the attentional stage to one word, as a
-// grayscale PNG normalised to its own maximum.
+// WordMap is the attention of one attentional stage to one word, as a
+// grayscale PNG normalised to its own maximum, Peak: the largest share of
+// a region's attention the word got (the softmax over words, so 0–1), by
+// which maps of different words compare on one scale. Stage counts the
+// attentional stages from the coarsest (0).
 type WordMap struct {
-	Word string `json:"word"`
-	PNG  []byte `json:"-"`
+	Word  string  `json:"word"`
+	PNG   []byte  `json:"-"`
+	Peak  float32 `json:"peak"`
+	Stage int     `json:"stage"`
 }
 
 // model is what every kind of generator model does.

@@ -74,10 +74,18 @@ func (s *Server) attention(c *fiber.Ctx) error {
 		return problem(fiber.StatusNotFound, api.TypeNotFound, "",
 			"image %d of job %s has no attention maps (only text models make them)", r.Index, j.ID)
 	}
-	res := api.Attention{Index: r.Index, Maps: make([]api.WordMap, len(maps))}
+	res := api.Attention{Index: r.Index, Maps: make([]api.WordMap, len(maps)), Stages: 1}
+	pos := map[int]int{} // stage → words so far
 	for i, w := range maps {
-		res.Maps[i] = api.WordMap{Position: i, Word: w.Word,
+		m := api.WordMap{Position: pos[w.Stage], Word: w.Word, Stage: w.Stage,
 			PNG: fmt.Sprintf("%s/images/%d/attention/%d.png", jobPath(j.ID), r.Index, i)}
+		if w.Peak > 0 {
+			p := float64(w.Peak)
+			m.Peak = &p
+		}
+		pos[w.Stage]++
+		res.Stages = max(res.Stages, w.Stage+1)
+		res.Maps[i] = m
 	}
 	return c.JSON(res)
 }

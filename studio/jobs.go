@@ -53,7 +53,11 @@ func jobView(j queue.Job) api.Job {
 		}
 		if len(m.Attention) > 0 {
 			img.Links.Attention = fmt.Sprintf("%s/images/%d/attention", jobPath(j.ID), r.Index)
+			// The finest stage's maps come first; every stage has the same words.
 			for _, w := range m.Attention {
+				if w.Stage != m.Attention[0].Stage {
+					break
+				}
 				img.Words = append(img.Words, w.Word)
 			}
 		}

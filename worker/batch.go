@@ -211,8 +211,9 @@ func (l *loop) store(ctx context.Context, t *task, idx int, c candidate) {
 		Fidelity: c.fidelity, FidelityMeasure: c.measure, BelowMin: below(t.spec, c.fidelity, c.measure),
 		Scores: scores, Stages: c.img.Stages,
 	}
-	for _, w := range c.img.Attention {
-		meta.Attention = append(meta.Attention, jobspec.WordMap{Word: w.Word, PNG: w.PNG})
+	// The finest stage's maps first, as before there were several.
+	for _, w := range append(append([]generator.WordMap(nil), c.img.Attention...), c.img.CoarseAttention...) {
+		meta.Attention = append(meta.Attention, jobspec.WordMap{Word: w.Word, PNG: w.PNG, Peak: w.Peak, Stage: w.Stage})
 	}
 	raw, err := json.Marshal(meta)
 	if err != nil {

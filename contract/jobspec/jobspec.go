@@ -231,10 +231,15 @@ type ImageMeta struct {
 	Stages [][]byte `json:"stages,omitempty"`
 }
 
-// WordMap is the attention of the attentional stage to one word.
+// WordMap is the attention of one attentional stage to one word: a
+// grayscale PNG normalised to its own maximum, Peak that maximum (the
+// word's largest share of a region's attention, 0–1; 0 when unknown), and
+// Stage the attentional stage, from the coarsest (0).
 type WordMap struct {
-	Word string `json:"word"`
-	PNG  []byte `json:"png"`
+	Word  string  `json:"word"`
+	PNG   []byte  `json:"png"`
+	Peak  float32 `json:"peak,omitempty"`
+	Stage int     `json:"stage,omitempty"`
 }
 
 // DatasetClass is the result of one finished class of a dataset job

@@ -134,17 +134,27 @@ type ImageLinks struct {
 	Attention string `json:"attention,omitempty"`
 }
 
-// Attention lists the word attention maps of one image.
+// Attention lists the word attention maps of one image: one per kept
+// word of the prompt for each attentional stage, the finest stage first.
 type Attention struct {
-	Index int       `json:"index"`
-	Maps  []WordMap `json:"maps"`
+	Index int `json:"index"`
+	// Stages is the number of attentional stages (1 for a 64-px AttnGAN).
+	Stages int       `json:"stages"`
+	Maps   []WordMap `json:"maps"`
 }
 
-// WordMap is the attention to one word, as a grayscale PNG at PNG.
+// WordMap is the attention to one word, as a grayscale PNG at PNG,
+// normalised to its own maximum. Peak is that maximum: the largest share
+// of an image region's attention the word got (0–1, the softmax over the
+// words), so maps compare on one scale; absent when the model did not say.
+// Stage is the attentional stage, from the coarsest (0); Position the
+// word's place among the stage's words.
 type WordMap struct {
-	Position int    `json:"position"`
-	Word     string `json:"word"`
-	PNG      string `json:"png"`
+	Position int      `json:"position"`
+	Word     string   `json:"word"`
+	Stage    int      `json:"stage"`
+	Peak     *float64 `json:"peak,omitempty"`
+	PNG      string   `json:"png"`
 }
 
 // Event is the data of one server-sent event of GET …/events; the SSE
