@@ -12,8 +12,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/fgstudio/fgstudio/internal/ort"
 	"github.com/fgstudio/fgstudio/queue"
 	"github.com/fgstudio/fgstudio/studio"
 	"github.com/fgstudio/fgstudio/worker"
@@ -58,26 +60,12 @@ func runWorker(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	checks := append(readiness(q, modelsReady(gen)), prov.checks(cfg)...)
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": version})
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ready, res := studio.RunChecks(r.Context(), checks)
-		if !ready {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "not ready", "checks": res})
-			return
-		}
-		writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "checks": res})
-	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", cfg.AdminAddr)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: adminHandler(checks, reg), ReadHeaderTimeout: 5 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("worker admin endpoints listening", "addr", ln.Addr().String())
@@ -89,26 +77,8 @@ func runWorker(ctx context.Context, cfg Config, log *slog.Logger) error {
 	werr := make(chan error, 1)
 	go func() { werr <- w.Run(wctx) }()
 
-	// SIGHUP: reload the models. The reloads end before the models and
-	// ONNX Runtime close.
-	reloads := make(chan struct{})
-	go func() {
-		defer close(reloads)
-		for {
-			select {
-			case <-hup:
-				log.Info("SIGHUP: reloading the models", "models_dir", cfg.ModelsDir)
-				cat, err := openCatalog(cfg, log)
-				if err != nil {
-					log.Error("models not reloaded", "err", err)
-					continue
-				}
-				reloadModels(wctx, rt, cat, cfg, cfg.WorkerConcurrency, gen, prov, log)
-			case <-wctx.Done():
-				return
-			}
-		}
-	}()
+	// The reloads end before the models and ONNX Runtime close.
+	reloads := reloadOnHUP(wctx, hup, rt, cfg, gen, prov, log)
 	defer func() {
 		stopWorker()
 		<-reloads
@@ -132,6 +102,50 @@ func runWorker(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return errors.Join(runErr, err)
 	}
 	return runErr
+}
+
+// adminHandler answers the worker's /healthz, /readyz (checks) and
+// /metrics (reg).
+func adminHandler(checks []studio.Check, reg *prometheus.Registry) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": version})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ready, res := studio.RunChecks(r.Context(), checks)
+		if !ready {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "not ready", "checks": res})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "checks": res})
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	return mux
+}
+
+// reloadOnHUP reads the models folder again and swaps the models in at
+// each signal on hup, until ctx ends; the channel it returns is closed
+// when no reload runs any more.
+func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, rt *ort.Runtime, cfg Config, gen *models, prov *providers, log *slog.Logger) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-hup:
+				log.Info("SIGHUP: reloading the models", "models_dir", cfg.ModelsDir)
+				cat, err := openCatalog(cfg, log)
+				if err != nil {
+					log.Error("models not reloaded", "err", err)
+					continue
+				}
+				reloadModels(ctx, rt, cat, cfg, cfg.WorkerConcurrency, gen, prov, log)
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return done
 }
 
 func writeJSON(w http.ResponseWriter, status int, body any) {
