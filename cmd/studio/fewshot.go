@@ -73,139 +73,172 @@ func runFewshot(ctx context.Context, args []string, getenv func(string) string, 
 	if args[0] != "eval" {
 		return &usageError{fmt.Sprintf("unknown subcommand %q (want eval)", args[0])}
 	}
-	fs := flag.NewFlagSet("studio fewshot eval", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	data := fs.String("data", envOr(getenv, "STUDIO_DATA", "data/birds"), "real data set in CUB layout: supports and queries (env STUDIO_DATA)")
-	heldSyn := fs.String("heldout-synthetic", "", "data set of synthetic images of the held-out classes (studio dataset make, attngan)")
-	seenSyn := fs.String("seen-synthetic", "", "data set of synthetic images of the seen classes (studio dataset make, cvaegan)")
-	ways := fs.Int("ways", 5, "classes per episode")
-	shots := fs.String("shots", "1,5", "real images per class in the support set, comma-separated")
-	queries := fs.Int("queries", 15, "real query images per class and episode")
-	episodes := fs.Int("episodes", 600, "episodes per group and shot count")
-	perClass := fs.Int("synthetic-per-class", 0, "synthetic images per class added in (b), drawn anew each episode; 0 = all")
-	weight := fs.Float64("synthetic-weight", 1, "weight of one synthetic image relative to one real image")
-	classifier := fs.String("classifier", "both", "prototype, linear or both")
-	seed := fs.Uint64("seed", 0, "seed of the episode draws")
-	jsonOut := fs.String("json", "", "also write the results as JSON to this file")
-	models := fs.String("models-dir", envOr(getenv, "STUDIO_MODELS_DIR", "samples/models"), "folder of model directories (env STUDIO_MODELS_DIR)")
-	scorer := fs.String("scorer", "", "classifier whose features are used (default: the synthetic sets' scorer)")
-	lib := fs.String("ort-lib", envOr(getenv, "ORT_LIB_PATH", ort.DefaultLibraryPath()), "ONNX Runtime library (env ORT_LIB_PATH)")
-	threads := fs.Int("threads", 0, "intra-op threads; 0 = number of CPUs")
-	if err := parseFlags(fs, args[1:], stderr); err != nil {
-		return err
-	}
-	if *heldSyn == "" && *seenSyn == "" {
-		return &usageError{"at least one of --heldout-synthetic and --seen-synthetic is required"}
-	}
-	var shotList []int
-	for _, s := range splitList(*shots) {
-		k, err := strconv.Atoi(s)
-		if err != nil || k < 1 {
-			return &usageError{fmt.Sprintf("invalid --shots=%q: want positive integers", *shots)}
-		}
-		shotList = append(shotList, k)
-	}
-	var classifiers []string
-	switch *classifier {
-	case "both":
-		classifiers = []string{fewshot.Prototype, fewshot.Linear}
-	case fewshot.Prototype, fewshot.Linear:
-		classifiers = []string{*classifier}
-	default:
-		return &usageError{fmt.Sprintf("invalid --classifier=%q: want prototype, linear or both", *classifier)}
-	}
-	switch {
-	case *ways < 2:
-		return &usageError{fmt.Sprintf("invalid --ways=%d: want at least 2", *ways)}
-	case *queries < 1 || *episodes < 1 || *perClass < 0 || len(shotList) == 0:
-		return &usageError{"--queries, --episodes and --shots want positive values, --synthetic-per-class ≥ 0"}
-	case !(*weight > 0):
-		return &usageError{fmt.Sprintf("invalid --synthetic-weight=%v: want > 0", *weight)}
-	}
-	start := time.Now()
-	ds, err := cub.Open(*data)
-	if err != nil {
-		return fmt.Errorf("data set: %w (make it with `make data`)", err)
-	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	svc, closeAll, err := openService(*models, ort.Config{LibraryPath: *lib, IntraOpThreads: threadsOr(*threads)}, generator.Config{MaxBatch: 64}, log)
+	a, err := parseFewshotEval(args[1:], getenv, stderr)
 	if err != nil {
 		return err
 	}
-	defer closeAll()
-	type input struct{ group, dir string }
-	var inputs []input
-	if *heldSyn != "" {
-		inputs = append(inputs, input{"held-out", *heldSyn})
-	}
-	if *seenSyn != "" {
-		inputs = append(inputs, input{"seen", *seenSyn})
-	}
-	if *scorer == "" {
-		man, err := dataset.ReadManifest(inputs[0].dir)
-		if err != nil {
-			return fmt.Errorf("synthetic set %s: %w", inputs[0].dir, err)
-		}
-		if *scorer, err = svc.ScorerName(man.Model); err != nil {
-			return err
-		}
-	}
-	fmt.Fprintf(stderr, "scoring the real images of %s with %s ...\n", *data, *scorer)
-	ref, err := dataset.BuildReference(ctx, svc, *scorer, ds, nil)
+	rep, err := fewshotEval(ctx, a, stderr)
 	if err != nil {
 		return err
 	}
-	heldout := map[string]bool{}
-	for id := range ds.Heldout {
-		heldout[ds.Classes[id]] = true
-	}
-	cat, err := catalog.Open(*models)
-	if err != nil {
-		return err
-	}
-	rep := fewshotReport{Data: *data, Scorer: *scorer, Config: fewshotConfigShown{Ways: *ways, Shots: shotList, Queries: *queries,
-		Episodes: *episodes, Synthetic: *perClass, Weight: *weight, Seed: *seed}}
-	for _, in := range inputs {
-		fmt.Fprintf(stderr, "scoring the synthetic images of %s ...\n", in.dir)
-		syn, man, err := fewshot.Synthetic(ctx, svc, *scorer, in.dir)
-		if err != nil {
-			return err
-		}
-		set := syntheticSet{Group: in.group, Dir: in.dir, Model: man.Model, Classes: len(syn), Prompts: man.Spec.PromptSource}
-		for _, f := range syn {
-			set.Images += len(f)
-		}
-		if r, err := dataset.ReadReport(in.dir); err == nil {
-			set.Accepted = r.AcceptanceRate
-		}
-		if m, ok := cat.Get(man.Model); ok && m.Manifest.Kind == catalog.KindAttnGAN && set.Prompts == "" {
-			set.Prompts = "attributes"
-		}
-		rep.Synthetic = append(rep.Synthetic, set)
-		g := fewshot.Seen(ref, heldout, syn)
-		if in.group == "held-out" {
-			g = fewshot.HeldOut(ref, heldout, syn)
-		}
-		for _, c := range classifiers {
-			res, err := fewshot.Evaluate(ctx, g, fewshot.Config{Ways: *ways, Shots: shotList, Queries: *queries, Episodes: *episodes,
-				Seed: *seed, Synthetic: *perClass, Weight: *weight, Classifier: c})
-			if err != nil {
-				return err
-			}
-			rep.Results = append(rep.Results, res...)
-		}
-	}
-	rep.Seconds = time.Since(start).Seconds()
 	fmt.Fprint(stdout, fewshotMarkdown(rep))
 	raw, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
 		return err
 	}
-	if *jsonOut != "" {
-		return os.WriteFile(*jsonOut, append(raw, '\n'), 0o644)
+	if a.jsonOut != "" {
+		return os.WriteFile(a.jsonOut, append(raw, '\n'), 0o644)
 	}
 	fmt.Fprintf(stdout, "\n```json\n%s\n```\n", raw)
 	return nil
+}
+
+// fewshotArgs are the checked flags of `studio fewshot eval`.
+type fewshotArgs struct {
+	data, heldSyn, seenSyn, jsonOut, models, scorer, lib string
+	ways, queries, episodes, perClass, threads           int
+	shots                                                []int
+	classifiers                                          []string
+	weight                                               float64
+	seed                                                 uint64
+}
+
+func parseFewshotEval(args []string, getenv func(string) string, stderr io.Writer) (fewshotArgs, error) {
+	var a fewshotArgs
+	fs := flag.NewFlagSet("studio fewshot eval", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&a.data, "data", envOr(getenv, "STUDIO_DATA", "data/birds"), "real data set in CUB layout: supports and queries (env STUDIO_DATA)")
+	fs.StringVar(&a.heldSyn, "heldout-synthetic", "", "data set of synthetic images of the held-out classes (studio dataset make, attngan)")
+	fs.StringVar(&a.seenSyn, "seen-synthetic", "", "data set of synthetic images of the seen classes (studio dataset make, cvaegan)")
+	fs.IntVar(&a.ways, "ways", 5, "classes per episode")
+	shots := fs.String("shots", "1,5", "real images per class in the support set, comma-separated")
+	fs.IntVar(&a.queries, "queries", 15, "real query images per class and episode")
+	fs.IntVar(&a.episodes, "episodes", 600, "episodes per group and shot count")
+	fs.IntVar(&a.perClass, "synthetic-per-class", 0, "synthetic images per class added in (b), drawn anew each episode; 0 = all")
+	fs.Float64Var(&a.weight, "synthetic-weight", 1, "weight of one synthetic image relative to one real image")
+	classifier := fs.String("classifier", "both", "prototype, linear or both")
+	fs.Uint64Var(&a.seed, "seed", 0, "seed of the episode draws")
+	fs.StringVar(&a.jsonOut, "json", "", "also write the results as JSON to this file")
+	fs.StringVar(&a.models, "models-dir", envOr(getenv, "STUDIO_MODELS_DIR", "samples/models"), "folder of model directories (env STUDIO_MODELS_DIR)")
+	fs.StringVar(&a.scorer, "scorer", "", "classifier whose features are used (default: the synthetic sets' scorer)")
+	fs.StringVar(&a.lib, "ort-lib", envOr(getenv, "ORT_LIB_PATH", ort.DefaultLibraryPath()), "ONNX Runtime library (env ORT_LIB_PATH)")
+	fs.IntVar(&a.threads, "threads", 0, "intra-op threads; 0 = number of CPUs")
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return a, err
+	}
+	if a.heldSyn == "" && a.seenSyn == "" {
+		return a, &usageError{"at least one of --heldout-synthetic and --seen-synthetic is required"}
+	}
+	for _, s := range splitList(*shots) {
+		k, err := strconv.Atoi(s)
+		if err != nil || k < 1 {
+			return a, &usageError{fmt.Sprintf("invalid --shots=%q: want positive integers", *shots)}
+		}
+		a.shots = append(a.shots, k)
+	}
+	switch *classifier {
+	case "both":
+		a.classifiers = []string{fewshot.Prototype, fewshot.Linear}
+	case fewshot.Prototype, fewshot.Linear:
+		a.classifiers = []string{*classifier}
+	default:
+		return a, &usageError{fmt.Sprintf("invalid --classifier=%q: want prototype, linear or both", *classifier)}
+	}
+	switch {
+	case a.ways < 2:
+		return a, &usageError{fmt.Sprintf("invalid --ways=%d: want at least 2", a.ways)}
+	case a.queries < 1 || a.episodes < 1 || a.perClass < 0 || len(a.shots) == 0:
+		return a, &usageError{"--queries, --episodes and --shots want positive values, --synthetic-per-class ≥ 0"}
+	case !(a.weight > 0):
+		return a, &usageError{fmt.Sprintf("invalid --synthetic-weight=%v: want > 0", a.weight)}
+	}
+	return a, nil
+}
+
+// fewshotEval scores the real data set and each synthetic set with the
+// scorer and runs the episodes of each group and classifier.
+func fewshotEval(ctx context.Context, a fewshotArgs, stderr io.Writer) (fewshotReport, error) {
+	start := time.Now()
+	rep := fewshotReport{Data: a.data, Config: fewshotConfigShown{Ways: a.ways, Shots: a.shots, Queries: a.queries,
+		Episodes: a.episodes, Synthetic: a.perClass, Weight: a.weight, Seed: a.seed}}
+	ds, err := cub.Open(a.data)
+	if err != nil {
+		return rep, fmt.Errorf("data set: %w (make it with `make data`)", err)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	svc, closeAll, err := openService(a.models, ort.Config{LibraryPath: a.lib, IntraOpThreads: threadsOr(a.threads)}, generator.Config{MaxBatch: 64}, log)
+	if err != nil {
+		return rep, err
+	}
+	defer closeAll()
+	type input struct{ group, dir string }
+	var inputs []input
+	if a.heldSyn != "" {
+		inputs = append(inputs, input{"held-out", a.heldSyn})
+	}
+	if a.seenSyn != "" {
+		inputs = append(inputs, input{"seen", a.seenSyn})
+	}
+	if a.scorer == "" {
+		man, err := dataset.ReadManifest(inputs[0].dir)
+		if err != nil {
+			return rep, fmt.Errorf("synthetic set %s: %w", inputs[0].dir, err)
+		}
+		if a.scorer, err = svc.ScorerName(man.Model); err != nil {
+			return rep, err
+		}
+	}
+	rep.Scorer = a.scorer
+	fmt.Fprintf(stderr, "scoring the real images of %s with %s ...\n", a.data, a.scorer)
+	ref, err := dataset.BuildReference(ctx, svc, a.scorer, ds, nil)
+	if err != nil {
+		return rep, err
+	}
+	heldout := map[string]bool{}
+	for id := range ds.Heldout {
+		heldout[ds.Classes[id]] = true
+	}
+	cat, err := catalog.Open(a.models)
+	if err != nil {
+		return rep, err
+	}
+	for _, in := range inputs {
+		fmt.Fprintf(stderr, "scoring the synthetic images of %s ...\n", in.dir)
+		syn, man, err := fewshot.Synthetic(ctx, svc, a.scorer, in.dir)
+		if err != nil {
+			return rep, err
+		}
+		rep.Synthetic = append(rep.Synthetic, describeSynthetic(in.group, in.dir, syn, man, cat))
+		g := fewshot.Seen(ref, heldout, syn)
+		if in.group == "held-out" {
+			g = fewshot.HeldOut(ref, heldout, syn)
+		}
+		for _, c := range a.classifiers {
+			res, err := fewshot.Evaluate(ctx, g, fewshot.Config{Ways: a.ways, Shots: a.shots, Queries: a.queries, Episodes: a.episodes,
+				Seed: a.seed, Synthetic: a.perClass, Weight: a.weight, Classifier: c})
+			if err != nil {
+				return rep, err
+			}
+			rep.Results = append(rep.Results, res...)
+		}
+	}
+	rep.Seconds = time.Since(start).Seconds()
+	return rep, nil
+}
+
+// describeSynthetic is the report's line about one synthetic set.
+func describeSynthetic(group, dir string, syn map[string][][]float32, man *dataset.Manifest, cat *catalog.Catalog) syntheticSet {
+	set := syntheticSet{Group: group, Dir: dir, Model: man.Model, Classes: len(syn), Prompts: man.Spec.PromptSource}
+	for _, f := range syn {
+		set.Images += len(f)
+	}
+	if r, err := dataset.ReadReport(dir); err == nil {
+		set.Accepted = r.AcceptanceRate
+	}
+	if m, ok := cat.Get(man.Model); ok && m.Manifest.Kind == catalog.KindAttnGAN && set.Prompts == "" {
+		set.Prompts = "attributes"
+	}
+	return set
 }
 
 // fewshotMarkdown is the results table, accuracies in percent with 95%
