@@ -110,17 +110,9 @@ func runDatasetMake(ctx context.Context, args []string, getenv func(string) stri
 	case *batch < 1:
 		return &usageError{fmt.Sprintf("invalid --batch=%d: want at least 1", *batch)}
 	}
-	mode := *progress
-	if mode == "auto" {
-		mode = "lines"
-		if f, ok := stderr.(*os.File); ok {
-			if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-				mode = "bar"
-			}
-		}
-	}
-	if mode != "bar" && mode != "lines" && mode != "none" {
-		return &usageError{fmt.Sprintf("invalid --progress=%q: want bar, lines, none or auto", *progress)}
+	mode, err := progressMode(*progress, stderr)
+	if err != nil {
+		return err
 	}
 	spec := dataset.Spec{Model: *model, Classes: splitList(*classes), PerClass: *perClass, MinFidelity: *minFid,
 		Measure: *measure, MaxAttempts: *maxAttempts, Seed: *seed, ShardSize: *shard}
@@ -137,32 +129,39 @@ func runDatasetMake(ctx context.Context, args []string, getenv func(string) stri
 		if key == "" {
 			key = getenv("STUDIO_API_KEY")
 		}
-		req := api.DatasetRequest{Model: spec.Model, Classes: spec.Classes, PerClass: spec.PerClass, MinFidelity: spec.MinFidelity,
-			FidelityMeasure: spec.Measure, MaxAttempts: spec.MaxAttempts, MinNovelty: spec.MinNovelty, Seed: seed, ShardSize: spec.ShardSize}
-		switch *prompts {
-		case "", "attributes":
-		case "captions":
-			return &usageError{"--prompts captions needs the real data set, which is not available with --server: pass a file of class<TAB>prompt lines"}
-		default:
-			var err error
-			if req.Prompts, _, err = loadPrompts(*prompts, nil); err != nil {
-				return err
-			}
+		req, err := datasetRequest(spec, *prompts)
+		if err != nil {
+			return err
 		}
 		return remoteDatasetMake(ctx, fs, *server, key, req, *out, mode, stdout, stderr)
 	}
 
-	cat, err := catalog.Open(*models)
+	return localDatasetMake(ctx, localMake{spec: spec, autoNovelty: autoNovelty, models: *models, data: *data, prompts: *prompts,
+		lib: *lib, threads: *threads, batch: *batch, out: *out, mode: mode}, stdout, stderr)
+}
+
+// localMake are the flags of `studio dataset make` without --server.
+type localMake struct {
+	spec                                  dataset.Spec
+	autoNovelty                           bool
+	models, data, prompts, lib, out, mode string
+	threads, batch                        int
+}
+
+// localDatasetMake makes the data set in this process.
+func localDatasetMake(ctx context.Context, a localMake, stdout, stderr io.Writer) error {
+	spec, autoNovelty := a.spec, a.autoNovelty
+	cat, err := catalog.Open(a.models)
 	if err != nil {
 		return err
 	}
-	m, ok := cat.Get(*model)
+	m, ok := cat.Get(spec.Model)
 	if !ok {
-		return &usageError{fmt.Sprintf("invalid --model=%q: not in %s", *model, *models)}
+		return &usageError{fmt.Sprintf("invalid --model=%q: not in %s", spec.Model, a.models)}
 	}
 	var ds *cub.Dataset
-	if *data != "" {
-		if ds, err = cub.Open(*data); err != nil {
+	if a.data != "" {
+		if ds, err = cub.Open(a.data); err != nil {
 			return fmt.Errorf("data set: %w (make it with `make data`, or pass --data \"\" to skip the novelty check)", err)
 		}
 	} else if autoNovelty {
@@ -170,48 +169,31 @@ func runDatasetMake(ctx context.Context, args []string, getenv func(string) stri
 		autoNovelty = false
 	}
 	if m.Manifest.Kind == catalog.KindAttnGAN {
-		if spec.Prompts, spec.PromptSource, err = loadPrompts(*prompts, ds); err != nil {
+		if spec.Prompts, spec.PromptSource, err = loadPrompts(a.prompts, ds); err != nil {
 			return err
 		}
 	}
 
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	svc, closeAll, err := openService(*models, ort.Config{LibraryPath: *lib, IntraOpThreads: threadsOr(*threads)},
-		generator.Config{MaxBatch: min(*batch, 64), MaxImages: 1}, log)
+	svc, closeAll, err := openService(a.models, ort.Config{LibraryPath: a.lib, IntraOpThreads: threadsOr(a.threads)},
+		generator.Config{MaxBatch: min(a.batch, 64), MaxImages: 1}, log)
 	if err != nil {
 		return err
 	}
 	defer closeAll()
-	if err, bad := svc.Failed()[*model]; bad {
-		return fmt.Errorf("model %s did not load: %w", *model, err)
+	if err, bad := svc.Failed()[spec.Model]; bad {
+		return fmt.Errorf("model %s did not load: %w", spec.Model, err)
 	}
 
 	var ref *dataset.Reference
 	if ds != nil {
-		scorer, err := svc.ScorerName(*model)
-		if err != nil {
+		if ref, err = noveltyReference(ctx, svc, ds, a.data, a.out, &spec, autoNovelty, stderr); err != nil {
 			return err
 		}
-		t0 := time.Now()
-		fmt.Fprintf(stderr, "scoring the real images of %s with %s (novelty reference) ...\n", *data, scorer)
-		if ref, err = dataset.BuildReference(ctx, svc, scorer, ds, nil); err != nil {
-			return err
-		}
-		if autoNovelty {
-			// A job being continued keeps the threshold it started with (a
-			// recomputed one could differ in the last digit on another machine).
-			if old, err := dataset.ReadSpec(*out); err == nil {
-				spec.MinNovelty = old.MinNovelty
-			} else {
-				spec.MinNovelty = roundDown(ref.NearCopyDistance(nearCopyQuantile), 3)
-			}
-		}
-		fmt.Fprintf(stderr, "%d real images (%d train) scored in %.1fs; novelty threshold %.3f\n",
-			len(ref.Images), ref.TrainCount(), time.Since(t0).Seconds(), spec.MinNovelty)
 	}
 
-	bar := newProgressBar(stderr, mode)
-	rep, err := dataset.Make(ctx, svc, m, spec, *out, dataset.Options{Reference: ref, Batch: *batch, Progress: bar.update})
+	bar := newProgressBar(stderr, a.mode)
+	rep, err := dataset.Make(ctx, svc, m, spec, a.out, dataset.Options{Reference: ref, Batch: a.batch, Progress: bar.update})
 	bar.finish()
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
@@ -225,6 +207,72 @@ func runDatasetMake(ctx context.Context, args []string, getenv func(string) stri
 			len(rep.Short), rep.PerClass, strings.Join(rep.Short, ", "))
 	}
 	return nil
+}
+
+// progressMode resolves --progress: auto is a bar on a terminal, else lines.
+func progressMode(progress string, stderr io.Writer) (string, error) {
+	mode := progress
+	if mode == "auto" {
+		mode = "lines"
+		if f, ok := stderr.(*os.File); ok {
+			if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+				mode = "bar"
+			}
+		}
+	}
+	if mode != "bar" && mode != "lines" && mode != "none" {
+		return "", &usageError{fmt.Sprintf("invalid --progress=%q: want bar, lines, none or auto", progress)}
+	}
+	return mode, nil
+}
+
+// datasetRequest is spec as the API takes it, with the prompts of
+// --prompts read from their file (captions need the real data set, which
+// only the server has).
+func datasetRequest(spec dataset.Spec, prompts string) (api.DatasetRequest, error) {
+	seed := spec.Seed
+	req := api.DatasetRequest{Model: spec.Model, Classes: spec.Classes, PerClass: spec.PerClass, MinFidelity: spec.MinFidelity,
+		FidelityMeasure: spec.Measure, MaxAttempts: spec.MaxAttempts, MinNovelty: spec.MinNovelty, Seed: &seed, ShardSize: spec.ShardSize}
+	switch prompts {
+	case "", "attributes":
+	case "captions":
+		return req, &usageError{"--prompts captions needs the real data set, which is not available with --server: pass a file of class<TAB>prompt lines"}
+	default:
+		var err error
+		if req.Prompts, _, err = loadPrompts(prompts, nil); err != nil {
+			return req, err
+		}
+	}
+	return req, nil
+}
+
+// noveltyReference scores the real images of ds (the folder data) with the
+// model's scorer and, with auto, sets spec's novelty threshold: the one a
+// continued job out started with, else the near-copy distance of the real
+// training images.
+func noveltyReference(ctx context.Context, svc *generator.Service, ds *cub.Dataset, data, out string, spec *dataset.Spec, auto bool, stderr io.Writer) (*dataset.Reference, error) {
+	scorer, err := svc.ScorerName(spec.Model)
+	if err != nil {
+		return nil, err
+	}
+	t0 := time.Now()
+	fmt.Fprintf(stderr, "scoring the real images of %s with %s (novelty reference) ...\n", data, scorer)
+	ref, err := dataset.BuildReference(ctx, svc, scorer, ds, nil)
+	if err != nil {
+		return nil, err
+	}
+	if auto {
+		// A job being continued keeps the threshold it started with (a
+		// recomputed one could differ in the last digit on another machine).
+		if old, err := dataset.ReadSpec(out); err == nil {
+			spec.MinNovelty = old.MinNovelty
+		} else {
+			spec.MinNovelty = roundDown(ref.NearCopyDistance(nearCopyQuantile), 3)
+		}
+	}
+	fmt.Fprintf(stderr, "%d real images (%d train) scored in %.1fs; novelty threshold %.3f\n",
+		len(ref.Images), ref.TrainCount(), time.Since(t0).Seconds(), spec.MinNovelty)
+	return ref, nil
 }
 
 func printDatasetReport(w io.Writer, rep *dataset.Report) {
