@@ -61,9 +61,8 @@ func Make(ctx context.Context, svc Service, m *catalog.Model, spec Spec, dir str
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	progress := opt.Progress
-	if progress == nil {
-		progress = func(Progress) {}
+	if opt.Progress == nil {
+		opt.Progress = func(Progress) {}
 	}
 	spec = spec.WithDefaults()
 	if err := spec.Validate(); err != nil {
@@ -79,38 +78,14 @@ func Make(ctx context.Context, svc Service, m *catalog.Model, spec Spec, dir str
 	if err != nil {
 		return nil, err
 	}
-	if v, ok := svc.(validator); ok {
-		for _, p := range plans {
-			prompts := p.Prompts
-			if len(prompts) == 0 {
-				prompts = []string{""} // a class model: check the class
-			}
-			for _, prompt := range prompts {
-				if err := v.Validate(spec.Model, generator.Request{Class: p.Class.Name, Prompt: prompt, N: 1}); err != nil {
-					field := "classes"
-					if prompt != "" {
-						field = "prompts"
-					}
-					return nil, &SpecError{Field: field, Msg: fmt.Sprintf("class %s: %v", p.Class.Name, err)}
-				}
-			}
-		}
-	}
-	if err := checkEmpty(dir); err != nil {
+	if err := validatePlans(svc, spec, plans); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	unlock, err := lockDir(dir)
+	unlock, err := openDir(dir, spec)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	if err := prepareDir(dir, spec); err != nil {
-		return nil, err
-	}
-
 	states, err := restore(dir, plans)
 	if err != nil {
 		return nil, err
@@ -121,37 +96,11 @@ func Make(ctx context.Context, svc Service, m *catalog.Model, spec Spec, dir str
 	}
 	defer j.close()
 
-	start := opt.Now()
-	target := spec.PerClass * len(states)
-	resumed, made, kept := 0, 0, 0
+	r := &run{svc: svc, spec: spec, dir: dir, opt: opt, states: states, journal: j, start: opt.Now()}
 	for _, st := range states {
-		resumed += min(len(st.accepted), spec.PerClass)
+		r.resumed += min(len(st.accepted), spec.PerClass)
 	}
-	var genTime time.Duration
-	report := func(phase, class string) {
-		p := Progress{Phase: phase, Target: target, Resumed: resumed, Classes: len(states), Class: class, ETA: -1}
-		for _, st := range states {
-			p.Accepted += len(st.accepted)
-			p.Attempts += st.attempts
-			if st.done(spec) {
-				p.ClassesDone++
-			}
-		}
-		p.Elapsed = opt.Now().Sub(start)
-		if s := p.Elapsed.Seconds(); s > 0 {
-			p.AcceptedPerSec = float64(kept) / s
-			p.AttemptsPerSec = float64(made) / s
-		}
-		if p.AcceptedPerSec > 0 {
-			p.ETA = time.Duration(float64(target-p.Accepted) / p.AcceptedPerSec * float64(time.Second))
-		}
-		if phase == "done" {
-			p.ETA = 0
-		}
-		progress(p)
-	}
-	report("generating", "")
-
+	r.report("generating", "")
 	for {
 		batch := planBatch(states, spec, opt.Batch)
 		if len(batch) == 0 {
@@ -160,98 +109,204 @@ func Make(ctx context.Context, svc Service, m *catalog.Model, spec Spec, dir str
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("data set %s: stopped: %w", dir, err)
 		}
-		reqs := make([]generator.Request, len(batch))
-		for i, b := range batch {
-			reqs[i] = generator.Request{Class: b.st.plan.Class.Name, N: 1, Seed: b.st.plan.Seed + uint64(b.k)}
-			if len(b.st.plan.Prompts) > 0 {
-				reqs[i].Prompt = b.st.plan.Prompts[b.k%len(b.st.plan.Prompts)]
-			}
-		}
-		t0 := time.Now()
-		out, err := svc.Generate(ctx, spec.Model, reqs)
-		genTime += time.Since(t0)
-		if err != nil {
-			return nil, fmt.Errorf("data set %s: generate: %w", dir, err)
-		}
-		feats := make([][]float32, len(out))
-		for i := range out {
-			feats[i] = out[i][0].Scores.Features
-		}
-		ids, dists := make([]int, len(out)), make([]float64, len(out))
-		if opt.Reference != nil {
-			ids, dists = opt.Reference.nearestAll(feats)
-		} else {
-			for i := range ids {
-				ids[i], dists[i] = -1, -1
-			}
-		}
-		var lines []Attempt
-		for i, b := range batch {
-			st := b.st
-			if st.need(spec.PerClass) <= 0 {
-				continue // the class filled up earlier in this batch
-			}
-			img := out[i][0]
-			a := Attempt{Class: st.plan.Class.Name, Attempt: b.k, Seed: img.Seed, Prompt: reqs[i].Prompt,
-				Novelty: dists[i], Neighbour: ids[i], ClassProb: img.Scores.ClassProb,
-				AttributeAgreement: img.Scores.AttributeAgreement, AttributeBasis: img.Scores.AttributeBasis,
-				DAMSMSimilarity: img.Scores.DAMSMSimilarity,
-				AttributeMatch:  img.Scores.AttributeMatch, TextSimilarity: img.Scores.TextSimilarity}
-			if len(img.Scores.Top) > 0 {
-				a.Top1 = img.Scores.Top[0].Class
-			}
-			a.Fidelity, a.Measure = fidelity(img.Scores, spec.Measure)
-			if a.Measure == "" {
-				return nil, fmt.Errorf("data set %s: %s gave no %s score for class %s", dir, spec.Model, measureName(spec.Measure), st.plan.Class.Name)
-			}
-			st.judged(a.Measure)
-			switch {
-			case a.Fidelity < spec.MinFidelity:
-				a.Rejected = "fidelity"
-				st.rejFid++
-			case opt.Reference != nil && a.Novelty < spec.MinNovelty:
-				a.Rejected = "novelty"
-				st.rejNov++
-			default:
-				a.Accepted = true
-				a.File = st.relPath(b.k)
-				sum := sha256.Sum256(img.PNG)
-				a.SHA256 = hex.EncodeToString(sum[:])
-				if err := writeAtomic(filepath.Join(dir, filepath.FromSlash(a.File)), img.PNG); err != nil {
-					return nil, fmt.Errorf("data set %s: %w", dir, err)
-				}
-				st.accepted = append(st.accepted, a)
-				kept++
-			}
-			st.attempts = b.k + 1
-			made++
-			lines = append(lines, a)
-		}
-		if err := j.append(lines); err != nil {
+		if err := r.generate(ctx, batch); err != nil {
 			return nil, fmt.Errorf("data set %s: %w", dir, err)
 		}
-		report("generating", batch[len(batch)-1].st.plan.Class.Name)
+		r.report("generating", batch[len(batch)-1].st.plan.Class.Name)
 	}
 
-	report("writing", "")
+	r.report("writing", "")
 	rep, err := finish(ctx, svc, m, spec, dir, states, opt.Reference)
 	if err != nil {
 		return nil, err
 	}
-	elapsed := opt.Now().Sub(start).Seconds()
-	rep.Run = RunStats{Seconds: elapsed, GenerateSeconds: genTime.Seconds(), Made: made, Kept: kept, Resumed: resumed}
-	if elapsed > 0 {
-		rep.Run.KeptPerSec = float64(kept) / elapsed
-		rep.Run.MadePerSec = float64(made) / elapsed
-	}
-	if genTime > 0 {
-		rep.Run.GeneratorPerSec = float64(made) / genTime.Seconds()
-	}
+	rep.Run = r.stats()
 	if err := writeReport(dir, rep); err != nil {
 		return nil, err
 	}
-	report("done", "")
+	r.report("done", "")
 	return rep, nil
+}
+
+// validatePlans asks a service that can (validator) whether each class
+// and prompt of the plans is one the model takes, before any work.
+func validatePlans(svc Service, spec Spec, plans []classPlan) error {
+	v, ok := svc.(validator)
+	if !ok {
+		return nil
+	}
+	for _, p := range plans {
+		prompts := p.Prompts
+		if len(prompts) == 0 {
+			prompts = []string{""} // a class model: check the class
+		}
+		for _, prompt := range prompts {
+			if err := v.Validate(spec.Model, generator.Request{Class: p.Class.Name, Prompt: prompt, N: 1}); err != nil {
+				field := "classes"
+				if prompt != "" {
+					field = "prompts"
+				}
+				return &SpecError{Field: field, Msg: fmt.Sprintf("class %s: %v", p.Class.Name, err)}
+			}
+		}
+	}
+	return nil
+}
+
+// openDir makes dir (empty, or one a run of the same spec left), locks it
+// for this process and writes the spec into it.
+func openDir(dir string, spec Spec) (unlock func(), err error) {
+	if err := checkEmpty(dir); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	if unlock, err = lockDir(dir); err != nil {
+		return nil, err
+	}
+	if err := prepareDir(dir, spec); err != nil {
+		unlock()
+		return nil, err
+	}
+	return unlock, nil
+}
+
+// run is one Make in progress: the classes' states and the counts of
+// this process.
+type run struct {
+	svc     Service
+	spec    Spec
+	dir     string
+	opt     Options
+	states  []*classState
+	journal *journal
+
+	start               time.Time
+	resumed, made, kept int
+	genTime             time.Duration
+}
+
+// report sends a Progress for phase, the last batch having been of class.
+func (r *run) report(phase, class string) {
+	target := r.spec.PerClass * len(r.states)
+	p := Progress{Phase: phase, Target: target, Resumed: r.resumed, Classes: len(r.states), Class: class, ETA: -1}
+	for _, st := range r.states {
+		p.Accepted += len(st.accepted)
+		p.Attempts += st.attempts
+		if st.done(r.spec) {
+			p.ClassesDone++
+		}
+	}
+	p.Elapsed = r.opt.Now().Sub(r.start)
+	if s := p.Elapsed.Seconds(); s > 0 {
+		p.AcceptedPerSec = float64(r.kept) / s
+		p.AttemptsPerSec = float64(r.made) / s
+	}
+	if p.AcceptedPerSec > 0 {
+		p.ETA = time.Duration(float64(target-p.Accepted) / p.AcceptedPerSec * float64(time.Second))
+	}
+	if phase == "done" {
+		p.ETA = 0
+	}
+	r.opt.Progress(p)
+}
+
+// generate makes the images of one batch, judges each (fidelity, then
+// novelty), writes the kept ones and journals every attempt.
+func (r *run) generate(ctx context.Context, batch []slot) error {
+	reqs := make([]generator.Request, len(batch))
+	for i, b := range batch {
+		reqs[i] = generator.Request{Class: b.st.plan.Class.Name, N: 1, Seed: b.st.plan.Seed + uint64(b.k)}
+		if len(b.st.plan.Prompts) > 0 {
+			reqs[i].Prompt = b.st.plan.Prompts[b.k%len(b.st.plan.Prompts)]
+		}
+	}
+	t0 := time.Now()
+	out, err := r.svc.Generate(ctx, r.spec.Model, reqs)
+	r.genTime += time.Since(t0)
+	if err != nil {
+		return fmt.Errorf("generate: %w", err)
+	}
+	feats := make([][]float32, len(out))
+	for i := range out {
+		feats[i] = out[i][0].Scores.Features
+	}
+	ids, dists := make([]int, len(out)), make([]float64, len(out))
+	if r.opt.Reference != nil {
+		ids, dists = r.opt.Reference.nearestAll(feats)
+	} else {
+		for i := range ids {
+			ids[i], dists[i] = -1, -1
+		}
+	}
+	var lines []Attempt
+	for i, b := range batch {
+		st := b.st
+		if st.need(r.spec.PerClass) <= 0 {
+			continue // the class filled up earlier in this batch
+		}
+		a, err := r.judge(b, out[i][0], reqs[i].Prompt, dists[i], ids[i])
+		if err != nil {
+			return err
+		}
+		lines = append(lines, a)
+	}
+	return r.journal.append(lines)
+}
+
+// judge decides on the image of slot b, keeps it when it passes (writing
+// its file) and counts the attempt.
+func (r *run) judge(b slot, img generator.Image, prompt string, novelty float64, neighbour int) (Attempt, error) {
+	st := b.st
+	a := Attempt{Class: st.plan.Class.Name, Attempt: b.k, Seed: img.Seed, Prompt: prompt,
+		Novelty: novelty, Neighbour: neighbour, ClassProb: img.Scores.ClassProb,
+		AttributeAgreement: img.Scores.AttributeAgreement, AttributeBasis: img.Scores.AttributeBasis,
+		DAMSMSimilarity: img.Scores.DAMSMSimilarity,
+		AttributeMatch:  img.Scores.AttributeMatch, TextSimilarity: img.Scores.TextSimilarity}
+	if len(img.Scores.Top) > 0 {
+		a.Top1 = img.Scores.Top[0].Class
+	}
+	a.Fidelity, a.Measure = fidelity(img.Scores, r.spec.Measure)
+	if a.Measure == "" {
+		return a, fmt.Errorf("%s gave no %s score for class %s", r.spec.Model, measureName(r.spec.Measure), st.plan.Class.Name)
+	}
+	st.judged(a.Measure)
+	switch {
+	case a.Fidelity < r.spec.MinFidelity:
+		a.Rejected = "fidelity"
+		st.rejFid++
+	case r.opt.Reference != nil && a.Novelty < r.spec.MinNovelty:
+		a.Rejected = "novelty"
+		st.rejNov++
+	default:
+		a.Accepted = true
+		a.File = st.relPath(b.k)
+		sum := sha256.Sum256(img.PNG)
+		a.SHA256 = hex.EncodeToString(sum[:])
+		if err := writeAtomic(filepath.Join(r.dir, filepath.FromSlash(a.File)), img.PNG); err != nil {
+			return a, err
+		}
+		st.accepted = append(st.accepted, a)
+		r.kept++
+	}
+	st.attempts = b.k + 1
+	r.made++
+	return a, nil
+}
+
+// stats are the counts and rates of this process's part of the run.
+func (r *run) stats() RunStats {
+	elapsed := r.opt.Now().Sub(r.start).Seconds()
+	rs := RunStats{Seconds: elapsed, GenerateSeconds: r.genTime.Seconds(), Made: r.made, Kept: r.kept, Resumed: r.resumed}
+	if elapsed > 0 {
+		rs.KeptPerSec = float64(r.kept) / elapsed
+		rs.MadePerSec = float64(r.made) / elapsed
+	}
+	if r.genTime > 0 {
+		rs.GeneratorPerSec = float64(r.made) / r.genTime.Seconds()
+	}
+	return rs
 }
 
 func measureName(m string) string {
