@@ -8,7 +8,6 @@ import (
 	"image"
 	"image/color"
 	"image/png"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -41,8 +40,8 @@ func loadAttnGAN(rt Runtime, m *catalog.Model, svc *Service) (*attnGAN, error) {
 	if m.Manifest.Vocab == "" {
 		return nil, fmt.Errorf("%w: %s: an attngan model needs a vocabulary", ErrModel, m.Manifest.Name)
 	}
-	if a.vocab, err = textenc.LoadVocab(filepath.Join(m.Dir, m.Manifest.Vocab)); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrModel, m.Manifest.Name, err)
+	if a.vocab, err = m.ReadVocab(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrModel, err)
 	}
 	if a.classes, err = m.ReadClasses(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrModel, err)

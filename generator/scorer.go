@@ -136,7 +136,7 @@ func loadScorer(rt Runtime, m *catalog.Model, poolSize int) (*Scorer, error) {
 		}
 	}
 	if _, ok := m.Manifest.Graphs["text_encoder"]; ok && m.Manifest.Vocab != "" {
-		if s.vocab, err = textenc.LoadVocab(filepath.Join(m.Dir, m.Manifest.Vocab)); err != nil {
+		if s.vocab, err = m.ReadVocab(); err != nil {
 			s.close()
 			return nil, fmt.Errorf("%w: %v", ErrModel, err)
 		}

@@ -84,8 +84,8 @@ func readEntry(m *catalog.Model, examplesDir string) (*modelEntry, error) {
 	}
 	e := &modelEntry{m: m, classes: cls, fileErr: graphFilesErr(m), examples: findExamples(cls, examplesDir)}
 	if m.Manifest.Vocab != "" {
-		if e.vocab, err = textenc.LoadVocab(filepath.Join(m.Dir, m.Manifest.Vocab)); err != nil {
-			return nil, fmt.Errorf("model %s: %w", m.Manifest.Name, err)
+		if e.vocab, err = m.ReadVocab(); err != nil {
+			return nil, err
 		}
 	}
 	if card, err := os.ReadFile(filepath.Join(m.Dir, "MODEL_CARD.md")); err == nil {
