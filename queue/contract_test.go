@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -498,6 +499,10 @@ func contractLeaseExpiryTakeoverAndFencing(t *testing.T, newBackend newBackendFu
 	q := newBackend(t, cfg)
 	ctx := t.Context()
 	j := mustEnqueue(t, q, job("alice", queue.Interactive, 3))
+	watch, err := q.Events(ctx, j.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
 	old := claimOne(t, q, "w1", 0)
 	if err := put(t, q, old, 0, "from-w1"); err != nil {
 		t.Fatal(err)
@@ -539,8 +544,18 @@ func contractLeaseExpiryTakeoverAndFencing(t *testing.T, newBackend newBackendFu
 	if err := q.Ack(ctx, takeover); err != nil {
 		t.Fatal(err)
 	}
+	// The watcher is told why the job started again, before it did.
+	evs := collect(t, watch, 5*time.Second)
+	want := []string{queue.EventQueued, queue.EventStarted, queue.EventResult, queue.EventRetrying,
+		queue.EventStarted, queue.EventResult, queue.EventResult, queue.EventSucceeded}
+	if !slices.Equal(types(evs), want) {
+		t.Fatalf("events %v, want %v", types(evs), want)
+	}
+	if e := evs[3].Error; !strings.Contains(e, "lease expired") || !strings.Contains(e, "w1") {
+		t.Fatalf("retrying event says %q; want the expired lease of w1", e)
+	}
 	g := get(t, q, "alice", j.ID)
-	want := []string{"from-w1", "from-w2", "from-w2"} // index 0 was stored while w1 held the lease
+	want = []string{"from-w1", "from-w2", "from-w2"} // index 0 was stored while w1 held the lease
 	if g.State != queue.Succeeded || len(g.Results) != 3 {
 		t.Fatalf("final: %+v", g)
 	}

@@ -361,6 +361,10 @@ func (e *Embedded) claim(worker string, limit int, t time.Time) []Lease {
 				e.finish(j, Failed, msg, t)
 				e.dead++
 			default:
+				msg := fmt.Sprintf("lease expired: worker %s stopped heartbeating; delivery %d of %d follows",
+					j.job.Worker, j.job.Attempts+1, e.cfg.MaxDeliveries)
+				j.job.Error = msg
+				j.emit(EventRetrying, t, 0, msg)
 				out = append(out, e.start(j, worker, t))
 			}
 		}

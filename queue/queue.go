@@ -30,9 +30,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"syscall"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
 )
 
 // Sentinel errors. Test them with errors.Is: the returned errors carry
@@ -55,7 +59,39 @@ var (
 	// the batch boundary and calls Fail(ctx, lease, ErrCancelled, false),
 	// which records the job as cancelled.
 	ErrCancelled = errors.New("job cancelled")
+	// ErrUnavailable: the store (Redis) did not answer: refused or lost
+	// connection, timeout, a server loading its data or not yet a master.
+	// The call may be repeated once it is back; Unavailable tells such
+	// errors apart, wrapped or not.
+	ErrUnavailable = errors.New("queue store unavailable")
 )
+
+// Unavailable reports whether err means that a Redis store could not be
+// reached or could not answer yet (as opposed to a refusal or a bug): a
+// network error, a pool timeout, a server that is loading, a replica that
+// is not a master. The API answers such errors with 503 and Retry-After;
+// workers repeat the call. It is true for ErrUnavailable and for the raw
+// errors of go-redis, so the auth store's errors classify the same way.
+func Unavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, ErrUnavailable) || errors.Is(err, redis.ErrPoolTimeout) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	for _, p := range []string{"LOADING", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "READONLY", "BUSY"} {
+		if redis.HasErrorPrefix(err, p) {
+			return true
+		}
+	}
+	return false
+}
 
 // FullError is returned by Enqueue when the job's lane is full.
 type FullError struct {
@@ -178,9 +214,13 @@ type Lease struct {
 // Event types.
 const (
 	EventQueued    = "queued"
-	EventStarted   = "started"  // a worker claimed the job (again, after a lost lease)
-	EventResult    = "result"   // a new index was stored; Done/Total is the progress
-	EventRetrying  = "retrying" // a retryable failure; queued again after backoff
+	EventStarted   = "started" // a worker claimed the job (again, after a lost lease)
+	EventResult    = "result"  // a new index was stored; Done/Total is the progress
+	// EventRetrying: the delivery ended without finishing the job and
+	// another follows; Error says why. Either a retryable failure (queued
+	// again after backoff) or a lease taken over from a worker that
+	// stopped heartbeating (started again at once, by another worker).
+	EventRetrying = "retrying"
 	EventSucceeded = "succeeded"
 	EventFailed    = "failed"
 	EventCancelled = "cancelled"
@@ -256,8 +296,15 @@ type Config struct {
 	// FullRetryAfter is the Retry-After hint of *FullError (default 5s).
 	FullRetryAfter time.Duration
 	// LeaseTTL: a worker that has not called Extend for this long loses its
-	// job to another worker (default 30s). Heartbeat at a third of it.
+	// job to another worker (default 8s, so that the job of a killed
+	// worker is taken over within about 8s plus PollInterval). Workers
+	// heartbeat every second; keep the TTL several heartbeats long.
 	LeaseTTL time.Duration
+	// ConsumerIdle (Redis): a consumer of the lane streams' group that
+	// holds no delivery and has been idle this long (a worker that exited
+	// or was killed) is removed from the group; Claim looks at most once
+	// per ConsumerIdle (default 10 LeaseTTLs, at least a minute).
+	ConsumerIdle time.Duration
 	// MaxDeliveries: deliveries (claims, including reclaims after a lost
 	// lease) before a job fails for good and is dead-lettered (default 5).
 	MaxDeliveries int
@@ -285,7 +332,10 @@ func (c Config) withDefaults() Config {
 		c.FullRetryAfter = 5 * time.Second
 	}
 	if c.LeaseTTL <= 0 {
-		c.LeaseTTL = 30 * time.Second
+		c.LeaseTTL = 8 * time.Second
+	}
+	if c.ConsumerIdle <= 0 {
+		c.ConsumerIdle = max(10*c.LeaseTTL, time.Minute)
 	}
 	if c.MaxDeliveries <= 0 {
 		c.MaxDeliveries = 5

@@ -102,10 +102,14 @@ func (r *Redis) Ping(ctx context.Context) error {
 // Close closes the connection pool; later calls fail with ErrClosed.
 func (r *Redis) Close() error { return r.c.Close() }
 
-// mapErr turns go-redis' closed-client error into ErrClosed.
+// mapErr turns go-redis' closed-client error into ErrClosed, and marks
+// the errors of an unreachable server with ErrUnavailable.
 func (r *Redis) mapErr(err error) error {
-	if errors.Is(err, redis.ErrClosed) {
+	switch {
+	case errors.Is(err, redis.ErrClosed):
 		return ErrClosed
+	case Unavailable(err) && !errors.Is(err, ErrUnavailable):
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return err
 }
@@ -210,6 +214,7 @@ func (r *Redis) Claim(ctx context.Context, worker string, limit int, wait time.D
 		res, err := scriptClaim.Run(ctx, r.c,
 			[]string{r.k.stream(Interactive), r.k.stream(Batch), r.k.delayed()},
 			r.k.p, worker, limit, ms(r.cfg.LeaseTTL), r.cfg.MaxDeliveries, ms(r.cfg.ResultTTL), r.cfg.DeadLetterMax,
+			ms(r.cfg.ConsumerIdle),
 		).Slice()
 		if err != nil {
 			return nil, fmt.Errorf("claim: %w", r.mapErr(err))

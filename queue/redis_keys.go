@@ -23,6 +23,7 @@ import (
 //	<p>done:<state>         zset   finished job ids by finish ms (trimmed at ResultTTL), for Stats
 //	<p>dead                 stream dead letters: job, client, lane, model, attempts, error
 //	<p>wake                 list   wake-up tokens for blocked Claim calls (capped)
+//	<p>gc                   string set for ConsumerIdle after Claim removed idle consumers
 //
 // Finished jobs' job, res, ev and idem keys expire ResultTTL after they finish.
 type keys struct{ p string }

@@ -149,12 +149,13 @@ return {'created', redis.call('HGETALL', jk)}
 //
 //	KEYS[1] lane stream interactive  KEYS[2] lane stream batch  KEYS[3] delayed zset
 //	ARGV[2] worker  ARGV[3] max  ARGV[4] lease TTL ms  ARGV[5] max deliveries
-//	ARGV[6] result TTL ms  ARGV[7] dead-letter cap
+//	ARGV[6] result TTL ms  ARGV[7] dead-letter cap  ARGV[8] consumer idle ms before removal
 //
-// Steps: (1) retries whose backoff is over go back to the head of their
+// Steps: (0) at most once per ARGV[8] ms (key <p>gc), idle consumers with
+// no pending delivery leave the group; (1) retries whose backoff is over go back to the head of their
 // client's sub-queue; (2) for each lane, interactive first: (a) take over
 // deliveries idle for longer than the lease TTL (XAUTOCLAIM), attempt+1,
-// or fail them when they ran out of deliveries, or cancel them when a
+// after a retrying event that names the silent worker, or fail them when they ran out of deliveries, or cancel them when a
 // cancel was requested; (b) take fresh jobs round-robin across the lane's
 // clients (LMOVE rotates the client list) and deliver each through the
 // lane stream (XADD, then XREADGROUP puts it in the worker's pending list).
@@ -162,7 +163,25 @@ return {'created', redis.call('HGETALL', jk)}
 var scriptClaim = newScript(`
 local worker, max = ARGV[2], tonumber(ARGV[3])
 local lease, maxdel, ttl, deadcap = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local gcidle = tonumber(ARGV[8])
 local now = now_ms()
+
+-- At most once per gcidle: remove the consumers that hold no delivery and
+-- were idle for longer than gcidle (workers that exited or were killed;
+-- a live worker's consumer comes back at its next claim).
+if redis.call('SET', P .. 'gc', now, 'NX', 'PX', gcidle) then
+  for li = 1, 2 do
+    if redis.call('EXISTS', KEYS[li]) == 1 then
+      for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[li], GROUP)) do
+        local f = {}
+        for i = 1, #c, 2 do f[c[i]] = c[i + 1] end
+        if tonumber(f['pending']) == 0 and tonumber(f['idle']) > gcidle then
+          redis.call('XGROUP', 'DELCONSUMER', KEYS[li], GROUP, f['name'])
+        end
+      end
+    end
+  end
+end
 
 local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, 1000)
 for _, id in ipairs(due) do
@@ -209,6 +228,12 @@ for li, lane in ipairs({'interactive', 'batch'}) do
         finish(id, 'failed', err, now, ttl)
         deadletter(id, err, now, deadcap)
       else
+        -- Tell the job's watchers why it starts again.
+        local err = 'lease expired: worker ' .. j[5] .. ' stopped heartbeating; delivery ' ..
+          (tonumber(j[4]) + 1) .. ' of ' .. maxdel .. ' follows'
+        redis.call('HSET', k_job(id), 'error', err)
+        local d = redis.call('HMGET', k_job(id), 'done', 'total')
+        emit(id, 'retrying', now, d[1], d[2], 0, err)
         start(id, eid)
       end
     end

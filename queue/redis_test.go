@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -46,6 +47,80 @@ func TestRedisPingAndOutage(t *testing.T) {
 			t.Fatalf("no reconnect after restart: %v", err)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A stopped server's errors are told apart as unavailable (the API's 503),
+// and a refusal is not.
+func TestRedisOutageIsUnavailable(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	ctx := t.Context()
+	q, err := queue.NewRedis(ctx, srv.URL(), queue.Config{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	if _, err := q.Get(ctx, "alice", "not-an-id"); queue.Unavailable(err) {
+		t.Fatalf("not found classified as unavailable: %v", err)
+	}
+	srv.Stop()
+	_, _, err = q.Enqueue(ctx, queue.NewJob{Client: "alice", Model: "m", Total: 1})
+	if !errors.Is(err, queue.ErrUnavailable) || !queue.Unavailable(err) {
+		t.Fatalf("enqueue with the server down: %v, want ErrUnavailable", err)
+	}
+	if _, err := q.Claim(ctx, "w1", 1, 0); !errors.Is(err, queue.ErrUnavailable) {
+		t.Fatalf("claim with the server down: %v, want ErrUnavailable", err)
+	}
+	if queue.Unavailable(errors.New("boom")) || queue.Unavailable(nil) {
+		t.Fatal("a plain error classified as unavailable")
+	}
+}
+
+// Consumers left by workers that exited (no pending delivery, idle longer
+// than ConsumerIdle) are removed from the group; one holding a lease stays.
+func TestRedisRemovesIdleConsumers(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	ctx := t.Context()
+	cfg := queue.Config{LeaseTTL: 5 * time.Second, ConsumerIdle: 300 * time.Millisecond, PollInterval: 20 * time.Millisecond, Prefix: "{gc}:"}
+	q, err := queue.NewRedis(ctx, srv.URL(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	for range 6 {
+		mustEnqueue(t, q, queue.NewJob{Client: "alice", Model: "m", Total: 1})
+	}
+	claimOne(t, q, "holder", 0) // keeps a pending delivery
+	for i := range 5 {          // workers that finished a job and exited
+		l := claimOne(t, q, fmt.Sprintf("gone-%d", i), 0)
+		if err := put(t, q, l, 0, "png"); err != nil {
+			t.Fatal(err)
+		}
+		if err := q.Ack(ctx, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	defer raw.Close()
+	names := func() []string {
+		cs, err := raw.XInfoConsumers(ctx, "{gc}:lane:interactive", "workers").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, c := range cs {
+			out = append(out, c.Name)
+		}
+		slices.Sort(out)
+		return out
+	}
+	if n := names(); len(n) < 6 {
+		t.Fatalf("consumers before: %v", n)
+	}
+	time.Sleep(700 * time.Millisecond)
+	claimNone(t, q, "live")
+	if n := names(); !slices.Equal(n, []string{"holder"}) {
+		t.Fatalf("consumers after: %v, want the holder of a lease only", n)
 	}
 }
 

@@ -221,7 +221,8 @@ func (l *loop) store(ctx context.Context, t *task, idx int, c candidate) {
 		l.fail(ctx, t.lease, fmt.Errorf("encode image meta: %w", err), true)
 		return
 	}
-	err = l.w.q.PutResult(ctx, t.lease, queue.Result{Index: idx, Data: c.img.PNG, Meta: raw})
+	res := queue.Result{Index: idx, Data: c.img.PNG, Meta: raw}
+	err = l.persist(ctx, "store", t.id(), func() error { return l.w.q.PutResult(ctx, t.lease, res) })
 	switch {
 	case err == nil:
 	case errors.Is(err, queue.ErrCancelled):

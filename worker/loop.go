@@ -260,8 +260,28 @@ func (l *loop) settle(ctx context.Context, t *task) {
 	}
 }
 
+// persist runs a queue write, repeating it with backoff (100ms doubling
+// up to ErrorBackoff) while the store is unreachable, for up to StoreRetry.
+func (l *loop) persist(ctx context.Context, what, jobID string, write func() error) error {
+	deadline := time.Now().Add(l.w.cfg.StoreRetry)
+	wait := 100 * time.Millisecond
+	for {
+		err := write()
+		if err == nil || !queue.Unavailable(err) || time.Now().Add(wait).After(deadline) {
+			return err
+		}
+		l.log.Warn("queue unreachable: repeating "+what, "job_id", jobID, "retry_in", wait, "err", err)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, l.w.cfg.ErrorBackoff)
+	}
+}
+
 func (l *loop) ack(ctx context.Context, t *task) {
-	err := l.w.q.Ack(ctx, t.lease)
+	err := l.persist(ctx, "ack", t.id(), func() error { return l.w.q.Ack(ctx, t.lease) })
 	switch {
 	case err == nil:
 		l.w.metrics.jobs.WithLabelValues(outcomeSucceeded).Inc()
@@ -290,7 +310,7 @@ func (l *loop) fail(ctx context.Context, ls queue.Lease, cause error, retryable 
 	case retryable:
 		outcome = outcomeRetried
 	}
-	err := l.w.q.Fail(ctx, ls, cause, retryable)
+	err := l.persist(ctx, "fail", ls.Job.ID, func() error { return l.w.q.Fail(ctx, ls, cause, retryable) })
 	switch {
 	case err == nil:
 		l.w.metrics.jobs.WithLabelValues(outcome).Inc()

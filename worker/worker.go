@@ -109,6 +109,11 @@ type Config struct {
 	// ErrorBackoff is the pause of an idle loop after a queue error
 	// (default 1s).
 	ErrorBackoff time.Duration
+	// StoreRetry bounds how long storing a result, acking or failing a job
+	// is repeated while the queue store is unreachable (queue.Unavailable:
+	// a Redis restart or network blip), so that finished work is not
+	// redone (default 30s). A lease lost meanwhile stops the job as usual.
+	StoreRetry time.Duration
 	// Datasets makes the data sets of dataset jobs (batch lane); nil: this
 	// worker fails them for good. DatasetsDir is the folder that holds one
 	// directory per dataset job (<DatasetsDir>/<job id>); the API serves
@@ -144,6 +149,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ErrorBackoff <= 0 {
 		c.ErrorBackoff = time.Second
+	}
+	if c.StoreRetry <= 0 {
+		c.StoreRetry = 30 * time.Second
 	}
 	if c.DatasetSlots < 1 {
 		c.DatasetSlots = 1

@@ -2,7 +2,9 @@ package worker_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"sync"
 	"strings"
 	"testing"
 	"time"
@@ -467,6 +469,51 @@ func TestShutdownHandsBackUnfinishedJobs(t *testing.T) {
 		checkImages(t, done, gen("m-a", "bird", 4, 0))
 		if done.Attempts != 2 {
 			t.Fatalf("attempts %d, want 2", done.Attempts)
+		}
+	})
+}
+
+// flakyStore makes the first writes of each kind fail as an unreachable
+// store would (a Redis restart): the worker repeats them instead of
+// handing the job back, so the job succeeds in its first delivery.
+type flakyStore struct {
+	backend
+	mu                   sync.Mutex
+	puts, acks, failures int
+}
+
+func (f *flakyStore) PutResult(ctx context.Context, l queue.Lease, r queue.Result) error {
+	f.mu.Lock()
+	f.puts++
+	n := f.puts
+	f.mu.Unlock()
+	if n <= 2 {
+		return fmt.Errorf("put: %w: dial tcp: connection refused", queue.ErrUnavailable)
+	}
+	return f.backend.PutResult(ctx, l, r)
+}
+
+func (f *flakyStore) Ack(ctx context.Context, l queue.Lease) error {
+	f.mu.Lock()
+	f.acks++
+	n := f.acks
+	f.mu.Unlock()
+	if n <= 2 {
+		return fmt.Errorf("ack: %w", queue.ErrUnavailable)
+	}
+	return f.backend.Ack(ctx, l)
+}
+
+func TestUnreachableStoreIsRetried(t *testing.T) {
+	backends(t, func(t *testing.T, newQueue newQueueFunc) {
+		q := &flakyStore{backend: newQueue(t, testQueueConfig())}
+		s := gen("m-a", "bird", 3, 7)
+		j := enqueue(t, q, queue.Interactive, s)
+		start(t, testWorkerConfig(), q, newFake())
+		got := waitState(t, q, j.ID, queue.Succeeded)
+		checkImages(t, got, s)
+		if got.Attempts != 1 {
+			t.Fatalf("attempts %d, want 1: the writes were repeated, the job not handed back", got.Attempts)
 		}
 	})
 }
