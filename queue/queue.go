@@ -213,14 +213,14 @@ type Lease struct {
 
 // Event types.
 const (
-	EventQueued    = "queued"
-	EventStarted   = "started" // a worker claimed the job (again, after a lost lease)
-	EventResult    = "result"  // a new index was stored; Done/Total is the progress
+	EventQueued  = "queued"
+	EventStarted = "started" // a worker claimed the job (again, after a lost lease)
+	EventResult  = "result"  // a new index was stored; Done/Total is the progress
 	// EventRetrying: the delivery ended without finishing the job and
 	// another follows; Error says why. Either a retryable failure (queued
 	// again after backoff) or a lease taken over from a worker that
 	// stopped heartbeating (started again at once, by another worker).
-	EventRetrying = "retrying"
+	EventRetrying  = "retrying"
 	EventSucceeded = "succeeded"
 	EventFailed    = "failed"
 	EventCancelled = "cancelled"
