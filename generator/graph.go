@@ -109,10 +109,29 @@ func (g *graph) run(ctx context.Context, in map[string]ort.Tensor) (map[string]o
 	res := make(map[string]ort.Tensor, len(out))
 	for role, spec := range g.outputs {
 		if t, ok := out[spec.Name]; ok {
+			if err := checkShape(spec, t.Shape); err != nil {
+				return nil, fmt.Errorf("%w: %s: %v", ErrModel, g.name, err)
+			}
 			res[role] = t
 		}
 	}
 	return res, nil
+}
+
+// checkShape holds an output to the manifest's shape: its rank, and each
+// size the manifest fixes. Load checks the sizes the graph declares; this
+// catches those the graph leaves open (a dynamic axis in the export) and
+// only the run decides.
+func checkShape(spec catalog.TensorSpec, shape []int64) error {
+	if len(shape) != len(spec.Shape) {
+		return fmt.Errorf("output %q has rank %d, manifest says %d", spec.Name, len(shape), len(spec.Shape))
+	}
+	for i, d := range spec.Shape {
+		if n, fixed := d.(float64); fixed && int64(n) != shape[i] {
+			return fmt.Errorf("output %q has size %d on axis %d, manifest says %d", spec.Name, shape[i], i, int64(n))
+		}
+	}
+	return nil
 }
 
 func (g *graph) close() error { return g.pool.close() }
