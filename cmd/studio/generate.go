@@ -80,9 +80,15 @@ func runGenerate(ctx context.Context, args []string, getenv func(string) string,
 			return err
 		}
 		r := row{File: name, Seed: img.Seed, Scores: img.Scores}
+		finest := 0
 		for _, wm := range img.Attention {
 			r.Words = append(r.Words, wm.Word)
-			att := fmt.Sprintf("%s_%d_att_%s.png", *model, img.Seed, wm.Word)
+			finest = wm.Stage
+		}
+		pos := map[int]int{} // stage → words so far
+		for _, wm := range append(append([]generator.WordMap(nil), img.Attention...), img.CoarseAttention...) {
+			att := attentionFile(*model, img.Seed, wm.Stage, finest, pos[wm.Stage], wm.Word)
+			pos[wm.Stage]++
 			if err := os.WriteFile(filepath.Join(*out, att), wm.PNG, 0o644); err != nil {
 				return err
 			}
@@ -92,6 +98,18 @@ func runGenerate(ctx context.Context, args []string, getenv func(string) string,
 	}
 	raw, _ := json.MarshalIndent(rows, "", "  ")
 	return os.WriteFile(filepath.Join(*out, "scores.json"), append(raw, '\n'), 0o644)
+}
+
+// attentionFile names the attention map of the word at position pos (its
+// place among the prompt's kept words, so that a repeated word has one
+// file per place) of an attentional stage: <model>_<seed>_att_<pos>_<word>.png
+// for the finest stage, att<stage> for a coarser one. Local and --server
+// runs write the same names.
+func attentionFile(model string, seed uint64, stage, finest, pos int, word string) string {
+	if stage == finest {
+		return fmt.Sprintf("%s_%d_att_%d_%s.png", model, seed, pos, word)
+	}
+	return fmt.Sprintf("%s_%d_att%d_%d_%s.png", model, seed, stage, pos, word)
 }
 
 // summary is one line per image: its fidelity and measure first, then

@@ -87,7 +87,7 @@ func runRemoteGenerate(ctx context.Context, g remoteGenerate, stdout, stderr io.
 				if err != nil {
 					return err
 				}
-				file := fmt.Sprintf("%s_%d_att_%d_%s.png", g.model, img.Seed, m.Position, m.Word)
+				file := attentionFile(g.model, img.Seed, m.Stage, att.Stages-1, m.Position, m.Word)
 				if err := os.WriteFile(filepath.Join(g.out, file), png, 0o644); err != nil {
 					return err
 				}

@@ -4,9 +4,12 @@ package integration
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/fgstudio/fgstudio/test/studiotest"
@@ -48,5 +51,42 @@ func TestGenerateIsIdenticalAcrossProcesses(t *testing.T) {
 				t.Fatalf("seed 12: %d bytes in a batch of 3 on 1 thread, %d bytes alone on 2 threads; want identical", len(pa), len(pb))
 			}
 		})
+	}
+}
+
+// TestGenerateWritesOneAttentionMapPerWord: a prompt with a repeated word
+// ("a" twice) gets one attention file per kept word, named by its place,
+// as many as scores.json lists.
+func TestGenerateWritesOneAttentionMapPerWord(t *testing.T) {
+	out := t.TempDir()
+	cmd := exec.CommandContext(t.Context(), studiotest.Studio(t), "generate", "--model", "attngan-birds",
+		"--prompt", "a bird with a red crown and a short bill", "--n", "1", "--seed", "3", "--threads", "1",
+		"--models-dir", studiotest.Models(t), "--out", out)
+	cmd.Env = append(os.Environ(), "ORT_LIB_PATH="+studiotest.ORTLib(t))
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("studio generate: %v\n%s", err, b)
+	}
+	raw, err := os.ReadFile(filepath.Join(out, "scores.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []struct {
+		Words []string `json:"attention_words"`
+	}
+	if err := json.Unmarshal(raw, &rows); err != nil || len(rows) != 1 {
+		t.Fatalf("scores.json: %v %s", err, raw)
+	}
+	words := rows[0].Words
+	if strings.Count(" "+strings.Join(words, " ")+" ", " a ") < 2 {
+		t.Fatalf("the prompt's repeated word was not kept twice: %v", words)
+	}
+	for k, w := range words {
+		if _, err := os.Stat(filepath.Join(out, fmt.Sprintf("attngan-birds_3_att_%d_%s.png", k, w))); err != nil {
+			t.Errorf("word %d (%s): %v", k, w, err)
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(out, "attngan-birds_3_att*.png"))
+	if len(files) != len(words) {
+		t.Errorf("%d attention files for %d words: %v", len(files), len(words), files)
 	}
 }
