@@ -1,16 +1,21 @@
-// The web studio: wires the sections (generate, morph, interpolate,
-// history), the page-wide states (loading, API key needed, too many
-// requests, no model loaded, server errors) and the models list.
+// The web studio: wires the sections (generate, morph, interpolate, data
+// sets, queue, history), the page-wide states (loading, API key needed,
+// too many requests, no model loaded, the server down — said once, and
+// cleared by itself when it is back —, server errors), the models list,
+// and settings loaded from a studio PNG dropped anywhere on the page.
 
 import * as api from "./api.js";
 import * as composer from "./composer.js";
+import * as datasets from "./datasets.js";
 import { $, clear, h } from "./dom.js";
 import * as history from "./history.js";
 import * as morph from "./morph.js";
+import * as queue from "./queue.js";
 import * as runs from "./runs.js";
+import * as store from "./store.js";
 
-const TABS = ["generate", "morph", "interpolate", "history"];
-const SUBMIT_BUTTONS = ["generate", "vary", "change-go", "morph-go", "interp-go"];
+const TABS = ["generate", "morph", "interpolate", "datasets", "queue", "history"];
+const SUBMIT_BUTTONS = ["generate", "vary", "change-go", "morph-go", "interp-go", "ds-go"];
 
 const details = new Map(); // model name → Promise<api.Model>
 let models = [];
@@ -36,25 +41,33 @@ const studio = {
     live.textContent = "";
     setTimeout(() => (live.textContent = text), 30);
   },
-  historyChanged: paintHistory,
+  historyChanged() {
+    history.paint(studio);
+    queue.changed();
+  },
+  queueChanged() {
+    queue.changed();
+  },
   runsChanged() {
-    for (const [box, empty] of [
-      ["runs", "gallery-empty"],
-      ["morph-runs", "morph-empty"],
-      ["interp-runs", "interp-empty"],
+    for (const [box, empty, clearBtn] of [
+      ["runs", "gallery-empty", "clear-gallery"],
+      ["morph-runs", "morph-empty", "clear-morphs"],
+      ["interp-runs", "interp-empty", "clear-interps"],
     ]) {
       $(empty).hidden = $(box).children.length > 0;
+      $(clearBtn).disabled = $(box).children.length === 0;
     }
-    $("clear-gallery").disabled = $("runs").children.length === 0;
   },
   imagesChanged() {
-    $("zip-all").disabled = !runs.all().some((r) => r.container === $("runs") && r.images.some(Boolean));
+    $("zip-all").disabled = !runs.all().some((r) => r.container === $("runs") && r.images.some((i) => i && (i.blob || i.kept?.blob)));
     morph.paintPick();
   },
   vary: composer.vary,
   changeOne: composer.changeOne,
   rerun: composer.rerun,
   useSeed: composer.useSeed,
+  applySettings: composer.applySettings,
+  setLastRun: composer.setLastRun,
   morphFrom: morph.morphFrom,
   // modelNotLoaded says which models the server could not load (names,
   // when known) and why (detail).
@@ -81,6 +94,7 @@ function tab(name) {
     $(`panel-${t}`).hidden = !on;
   }
   if (name === "morph") morph.paintPick();
+  queue.visible(name === "queue");
 }
 
 function initTabs() {
@@ -190,7 +204,8 @@ function formError(boxId, e) {
 // fault, and starts the cool-down of a 429 with a retry.
 function fail(e, { box, fields = {}, retry } = {}) {
   for (const el of document.querySelectorAll("[aria-invalid=true]")) el.removeAttribute("aria-invalid");
-  formError(box, e);
+  // The server being down is said once, by the banner.
+  formError(box, e instanceof api.ApiError && e.status === 0 ? null : e);
   if (!(e instanceof api.ApiError)) return;
   const target = fields[e.field] && document.getElementById(fields[e.field]);
   if (target && e.status >= 400 && e.status < 500 && e.status !== 429 && e.status !== 401) {
@@ -232,14 +247,13 @@ function cooldown(e) {
 api.onProblem((e) => {
   switch (e.status) {
     case 0:
-      setServerState("down", "unreachable");
-      banner("network", "The studio cannot be reached.", e.detail, { label: "Retry", run: boot });
+      serverDown();
       break;
     case 401:
       authNeeded(e);
       break;
     case 403:
-      banner("auth", "This API key may not do that.", `${sentence(e.detail)} Use a key with the generate scope.`, { label: "Change key", run: openKeyDialog });
+      banner("auth", "This API key may not do that.", `${sentence(e.detail)} Use a key with that scope.`, { label: "Change key", run: openKeyDialog });
       break;
     case 429:
       if (!studio.coolingDown()) cooldown(e);
@@ -321,8 +335,7 @@ async function checkReady() {
   }
   const checks = r.checks || {};
   if (checks.server) {
-    setServerState("down", "unreachable");
-    banner("network", "The studio cannot be reached.", "The server does not answer. Check that it is running.", { label: "Retry", run: boot });
+    serverDown();
     return false;
   }
   if (checks.models && checks.models !== "ok") {
@@ -350,8 +363,29 @@ async function notLoaded() {
   }
 }
 
-async function boot() {
+// serverDown says once that the server cannot be reached, and looks for
+// it every few seconds; when it answers, the page picks up where it was.
+function serverDown() {
+  setServerState("down", "unreachable");
+  if (bannerKind !== "network") banner("network", "The studio cannot be reached.", "The server does not answer; this page tries again every few seconds. Your gallery is kept in this browser.", { label: "Retry now", run: lookForServer });
+  if (!serverDown.timer) serverDown.timer = setTimeout(lookForServer, 3000);
+}
+
+async function lookForServer() {
+  clearTimeout(serverDown.timer);
+  serverDown.timer = 0;
+  const r = await api.readiness();
+  if (r.checks?.server) {
+    serverDown.timer = setTimeout(lookForServer, 3000);
+    return;
+  }
   hideBanner("network");
+  await boot();
+  runs.recheck();
+  datasets.recheck();
+}
+
+async function boot() {
   details.clear();
   const composerEl = $("composer");
   composerEl.setAttribute("aria-busy", "true");
@@ -360,17 +394,18 @@ async function boot() {
   checkReady();
   try {
     const list = await api.getJSON("/v1/models");
+    hideBanner("network");
     models = list.models.filter((m) => m.input === "prompt" || m.input === "class");
     if (!models.length) {
       formError("composer-error", { title: "No models.", detail: list.models.length ? "The installed models only score images; none generates." : "This studio has no models installed yet." });
     } else {
       formError("composer-error", null);
     }
-    await Promise.all([composer.setModels(models), morph.setModels(models)]);
+    await Promise.all([composer.setModels(models), morph.setModels(models), datasets.setModels(models)]);
     $("generate").disabled = !models.length || studio.coolingDown();
   } catch (e) {
-    $("model-note").textContent = e.status === 401 ? "Enter an API key to load the models." : `Could not load the models: ${e.message}`;
-    if (e.status !== 401) formError("composer-error", e);
+    $("model-note").textContent = e.status === 401 ? "Enter an API key to load the models." : e.status === 0 ? "Waiting for the server…" : `Could not load the models: ${e.message}`;
+    if (e.status !== 401 && e.status !== 0) formError("composer-error", e);
   } finally {
     composerEl.removeAttribute("aria-busy");
   }
@@ -403,85 +438,46 @@ async function submitElsewhere(spec) {
   }
 }
 
-function blobOfDataURL(url) {
-  const [head, b64] = url.split(",", 2);
-  const type = /data:([^;]+)/.exec(head)?.[1] || "image/png";
-  const bin = atob(b64);
-  const bytes = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-  return new Blob([bytes], { type });
-}
+// ---------------------------------------------------------------- settings from a dropped PNG
 
-function paintHistory() {
-  const list = clear($("history-list"));
-  const all = history.entries();
-  $("history-empty").hidden = all.length > 0;
-  $("history-clear").disabled = !all.length;
-  $("history-count").textContent = all.length ? String(all.length) : "";
-  for (const e of all) {
-    const when = new Date(e.at);
-    const r = e.request || {};
-    const bits = [e.model];
-    if (e.kind === "generate") bits.push(`${r.n || 1} image${(r.n || 1) > 1 ? "s" : ""}`, `seed ${r.seed}`);
-    if (e.kind === "interpolate") bits.push(`${r.n} steps`);
-    const canRerun = e.kind !== "morph" || !!e.image;
-    const status = h("p", { class: "history-status", role: "status" });
-    list.append(
-      h(
-        "li",
-        { class: "history-item" },
-        h("div", { class: "history-text" }, h("strong", {}, e.label), h("span", { class: "kind" }, e.kind), h("span", { class: "history-meta" }, `${bits.join(" · ")} · ${when.toLocaleString()} · ${e.state}`)),
-        h(
-          "div",
-          { class: "history-actions" },
-          h(
-            "button",
-            {
-              type: "button",
-              disabled: !canRerun,
-              title: canRerun ? "Submit the same request again" : "The source image was too large to keep",
-              onclick: () => {
-                const spec = { kind: e.kind, model: e.model, body: { ...r }, label: e.label, targetLabel: e.label.split(" → ")[1] };
-                if (e.kind === "morph") {
-                  const blob = blobOfDataURL(e.image);
-                  spec.source = { blob, url: URL.createObjectURL(blob), name: "source.png", label: e.label.split(" → ")[0], dataURL: e.image };
-                }
-                submitElsewhere(spec);
-              },
-            },
-            "Run again",
-          ),
-          h(
-            "button",
-            {
-              type: "button",
-              disabled: !e.jobId || e.kind === "morph",
-              onclick: async () => {
-                try {
-                  tab(tabFor(e.kind));
-                  const run = await runs.show(e, containerFor(e.kind));
-                  run.el.focus();
-                } catch (err) {
-                  tab("history");
-                  status.textContent = err.status === 404 ? "The server no longer keeps this job; run it again instead." : `Could not show it: ${err.message}`;
-                }
-              },
-            },
-            "Show",
-          ),
-          h("button", { type: "button", class: "ghost", "aria-label": `Remove ${e.label} from history`, onclick: () => { history.remove(e.id); paintHistory(); } }, "Remove"),
-        ),
-        status,
-      ),
-    );
-  }
+function initDrop() {
+  const zone = $("drop-zone");
+  let depth = 0;
+  const hasFile = (e) => [...(e.dataTransfer?.types || [])].includes("Files");
+  document.addEventListener("dragenter", (e) => {
+    if (!hasFile(e)) return;
+    depth++;
+    zone.hidden = false;
+  });
+  document.addEventListener("dragleave", () => {
+    depth = Math.max(0, depth - 1);
+    if (!depth) zone.hidden = true;
+  });
+  document.addEventListener("dragover", (e) => {
+    if (!hasFile(e)) return;
+    // The morph form's file field takes its own drops.
+    if (e.target instanceof Element && e.target.closest("#morph-file")) return;
+    e.preventDefault();
+    e.dataTransfer.dropEffect = "copy";
+  });
+  document.addEventListener("drop", (e) => {
+    depth = 0;
+    zone.hidden = true;
+    if (!hasFile(e) || (e.target instanceof Element && e.target.closest("#morph-file"))) return;
+    e.preventDefault();
+    const f = [...e.dataTransfer.files].find((x) => x.type === "image/png" || /\.png$/i.test(x.name)) || e.dataTransfer.files[0];
+    if (f) composer.loadPNG(f);
+  });
 }
 
 // ---------------------------------------------------------------- start
 
-function start() {
+async function start() {
+  await store.loadSettings();
+  await history.migrate();
   initTabs();
   initKeyDialog();
+  initDrop();
   $("banner-close").addEventListener("click", () => hideBanner());
   $("zip-all").addEventListener("click", () =>
     runs.zipRuns(
@@ -491,17 +487,21 @@ function start() {
   );
   $("clear-gallery").addEventListener("click", () => {
     runs.clearContainer($("runs"));
-    $("vary").disabled = true;
-    $("change-one").disabled = true;
+    composer.setLastRun(null);
   });
+  $("clear-morphs").addEventListener("click", () => runs.clearContainer($("morph-runs")));
+  $("clear-interps").addEventListener("click", () => runs.clearContainer($("interp-runs")));
   $("history-clear").addEventListener("click", () => {
-    history.clearAll();
-    paintHistory();
+    for (const c of ["runs", "morph-runs", "interp-runs"]) runs.clearContainer($(c));
+    composer.setLastRun(null);
   });
   runs.init(studio);
   composer.init(studio);
   morph.init(studio);
-  paintHistory();
+  datasets.init(studio);
+  queue.init(studio);
+  await Promise.all([runs.restore(), datasets.restore()]);
+  studio.historyChanged();
   studio.runsChanged();
   boot();
 }

@@ -1,32 +1,44 @@
 // The composer: model picker; for text models the prompt with live
 // tokenization (unknown words underlined and ignored), autocompletion from
-// the model's vocabulary and attribute chips; for class models a
-// searchable class picker with an example (or a sketch) and the class's
-// attributes; seed lock, vary and change-one-word.
+// the model's vocabulary and attribute chips; for class models a class
+// picker with thumbnails and phrase search, and the picked class's
+// example (or a sketch) and attributes; seeds as other studios have them
+// (a typed seed is used; "Random" picks a new one each time, explicitly);
+// vary and change-one-word; settings loaded from a studio PNG. What the
+// form holds is remembered in this browser.
 
 import * as api from "./api.js";
 import { $, clear, debounce, h } from "./dom.js";
+import { attrName, classLabel } from "./labels.js";
+import * as png from "./png.js";
+import { picker } from "./picker.js";
 import * as runs from "./runs.js";
 import { sketch } from "./sketch.js";
+import * as store from "./store.js";
 
 let studio = null;
+let models = [];
+let classPicker = null;
+let changePicker = null;
 const state = {
   model: null, // api.Model of the selected model
-  classIndex: -1, // selected class in state.model.classes (class models)
-  filtered: [], // classes shown in the list
   lastRun: null, // the newest generation (for vary / change one word)
   changeFrom: null, // the run "change one word" compares with
   tokens: null, // the latest tokenization of the prompt
   tokenSeq: 0,
+  pending: null, // settings to apply once the models are known (a dropped PNG)
 };
+
+const remember = debounce(saveForm, 300);
 
 export function init(s) {
   studio = s;
-  $("model").addEventListener("change", () => selectModel($("model").value));
+  $("model").addEventListener("change", () => selectModel($("model").value).then(remember));
   const prompt = $("prompt");
   prompt.addEventListener("input", () => {
     tokenizeSoon();
     suggestSoon();
+    remember();
   });
   prompt.addEventListener("keydown", comboKeys);
   // An Enter that accepted a suggestion must not also submit the form
@@ -37,16 +49,29 @@ export function init(s) {
   prompt.addEventListener("keyup", () => (state.swallowEnter = false));
   prompt.addEventListener("blur", () => setTimeout(closeSuggestions, 150));
   prompt.addEventListener("click", suggestSoon);
-  $("class-search").addEventListener("input", filterClasses);
-  $("class-search").addEventListener("keydown", (e) => {
-    if (e.key === "ArrowDown") {
-      e.preventDefault();
-      $("class-list").focus();
-      moveClass(0);
-    }
+  classPicker = picker({
+    input: $("class-search"),
+    list: $("class-list"),
+    pickable: (c) => c.trained,
+    tag: (c) => (c.trained ? "" : "held out"),
+    onChange: () => {
+      $("class-error").hidden = true;
+      paintClassCard();
+      remember();
+    },
+    onEnter: () => generate(),
   });
-  $("class-list").addEventListener("keydown", classKeys);
-  $("seed-lock").addEventListener("click", () => setLock($("seed-lock").getAttribute("aria-pressed") !== "true"));
+  changePicker = picker({ input: $("change-class-search"), list: $("change-class"), pickable: (c) => c.trained, tag: (c) => (c.trained ? "" : "held out"), onEnter: () => changeGo() });
+  $("seed").addEventListener("input", () => {
+    // A seed typed in is the seed used.
+    if ($("seed").value.trim() !== "") setRandom(false);
+    remember();
+  });
+  $("seed-random").addEventListener("change", () => {
+    setRandom($("seed-random").checked);
+    remember();
+  });
+  for (const id of ["n", "min-fidelity"]) $(id).addEventListener("input", remember);
   $("composer").addEventListener("submit", (e) => {
     e.preventDefault();
     generate();
@@ -73,25 +98,66 @@ export function init(s) {
   $("change-input").addEventListener("keypress", (e) => {
     if (e.key === "Enter") e.preventDefault();
   });
+  $("load-png").addEventListener("click", () => $("load-png-file").click());
+  $("load-png-file").addEventListener("change", () => {
+    const f = $("load-png-file").files[0];
+    $("load-png-file").value = "";
+    if (f) loadPNG(f);
+  });
+  restoreForm();
+}
+
+// ---------------------------------------------------------------- remembered form
+
+function saveForm() {
+  const form = store.setting("composer", {});
+  const classes = { ...(form.classes || {}) };
+  if (state.model?.input === "class") classes[state.model.name] = classPicker.value()[0] || "";
+  store.setSetting("composer", {
+    model: state.model?.name || form.model || "",
+    prompt: $("prompt").value,
+    classes,
+    n: $("n").value,
+    seed: $("seed").value,
+    random: $("seed-random").checked,
+    minFidelity: $("min-fidelity").value,
+  });
+}
+
+function restoreForm() {
+  const f = store.setting("composer", null);
+  if (!f) {
+    setRandom(true);
+    return;
+  }
+  if (typeof f.prompt === "string") $("prompt").value = f.prompt;
+  if (f.n) $("n").value = f.n;
+  $("min-fidelity").value = f.minFidelity || "";
+  $("seed").value = f.seed || "";
+  setRandom(f.random !== false && !f.seed ? true : !!f.random);
 }
 
 // ---------------------------------------------------------------- models
 
-export function setModels(models) {
+export function setModels(list) {
+  models = list;
   const sel = clear($("model"));
   const groups = [
     ["prompt", "From text (AttnGAN)"],
     ["class", "From a class (CVAE-GAN)"],
   ];
   for (const [input, label] of groups) {
-    const list = models.filter((m) => m.input === input);
-    if (!list.length) continue;
-    sel.append(h("optgroup", { label }, list.map((m) => h("option", { value: m.name }, `${m.name} · ${m.kind} ${m.version}${m.loaded === false ? " · not loaded" : ""}`))));
+    const ms = list.filter((m) => m.input === input);
+    if (!ms.length) continue;
+    sel.append(h("optgroup", { label }, ms.map((m) => h("option", { value: m.name }, `${m.name} · ${m.kind} ${m.version}${m.image_size ? ` · ${m.image_size} px` : ""}${m.loaded === false ? " · not loaded" : ""}`))));
   }
-  const keep = models.find((m) => m.name === state.model?.name) || models.find((m) => m.input === "prompt") || models[0];
+  const want = state.pending?.model || state.model?.name || store.setting("composer", {}).model;
+  const keep = list.find((m) => m.name === want) || list.find((m) => m.input === "prompt") || list[0];
   if (keep) {
     sel.value = keep.name;
-    return selectModel(keep.name);
+    return selectModel(keep.name).then(() => {
+      if (state.pending) applySettings(state.pending);
+    });
   }
   $("prompt-box").hidden = true;
   $("class-box").hidden = true;
@@ -106,11 +172,12 @@ async function selectModel(name) {
   try {
     m = await studio.detail(name);
   } catch (e) {
-    note.textContent = `Could not read ${name}: ${e.message}`;
+    note.textContent = e.status === 0 ? "Waiting for the server…" : `Could not read ${name}: ${e.message}`;
     return;
   }
   state.model = m;
-  note.textContent = m.description || "";
+  const size = m.image_size ? ` It makes ${m.image_size} × ${m.image_size} px images.` : "";
+  note.textContent = (m.description || "") + size;
   note.classList.toggle("warn", m.loaded === false);
   if (m.loaded === false) {
     // The server lists the model but cannot run it: its jobs would fail.
@@ -127,9 +194,9 @@ async function selectModel(name) {
     loadChips(m);
     tokenize();
   } else {
-    $("class-search").value = "";
-    state.classIndex = m.classes.findIndex((c) => c.trained);
-    filterClasses();
+    const kept = store.setting("composer", {}).classes?.[m.name];
+    classPicker.setModel(m, kept ? [kept] : []);
+    paintClassCard();
   }
 }
 
@@ -421,100 +488,19 @@ function insertChip(text) {
   tokenize();
 }
 
-// ---------------------------------------------------------------- class picker
-
-function filterClasses() {
-  const m = state.model;
-  if (!m || m.input !== "class") return;
-  const q = $("class-search").value.trim().toLowerCase();
-  const words = q.split(/\s+/).filter(Boolean);
-  state.filtered = m.classes
-    .map((c, i) => ({ c, i }))
-    .filter(({ c }) => {
-      const hay = `${c.label} ${c.name} ${Object.values(c.attributes || {}).join(" ")}`.toLowerCase();
-      return words.every((w) => hay.includes(w));
-    });
-  paintClasses();
-}
-
-function paintClasses() {
-  const list = clear($("class-list"));
-  if (!state.filtered.length) {
-    list.append(h("p", { class: "empty" }, "No class matches."));
-    list.removeAttribute("aria-activedescendant");
-  }
-  for (const { c, i } of state.filtered) {
-    const sel = i === state.classIndex;
-    list.append(
-      h(
-        "div",
-        {
-          id: `class-${i}`,
-          role: "option",
-          class: `class-option${sel ? " selected" : ""}${c.trained ? "" : " held-out"}`,
-          "aria-selected": sel ? "true" : "false",
-          "aria-disabled": c.trained ? false : "true",
-          onclick: () => pickClass(i),
-        },
-        h("span", {}, c.label || c.name),
-        c.trained ? null : h("span", { class: "tag" }, "held out"),
-      ),
-    );
-  }
-  if (state.classIndex >= 0 && document.getElementById(`class-${state.classIndex}`)) {
-    list.setAttribute("aria-activedescendant", `class-${state.classIndex}`);
-  }
-  paintClassCard();
-}
-
-function pickClass(i) {
-  const c = state.model.classes[i];
-  if (!c.trained) {
-    studio.announce(`${c.label} is held out: ${state.model.name} was not trained on it.`);
-    return;
-  }
-  state.classIndex = i;
-  paintClasses();
-  document.getElementById(`class-${i}`)?.scrollIntoView({ block: "nearest" });
-  $("class-error").hidden = true;
-}
-
-function moveClass(d) {
-  const items = state.filtered.filter(({ c }) => c.trained).map(({ i }) => i);
-  if (!items.length) return;
-  let at = items.indexOf(state.classIndex);
-  at = at < 0 ? 0 : Math.min(items.length - 1, Math.max(0, at + d));
-  pickClass(items[at]);
-}
-
-function classKeys(e) {
-  const map = { ArrowDown: 1, ArrowUp: -1, PageDown: 5, PageUp: -5 };
-  if (e.key in map) {
-    e.preventDefault();
-    moveClass(map[e.key]);
-  } else if (e.key === "Home") {
-    e.preventDefault();
-    moveClass(-1e6);
-  } else if (e.key === "End") {
-    e.preventDefault();
-    moveClass(1e6);
-  } else if (e.key === "Enter") {
-    e.preventDefault();
-    generate();
-  }
-}
+// ---------------------------------------------------------------- class card
 
 function paintClassCard() {
   const card = clear($("class-card"));
-  const c = state.model?.classes?.[state.classIndex];
+  const c = classPicker.selected()[0];
   card.hidden = !c;
   if (!c) return;
+  const size = state.model?.image_size || 64;
   const pic = h("div", { class: "class-pic" });
   const SKETCH = "Sketch drawn from the class's attributes.";
-  const hint = h("span", { class: "hint" }, c.example ? "A real image of this class from the data set." : SKETCH);
+  const hint = h("span", { class: "hint" }, c.example ? `A real image of this class from the data set (${size} px, shown at 2×).` : SKETCH);
   if (c.example) {
-    // A real example image, when the API lists one for the class.
-    const img = h("img", { alt: `An example of ${c.label}` });
+    const img = h("img", { alt: `An example of ${c.label}`, class: "pixelated", width: 2 * size, height: 2 * size });
     pic.append(img);
     api.image(c.example).then(
       ({ url }) => (img.src = url),
@@ -532,27 +518,29 @@ function paintClassCard() {
     h(
       "figcaption",
       {},
-      h("strong", {}, c.label || c.name),
+      h("strong", {}, c.label || classLabel(state.model, c.name)),
       hint,
-      attrs.length
-        ? h("dl", { class: "attrs" }, attrs.map(([k, v]) => [h("dt", {}, k.replace(/^has_/, "").replace(/_/g, " ")), h("dd", {}, v)]))
-        : null,
+      attrs.length ? h("dl", { class: "attrs" }, attrs.map(([k, v]) => [h("dt", {}, attrName(k)), h("dd", {}, String(v).replace(/-/g, " "))])) : null,
     ),
   );
 }
 
-// ---------------------------------------------------------------- options
+// ---------------------------------------------------------------- seeds and options
 
-export function setLock(on) {
-  const b = $("seed-lock");
-  b.setAttribute("aria-pressed", on ? "true" : "false");
-  b.textContent = on ? "Seed locked" : "Lock seed";
-  if (on && $("seed").value === "") $("seed").value = String(randomSeed());
+// setRandom switches between a new random seed each time (the field
+// shows "random") and the typed seed.
+function setRandom(on) {
+  $("seed-random").checked = on;
+  const seed = $("seed");
+  if (on) seed.value = "";
+  seed.placeholder = on ? "random" : "seed";
+  $("seed-note").textContent = on ? "A new random seed each time; each image shows its own." : "This seed is used: image k gets seed + k.";
 }
 
 export function useSeed(seed) {
   $("seed").value = String(seed);
-  setLock(true);
+  setRandom(false);
+  remember();
   studio.tab("generate");
   $("seed").focus();
 }
@@ -579,21 +567,19 @@ function readOptions() {
     return null;
   }
   $("n").removeAttribute("aria-invalid");
-  const locked = $("seed-lock").getAttribute("aria-pressed") === "true";
   let seed;
   const raw = $("seed").value.trim();
-  if (locked || raw !== "") {
+  if ($("seed-random").checked || raw === "") {
+    // Random, said so: the seed is chosen here and shown on each image.
+    seed = randomSeed();
+  } else {
     seed = Number(raw);
     if (!Number.isSafeInteger(seed) || seed < 0) {
-      fieldError("opts-error", "Seed: a whole number, 0 or more.");
+      fieldError("opts-error", "Seed: a whole number, 0 or more (or switch on Random).");
       $("seed").setAttribute("aria-invalid", "true");
       $("seed").focus();
       return null;
     }
-  }
-  if (!locked) {
-    seed = randomSeed();
-    $("seed").value = String(seed);
   }
   $("seed").removeAttribute("aria-invalid");
   const out = { n, seed };
@@ -631,7 +617,7 @@ function composerBody() {
     }
     return { model: m.name, prompt };
   }
-  const c = m.classes[state.classIndex];
+  const c = classPicker.selected()[0];
   if (!c || !c.trained) {
     fieldError("class-error", "Pick a class first.");
     $("class-list").focus();
@@ -641,7 +627,7 @@ function composerBody() {
 }
 
 function labelOf(body) {
-  return body.prompt ? `“${body.prompt}”` : state.model.classes.find((c) => c.name === body.class)?.label || body.class;
+  return body.prompt ? `“${body.prompt}”` : classLabel(state.model, body.class);
 }
 
 async function generate() {
@@ -649,6 +635,7 @@ async function generate() {
   if (!base) return;
   const opts = readOptions();
   if (!opts) return;
+  saveForm();
   const body = { ...base, ...opts };
   await send({ kind: "generate", model: base.model, body, label: labelOf(body), container: $("runs") }, $("generate"));
 }
@@ -660,11 +647,7 @@ export async function send(spec, button) {
   button.disabled = true;
   try {
     const run = await runs.submit(spec);
-    if (spec.kind === "generate") {
-      state.lastRun = run;
-      $("vary").disabled = false;
-      $("change-one").disabled = false;
-    }
+    if (spec.kind === "generate") setLastRun(run);
     return run;
   } catch (e) {
     studio.fail(e, { box: "composer-error", fields: { prompt: "prompt", class: "class-search", n: "n", seed: "seed", min_fidelity: "min-fidelity", model: "model" }, retry: () => send(spec, button) });
@@ -675,11 +658,20 @@ export async function send(spec, button) {
   }
 }
 
+// setLastRun makes run the one Vary and Change-one-word start from.
+export function setLastRun(run) {
+  state.lastRun = run;
+  $("vary").disabled = !run;
+  $("change-one").disabled = !run;
+}
+
 export function vary(run) {
-  const r = run.job.request;
-  const body = { ...run.body, seed: r.seed + r.n, n: r.n };
-  const a = `seeds ${r.seed}–${r.seed + r.n - 1}`;
-  const b = `seeds ${body.seed}–${body.seed + r.n - 1}`;
+  const r = run.job?.request || run.body;
+  const n = r.n || run.body.n || 1;
+  const seed = r.seed ?? run.body.seed;
+  const body = { ...run.body, seed: seed + n, n };
+  const a = `seeds ${seed}–${seed + n - 1}`;
+  const b = `seeds ${body.seed}–${body.seed + n - 1}`;
   studio.tab("generate");
   return send(
     {
@@ -700,21 +692,22 @@ export function changeOne(run) {
   const box = $("change-box");
   box.hidden = false;
   const text = !!run.body.prompt;
+  const seed = run.job?.request?.seed ?? run.body.seed;
   $("change-input").hidden = !text;
-  $("change-class").hidden = text;
+  $("change-class-box").hidden = text;
   if (text) {
-    $("change-label").textContent = `Edit one word of ${run.label} (seed ${run.job.request.seed} stays)`;
+    $("change-label").textContent = `Edit one word of ${run.label} (seed ${seed} stays)`;
     $("change-input").value = run.body.prompt;
     $("change-label").htmlFor = "change-input";
     $("change-input").focus();
     changeReading();
   } else {
-    $("change-label").textContent = `Another class for ${run.label} (seed ${run.job.request.seed} stays)`;
-    $("change-label").htmlFor = "change-class";
-    const sel = clear($("change-class"));
+    $("change-label").textContent = `Another class for ${run.label} (seed ${seed} stays)`;
+    $("change-label").htmlFor = "change-class-search";
     studio.detail(run.model).then((m) => {
-      for (const c of m.classes.filter((x) => x.trained && x.name !== run.body.class)) sel.append(h("option", { value: c.name }, c.label || c.name));
-      sel.focus();
+      const other = m.classes.find((c) => c.trained && c.name !== run.body.class);
+      changePicker.setModel(m, other ? [other.name] : []);
+      $("change-class-search").focus();
     });
   }
 }
@@ -767,7 +760,9 @@ function diffWords(a, b) {
 async function changeGo() {
   const run = state.changeFrom;
   if (!run) return;
-  const r = run.job.request;
+  const r = run.job?.request || run.body;
+  const seed = r.seed ?? run.body.seed;
+  const n = r.n || run.body.n || 1;
   let body;
   let compare;
   if (run.body.prompt) {
@@ -778,15 +773,14 @@ async function changeGo() {
       $("change-input").focus();
       return;
     }
-    body = { ...run.body, prompt, seed: r.seed, n: r.n };
-    compare = { run, labelA: h("span", {}, d.a), labelB: h("span", {}, d.b), note: `Same seeds (${r.seed}–${r.seed + r.n - 1}); only the marked words differ.` };
+    body = { ...run.body, prompt, seed, n };
+    compare = { run, labelA: h("span", {}, d.a), labelB: h("span", {}, d.b), note: `Same seeds (${seed}–${seed + n - 1}); only the marked words differ.` };
   } else {
-    const cls = $("change-class").value;
+    const cls = changePicker.value()[0];
     if (!cls) return;
-    body = { ...run.body, class: cls, seed: r.seed, n: r.n };
+    body = { ...run.body, class: cls, seed, n };
     const m = await studio.detail(run.model);
-    const label = m.classes.find((c) => c.name === cls)?.label || cls;
-    compare = { run, labelA: run.label, labelB: label, note: `Same seeds (${r.seed}–${r.seed + r.n - 1}); only the class differs.` };
+    compare = { run, labelA: run.label, labelB: classLabel(m, cls), note: `Same seeds (${seed}–${seed + n - 1}); only the class differs.` };
   }
   const label = body.prompt ? `“${body.prompt}”` : compare.labelB;
   const made = await send({ kind: "generate", model: run.model, body, label: `${label} · changed`, container: $("runs"), compare }, $("change-go"));
@@ -797,4 +791,78 @@ async function changeGo() {
 export function rerun(run) {
   const spec = { kind: run.kind, model: run.model, body: { ...run.body }, label: run.label, source: run.source, targetLabel: run.targetLabel };
   return studio.submitElsewhere(spec);
+}
+
+// ---------------------------------------------------------------- settings from a PNG or an image
+
+// applySettings puts settings ({model, prompt, class, seed, n}) into the
+// form; it says what it did, or why it could not.
+export async function applySettings(p, from) {
+  state.pending = null;
+  studio.tab("generate");
+  if (!models.length) {
+    state.pending = p;
+    return;
+  }
+  let m = models.find((x) => x.name === p.model);
+  const note = [];
+  if (!m) {
+    const input = p.prompt ? "prompt" : "class";
+    m = models.find((x) => x.input === input);
+    if (!m) {
+      studio.formError("composer-error", { title: "Settings not loaded.", detail: `${from || "The image"} was made by ${p.model || "an unknown model"}, which this studio does not have, and no model here takes a ${input}.` });
+      return;
+    }
+    note.push(`${p.model || "its model"} is not installed here, so ${m.name} is used`);
+  }
+  $("model").value = m.name;
+  await selectModel(m.name);
+  if (p.prompt && m.input === "prompt") {
+    $("prompt").value = p.prompt;
+    tokenize();
+  } else if (p.class && m.input === "class") {
+    const c = state.model.classes.find((x) => x.name === p.class || x.label === p.class);
+    if (c && c.trained) {
+      classPicker.select([c.name]);
+      paintClassCard();
+    } else note.push(`the class ${classLabel(state.model, p.class)} is not one ${m.name} can make`);
+  } else if (p.prompt || p.class) {
+    note.push(`${m.name} takes a ${m.input}, the image was made from a ${p.prompt ? "prompt" : "class"}`);
+  }
+  if (typeof p.seed === "number" && Number.isSafeInteger(p.seed)) {
+    $("seed").value = String(p.seed);
+    setRandom(false);
+  }
+  if (p.n) $("n").value = String(p.n);
+  saveForm();
+  studio.formError("composer-error", null);
+  const what = [m.name, p.prompt ? `“${p.prompt}”` : p.class ? classLabel(state.model, p.class) : "", typeof p.seed === "number" ? `seed ${p.seed}` : ""].filter(Boolean).join(", ");
+  const msg = `Loaded the settings${from ? ` of ${from}` : ""}: ${what}.${note.length ? ` Note: ${note.join("; ")}.` : ""}`;
+  showLoaded(msg, note.length > 0);
+  studio.announce(msg);
+  $("generate").focus();
+}
+
+function showLoaded(msg, warn) {
+  const el = $("seed-note");
+  el.textContent = msg;
+  el.classList.toggle("warn", !!warn);
+  clearTimeout(showLoaded.t);
+  showLoaded.t = setTimeout(() => {
+    el.classList.remove("warn");
+    setRandom($("seed-random").checked);
+  }, 12_000);
+}
+
+// loadPNG reads the settings of a studio PNG (a dropped or chosen file).
+export async function loadPNG(file) {
+  let p;
+  try {
+    p = png.provenance(new Uint8Array(await file.arrayBuffer()));
+  } catch (e) {
+    studio.tab("generate");
+    studio.formError("composer-error", { title: `No settings in ${file.name || "this file"}.`, detail: e.message.replace(/^./, (c) => c.toUpperCase()) + "." });
+    return;
+  }
+  await applySettings({ model: p.model, prompt: p.prompt, class: p.class, seed: p.seed }, file.name || "the PNG");
 }

@@ -1,61 +1,105 @@
-// The user's generations, kept in this browser (localStorage): what was
-// asked (so it can be run again), the job id (so its results can be shown
-// again while the server keeps them) and how it ended.
+// History: every run kept in this browser, newest first, with its images
+// as thumbnails at their own size. Show brings the run's card into view
+// (morphs and interpolations too); Run again repeats its request; Remove
+// forgets it. The first studio kept requests in localStorage: they are
+// moved into the browser's store once (without images: those come back
+// from the server while it still has the jobs).
 
-const KEY = "fgstudio.history.v1";
-const MAX = 200;
-// A morph's source image is kept only when small, so history stays well
-// inside the browser's storage quota.
-const MAX_IMAGE_CHARS = 96 * 1024;
+import { $, clear, h } from "./dom.js";
+import { humanise } from "./labels.js";
+import * as runs from "./runs.js";
+import * as store from "./store.js";
 
-function read() {
+const OLD_KEY = "fgstudio.history.v1";
+
+// migrate moves the first studio's history into the store.
+export async function migrate() {
+  let list;
   try {
-    const list = JSON.parse(localStorage.getItem(KEY) || "[]");
-    return Array.isArray(list) ? list : [];
+    list = JSON.parse(localStorage.getItem(OLD_KEY) || "[]");
   } catch {
-    return [];
+    list = [];
   }
+  if (!Array.isArray(list) || !list.length) return;
+  for (const e of list) {
+    if (!e || !e.id || !e.kind) continue;
+    await store.putRun({
+      id: `h-${e.id}`,
+      kind: e.kind,
+      model: e.model,
+      body: e.request || {},
+      label: e.label,
+      jobId: e.jobId,
+      state: e.state === "queued" || e.state === "running" ? "succeeded" : e.state,
+      at: e.at || new Date().toISOString(),
+      total: e.request?.n || 1,
+      request: e.request || {},
+      images: [],
+    });
+  }
+  localStorage.removeItem(OLD_KEY);
 }
 
-function write(list) {
-  try {
-    localStorage.setItem(KEY, JSON.stringify(list.slice(0, MAX)));
-  } catch {
-    // Full storage: drop the oldest half and the kept images, then retry.
-    const slim = list.slice(0, MAX / 2).map((e) => ({ ...e, image: undefined }));
-    try {
-      localStorage.setItem(KEY, JSON.stringify(slim));
-    } catch {
-      /* nothing more to do: history is a convenience */
+const STATES = { queued: "queued", running: "running", succeeded: "done", failed: "failed", cancelled: "cancelled", lost: "lost by the server" };
+
+export function paint(studio) {
+  const list = clear($("history-list"));
+  const all = runs.all().slice().reverse();
+  $("history-empty").hidden = all.length > 0;
+  $("history-clear").disabled = !all.length;
+  $("history-count").textContent = all.length ? String(all.length) : "";
+  for (const run of all) {
+    const r = run.job?.request || run.body || {};
+    const bits = [run.model];
+    if (run.size) bits.push(`${run.size} px`);
+    if (run.kind === "generate") bits.push(`${r.n || run.total} image${(r.n || run.total) > 1 ? "s" : ""}`, `seed ${r.seed ?? run.body.seed}`);
+    if (run.kind === "interpolate") bits.push(`${r.n || run.total} steps`);
+    const thumbs = h("div", { class: "history-thumbs", "aria-hidden": "true" });
+    for (const img of run.images.filter((x) => x && x.url).slice(0, 4)) {
+      const size = img.size || run.size || 64;
+      thumbs.append(h("img", { src: img.url, alt: "", width: size, height: size, class: "pixelated" }));
     }
+    if (!thumbs.children.length) thumbs.append(h("span", { class: "no-thumb" }, run.gone ? "no image kept" : "…"));
+    const state = run.gone && run.state !== "lost" ? "done · the server no longer has it" : STATES[run.state] || run.state;
+    list.append(
+      h(
+        "li",
+        { class: `history-item${run.gone ? " gone" : ""}` },
+        thumbs,
+        h(
+          "div",
+          { class: "history-text" },
+          h("strong", {}, run.label || humanise(run.body.class)),
+          h("span", { class: "kind" }, run.kind),
+          h("span", { class: "history-meta" }, `${bits.join(" · ")} · ${new Date(run.at).toLocaleString()} · ${state}`),
+        ),
+        h(
+          "div",
+          { class: "history-actions" },
+          h(
+            "button",
+            {
+              type: "button",
+              onclick: () => {
+                studio.tab({ generate: "generate", morph: "morph", interpolate: "interpolate" }[run.kind]);
+                runs.show(run);
+              },
+            },
+            "Show",
+          ),
+          h(
+            "button",
+            {
+              type: "button",
+              disabled: run.kind === "morph" && !run.source?.blob,
+              title: run.kind === "morph" && !run.source?.blob ? "The source image was not kept" : "Submit the same request again",
+              onclick: () => studio.rerun(run),
+            },
+            "Run again",
+          ),
+          h("button", { type: "button", class: "ghost", "aria-label": `Remove ${run.label} from history`, onclick: () => runs.remove(run) }, "Remove"),
+        ),
+      ),
+    );
   }
-}
-
-export function entries() {
-  return read();
-}
-
-// add records a submitted job; entry: {id, kind, model, request, label, jobId, image?}.
-export function add(entry) {
-  const e = { ...entry, at: new Date().toISOString(), state: entry.state || "queued" };
-  if (e.image && e.image.length > MAX_IMAGE_CHARS) delete e.image;
-  write([e, ...read().filter((x) => x.id !== e.id)]);
-  return e;
-}
-
-// update changes fields of an entry.
-export function update(id, fields) {
-  const list = read();
-  const i = list.findIndex((x) => x.id === id);
-  if (i < 0) return;
-  list[i] = { ...list[i], ...fields };
-  write(list);
-}
-
-export function remove(id) {
-  write(read().filter((x) => x.id !== id));
-}
-
-export function clearAll() {
-  localStorage.removeItem(KEY);
 }

@@ -1,14 +1,22 @@
 // CVAE-GAN morphs (an uploaded or picked image re-drawn as a target class)
-// and interpolation strips (between two classes, or two seeds).
+// and interpolation strips (between two classes, or two seeds). Classes
+// are picked with thumbnails and phrase search, by their labels.
 
 import { $, clear, h } from "./dom.js";
+import { classLabel } from "./labels.js";
+import { picker } from "./picker.js";
 import * as runs from "./runs.js";
 
 let studio = null;
-let source = null; // {blob, url, name, label, dataURL?}
+let source = null; // {blob, url, name, label}
+const pick = {};
 
 export function init(s) {
   studio = s;
+  const trained = { pickable: (c) => c.trained, tag: (c) => (c.trained ? "" : "held out") };
+  pick.morph = picker({ input: $("morph-class-search"), list: $("morph-class"), ...trained, onChange: () => ($("morph-class-error").hidden = true) });
+  pick.from = picker({ input: $("interp-from-search"), list: $("interp-from-class"), ...trained });
+  pick.to = picker({ input: $("interp-to-search"), list: $("interp-to-class"), ...trained });
   $("morph-model").addEventListener("change", () => fillClasses("morph"));
   $("interp-model").addEventListener("change", () => fillClasses("interp"));
   $("morph-file").addEventListener("change", uploaded);
@@ -29,7 +37,7 @@ export function setModels(models) {
     ["interp-model", classModels],
   ]) {
     const sel = clear($(id));
-    for (const m of list) sel.append(h("option", { value: m.name }, `${m.name} · ${m.kind} ${m.version}`));
+    for (const m of list) sel.append(h("option", { value: m.name }, `${m.name} · ${m.kind} ${m.version}${m.image_size ? ` · ${m.image_size} px` : ""}`));
   }
   $("morph-go").disabled = !classModels.length;
   $("interp-go").disabled = !classModels.length;
@@ -52,29 +60,19 @@ async function fillClasses(which) {
     return;
   }
   const trained = m.classes.filter((c) => c.trained);
-  const opts = () => trained.map((c) => h("option", { value: c.name }, c.label || c.name));
   if (which === "morph") {
-    clear($("morph-class")).append(...opts());
+    pick.morph.setModel(m, pick.morph.value());
     if (!m.morph) studio.formError("morph-error", { title: "Cannot morph", detail: `${m.name} has no encoder graph, so it cannot re-draw an uploaded image.` });
     else studio.formError("morph-error", null);
     $("morph-go").disabled = !m.morph;
   } else {
-    clear($("interp-from-class")).append(...opts());
-    clear($("interp-to-class")).append(...opts());
-    if (trained.length > 1) $("interp-to-class").value = trained[trained.length - 1].name;
+    pick.from.setModel(m, pick.from.value());
+    const to = pick.to.value().length ? pick.to.value() : trained.length > 1 ? [trained[trained.length - 1].name] : [];
+    pick.to.setModel(m, to);
   }
 }
 
 // ---------------------------------------------------------------- source
-
-function dataURL(blob) {
-  return new Promise((resolve) => {
-    const r = new FileReader();
-    r.onload = () => resolve(r.result);
-    r.onerror = () => resolve(undefined);
-    r.readAsDataURL(blob);
-  });
-}
 
 async function uploaded() {
   const f = $("morph-file").files[0];
@@ -88,12 +86,11 @@ async function uploaded() {
   setSource({ blob: f, url: URL.createObjectURL(f), name: f.name, label: f.name });
 }
 
-async function setSource(src) {
+function setSource(src) {
   source = src;
-  if (src.blob.size < 64 * 1024) source.dataURL = await dataURL(src.blob);
   const fig = clear($("morph-source"));
   fig.hidden = false;
-  fig.append(h("img", { src: src.url, alt: `Source: ${src.label}` }), h("figcaption", {}, src.label));
+  fig.append(h("img", { src: src.url, alt: `Source: ${src.label}`, class: "pixelated" }), h("figcaption", {}, src.label));
 }
 
 // morphFrom is "Morph this image" from the large view.
@@ -102,16 +99,16 @@ export function morphFrom(src) {
   $("morph-file").value = "";
   setSource(src);
   paintPick();
-  $("morph-class").focus();
+  $("morph-class-search").focus();
 }
 
 // paintPick lists the generated images as choices.
 export function paintPick() {
   const box = clear($("morph-pick"));
   const imgs = [];
-  for (const run of runs.all()) {
+  for (const run of runs.all().reverse()) {
     if (run.kind !== "generate") continue;
-    for (const img of run.images) if (img) imgs.push({ run, img });
+    for (const img of run.images) if (img && img.url && (img.blob || (img.kept?.blob && !img.kept.thumb))) imgs.push({ run, img });
   }
   $("morph-pick-hint").hidden = !imgs.length;
   for (const { run, img } of imgs.slice(0, 24)) {
@@ -127,10 +124,10 @@ export function paintPick() {
           checked: source && source.url === img.url,
           onchange: () => {
             $("morph-file").value = "";
-            setSource({ blob: img.blob, url: img.url, name: `seed${img.seed}.png`, label });
+            setSource({ blob: img.blob || img.kept.blob, url: img.url, name: `seed${img.seed}.png`, label });
           },
         }),
-        h("img", { src: img.url, alt: label }),
+        h("img", { src: img.url, alt: label, width: img.size || 64, height: img.size || 64, class: "pixelated" }),
       ),
     );
   }
@@ -144,9 +141,14 @@ async function morph() {
     return;
   }
   const model = $("morph-model").value;
-  const cls = $("morph-class").value;
+  const cls = pick.morph.value()[0];
+  if (!cls) {
+    studio.formError("morph-error", { title: "No target class", detail: "Pick the class to re-draw the image as." });
+    pick.morph.focus();
+    return;
+  }
   const m = await studio.detail(model);
-  const label = m.classes.find((c) => c.name === cls)?.label || cls;
+  const label = classLabel(m, cls);
   const button = $("morph-go");
   button.disabled = true;
   button.setAttribute("aria-busy", "true");
@@ -154,7 +156,7 @@ async function morph() {
   try {
     await runs.submit(spec);
   } catch (e) {
-    studio.fail(e, { box: "morph-error", fields: { class: "morph-class", image: "morph-file", model: "morph-model" }, retry: () => runs.submit(spec) });
+    studio.fail(e, { box: "morph-error", fields: { class: "morph-class-search", image: "morph-file", model: "morph-model" }, retry: () => runs.submit(spec) });
   } finally {
     button.removeAttribute("aria-busy");
     button.disabled = studio.coolingDown();
@@ -175,14 +177,18 @@ async function interpolate() {
     studio.formError("interp-error", { title: "Seeds", detail: "Seeds: whole numbers, 0 or more." });
     return;
   }
-  const from = { class: $("interp-from-class").value, seed: seeds[0] };
-  const to = { class: $("interp-to-class").value, seed: seeds[1] };
+  const from = { class: pick.from.value()[0], seed: seeds[0] };
+  const to = { class: pick.to.value()[0], seed: seeds[1] };
+  if (!from.class || !to.class) {
+    studio.formError("interp-error", { title: "Classes", detail: "Pick a class for both ends." });
+    return;
+  }
   if (from.class === to.class && from.seed === to.seed) {
     studio.formError("interp-error", { title: "Same ends", detail: "Pick two classes, or two seeds of one class." });
     return;
   }
   const m = await studio.detail(model);
-  const name = (c) => m.classes.find((x) => x.name === c)?.label || c;
+  const name = (c) => classLabel(m, c);
   const label = from.class === to.class ? `${name(from.class)}: seed ${from.seed} → ${to.seed}` : `${name(from.class)} → ${name(to.class)}`;
   const button = $("interp-go");
   button.disabled = true;
@@ -191,7 +197,7 @@ async function interpolate() {
   try {
     await runs.submit(spec);
   } catch (e) {
-    studio.fail(e, { box: "interp-error", fields: { n: "interp-n", "from.class": "interp-from-class", "to.class": "interp-to-class", model: "interp-model" }, retry: () => runs.submit(spec) });
+    studio.fail(e, { box: "interp-error", fields: { n: "interp-n", "from.class": "interp-from-search", "to.class": "interp-to-search", model: "interp-model" }, retry: () => runs.submit(spec) });
   } finally {
     button.removeAttribute("aria-busy");
     button.disabled = studio.coolingDown();

@@ -3,6 +3,7 @@
 package browser
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -42,24 +43,25 @@ func TestEndToEnd(t *testing.T) {
 	p.wait("the reading of the new words", `[...document.querySelectorAll("#reading .tok.known")].some((e) => e.textContent === "hooked")`, 10*time.Second)
 	p.shot(dir, "01-prompt")
 
-	// Generate two images with a locked seed.
+	// Generate two images with a typed seed: it is the seed used.
 	p.setValue("#n", "2")
 	p.setValue("#seed", "7")
-	p.click("#seed-lock")
 	p.click("#generate")
 	p.wait("the generated images with badges", imagesLoaded("#runs .run", 2), 60*time.Second)
 	p.wait("the run to finish", `document.querySelector("#runs .run").dataset.state === "succeeded"`, 30*time.Second)
-	if seeds := eval[[]string](p, `[...document.querySelectorAll("#runs .run figcaption span")].map((s) => s.textContent)`); strings.Join(seeds, ",") != "seed 7,seed 8" {
+	if seeds := tileSeeds(p, "#runs .run"); strings.Join(seeds, ",") != "seed 7,seed 8" {
 		t.Errorf("seeds %q", seeds)
 	}
 	badge := eval[string](p, `document.querySelector("#runs .run .badge").className`)
 	if !strings.Contains(badge, "high") && !strings.Contains(badge, "mid") && !strings.Contains(badge, "low") {
 		t.Errorf("badge %q has no level", badge)
 	}
-	// A prompt's fidelity is the text-image similarity, and the badge says so.
-	if what := p.text("#runs .run .badge .what"); strings.TrimSpace(what) != "text similarity" {
-		t.Errorf("badge says %q, want text similarity", what)
+	// The badge names the measure of a prompt's fidelity (text similarity
+	// or, with today's scorer, attribute agreement), under the image.
+	if what := p.text("#runs .run .badge .what"); what != "text similarity" && what != "attribute agreement" {
+		t.Errorf("badge says %q, want the measure's name", what)
 	}
+	checkBadgesBelowImages(t, p, "#runs")
 	p.do(chromedp.Focus(chromedp.CSS("#runs .run .tile-open")))
 	p.wait("the top-3", `getComputedStyle(document.querySelector("#runs .run .top3")).display === "block"`, 3*time.Second)
 	if top := p.text("#runs .run .top3"); strings.Count(top, "%") != 3 {
@@ -95,18 +97,18 @@ func TestEndToEnd(t *testing.T) {
 	// Morph it into another class.
 	p.click("#viewer-morph")
 	p.wait("the morph form with the source", `!document.getElementById("panel-morph").hidden && !document.getElementById("morph-source").hidden`, 5*time.Second)
-	p.wait("target classes", `document.querySelectorAll("#morph-class option").length > 1`, 5*time.Second)
-	p.do(chromedp.Evaluate[chromedp.Void](`(() => { const s = document.getElementById("morph-class"); s.value = s.options[1].value; })()`))
+	p.wait("target classes", `document.querySelectorAll("#morph-class [role=option]").length > 1`, 5*time.Second)
+	p.click(`#morph-class [role=option]:nth-child(2)`)
 	p.click("#morph-go")
 	p.wait("the morphed image", imagesLoaded("#morph-runs .run", 1), 60*time.Second)
-	if b := eval[string](p, `document.querySelector("#morph-runs .badge").title`); !strings.Contains(b, "requested-class probability") {
+	if b := eval[string](p, `document.querySelector("#morph-runs .badge").title`); !strings.HasPrefix(b, "class probability") {
 		t.Errorf("morph badge %q: want the requested class's probability", b)
 	}
 	p.shot(dir, "04-morph")
 
 	// An interpolation strip between two classes.
 	p.click("#tab-interpolate")
-	p.wait("classes", `document.querySelectorAll("#interp-from-class option").length > 1`, 5*time.Second)
+	p.wait("classes", `document.querySelectorAll("#interp-from-class [role=option]").length > 1`, 5*time.Second)
 	p.setValue("#interp-n", "4")
 	p.click("#interp-go")
 	p.wait("the strip", imagesLoaded("#interp-runs .run .strip", 4), 60*time.Second)
@@ -131,10 +133,10 @@ func TestEndToEnd(t *testing.T) {
 	p.click("#tab-history")
 	p.wait("history", `document.querySelectorAll("#history-list li").length === 3`, 5*time.Second)
 	p.shot(dir, "06-history")
-	p.do(chromedp.Click(chromedp.JSPath(`[...document.querySelectorAll("#history-list li")].at(-1).querySelector("button")`)))
+	p.do(chromedp.Click(chromedp.JSPath(`[...[...document.querySelectorAll("#history-list li")].at(-1).querySelectorAll("button")].find((b) => b.textContent === "Run again")`)))
 	p.wait("the second run", `document.querySelectorAll("#runs .run").length === 2`, 10*time.Second)
-	p.wait("its images", imagesLoaded("#runs .run", 2), 60*time.Second)
-	if seeds := eval[[]string](p, `[...document.querySelectorAll("#runs .run:first-child figcaption span")].map((s) => s.textContent)`); strings.Join(seeds, ",") != "seed 7,seed 8" {
+	p.wait("its images", imagesLoaded("#runs .run:first-child", 2), 60*time.Second)
+	if seeds := tileSeeds(p, "#runs .run:first-child"); strings.Join(seeds, ",") != "seed 7,seed 8" {
 		t.Errorf("run again made seeds %q, want the same 7 and 8", seeds)
 	}
 
@@ -142,6 +144,12 @@ func TestEndToEnd(t *testing.T) {
 	// (samples/examples/birds), fetched with the page's credentials.
 	p.click("#tab-generate")
 	p.setValue("#model", "cvaegan-birds")
+	withExample := eval[string](p, `fetch("/v1/models/cvaegan-birds").then((r) => r.json()).then((m) => (m.classes.find((c) => c.trained && c.example) || {}).name || "")`)
+	if withExample == "" {
+		t.Fatal("no trained class of cvaegan-birds has an example image")
+	}
+	p.wait("the class list", `document.querySelectorAll("#class-list [role=option]").length > 1`, 5*time.Second)
+	p.click(fmt.Sprintf(`#class-list [data-name=%q]`, withExample))
 	p.wait("the class example", `(() => { const i = document.querySelector("#class-card .class-pic img");
 		return i && i.src.startsWith("blob:") && i.complete && i.naturalWidth === 64; })()`, 10*time.Second)
 	p.shot(dir, "07-class-example")

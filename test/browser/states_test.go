@@ -222,8 +222,12 @@ func TestSmallScreen(t *testing.T) {
 	if w := eval[int](p, `document.documentElement.scrollWidth`); w > 390 {
 		t.Errorf("the page is %d px wide at 390", w)
 	}
-	if cols := eval[int](p, `getComputedStyle(document.querySelector("#runs .grid")).gridTemplateColumns.split(" ").length`); cols != 2 {
-		t.Errorf("%d gallery columns at 390 px, want 2", cols)
+	// Two tiles side by side, each image at 2× (128 px for 64 px).
+	if tops := eval[[]float64](p, `[...document.querySelectorAll("#runs .tile")].slice(0, 3).map((f) => f.getBoundingClientRect().top)`); len(tops) != 3 || tops[0] != tops[1] || tops[2] <= tops[0] {
+		t.Errorf("tile tops %v at 390 px: want two per row", tops)
+	}
+	if w := eval[float64](p, `document.querySelector("#runs .tile-open img").getBoundingClientRect().width`); w != 128 {
+		t.Errorf("a 64-px image is %v px wide at 390, want 128 (2×)", w)
 	}
 	p.do(chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
 	p.shot(dir, "390-compose")

@@ -46,6 +46,20 @@ type stubAPI struct {
 	streams  int            // event streams opened
 	jobGets  int            // GET /v1/generations/{id} answered
 	posted   []map[string]any
+	// measures names the fidelity measures of the images: "" the first
+	// scorer's (class_prob, text_similarity), "new" today's
+	// (class_probability, attribute_agreement with per-attribute detail,
+	// damsm_similarity), "unknown" a name no page knows yet.
+	measures string
+	// attnStages is the number of attentional stages (default 1); noPeaks
+	// leaves the peaks out (an older server).
+	attnStages int
+	noPeaks    bool
+	// hold keeps new jobs queued (0) or running with 1 image (1) until
+	// released: hold is -1 for normal progress.
+	hold      int
+	datasets  map[string]*stubDataset
+	noJobList bool // GET /v1/jobs answers 404, as a server from before it
 }
 
 type stubFailure struct {
@@ -57,13 +71,17 @@ type stubFailure struct {
 }
 
 type stubJob struct {
-	id      string
-	kind    string
-	model   string
-	req     api.Request
-	n       int
-	created time.Time
-	cancel  bool
+	id       string
+	kind     string
+	model    string
+	req      api.Request
+	n        int
+	created  time.Time
+	cancel   bool
+	hold     int // -1: none; else the images done while held
+	measures string
+	stages   int
+	noPeaks  bool
 }
 
 // stubStep is how long each stub image takes.
@@ -71,7 +89,7 @@ const stubStep = 120 * time.Millisecond
 
 func newStub(t *testing.T) *stubAPI {
 	t.Helper()
-	s := &stubAPI{jobs: map[string]*stubJob{}, auth: map[string]int{}}
+	s := &stubAPI{jobs: map[string]*stubJob{}, auth: map[string]int{}, hold: -1, datasets: map[string]*stubDataset{}}
 	assets := fiber.New(fiber.Config{DisableStartupMessage: true})
 	assets.Use(frontend.Handler())
 	assets.Use(func(c *fiber.Ctx) error { return c.Status(404).SendString("not found") })
@@ -144,6 +162,8 @@ var stubClasses = []api.Class{
 		"has_upperparts_color": "white", "has_tail_shape": "fan-shaped", "has_size": "large"}},
 	{ID: 4, Name: "004.Black_crowned_Needlebill", Label: "Black crowned Needlebill", Trained: false, Attributes: map[string]string{
 		"has_crown_color": "black", "has_bill_shape": "needle"}},
+	{ID: 5, Name: "005.White_crowned_Red_breasted_Long_tailed_Warbler", Label: "White crowned Red breasted Long tailed Warbler", Trained: true, Attributes: map[string]string{
+		"has_crown_color": "white", "has_bill_shape": "needle", "has_breast_color": "red", "has_tail_shape": "pointed", "has_size": "small"}},
 }
 
 // stubExampleClass is the one class with an example image.
@@ -345,6 +365,12 @@ func (s *stubAPI) v1(w http.ResponseWriter, r *http.Request) {
 		s.create(w, "interpolate", req.Model, api.Request{N: n, From: end(req.From), To: end(req.To)}, n)
 	case len(parts) >= 2 && parts[0] == "generations":
 		s.generation(w, r, parts[1:])
+	case path == "jobs" && r.Method == "GET":
+		s.jobList(w)
+	case path == "datasets" && r.Method == "POST":
+		s.createDataset(w, r)
+	case len(parts) >= 2 && parts[0] == "datasets":
+		s.dataset(w, r, parts[1:])
 	default:
 		writeProblem(w, stubFailure{status: 404, slug: api.TypeNotFound, detail: "no such resource: " + r.URL.Path})
 	}
@@ -353,7 +379,8 @@ func (s *stubAPI) v1(w http.ResponseWriter, r *http.Request) {
 func (s *stubAPI) create(w http.ResponseWriter, kind, model string, req api.Request, n int) {
 	s.mu.Lock()
 	s.seq++
-	j := &stubJob{id: fmt.Sprintf("job-%d", s.seq), kind: kind, model: model, req: req, n: n, created: time.Now()}
+	j := &stubJob{id: fmt.Sprintf("job-%d", s.seq), kind: kind, model: model, req: req, n: n, created: time.Now(),
+		hold: s.hold, measures: s.measures, stages: max(1, s.attnStages), noPeaks: s.noPeaks}
 	s.jobs[j.id] = j
 	body, _ := json.Marshal(req)
 	var m map[string]any
@@ -369,6 +396,9 @@ func (j *stubJob) done(now time.Time) int {
 	if j.cancel {
 		return 0
 	}
+	if j.hold >= 0 {
+		return min(j.n, j.hold)
+	}
 	return min(j.n, int(now.Sub(j.created)/stubStep))
 }
 
@@ -378,10 +408,29 @@ func (j *stubJob) state(now time.Time) string {
 		return "cancelled"
 	case d >= j.n:
 		return "succeeded"
-	case now.Sub(j.created) < stubStep/2:
+	case j.hold == 0 || (j.hold < 0 && now.Sub(j.created) < stubStep/2):
 		return "queued"
 	default:
 		return "running"
+	}
+}
+
+// release lets held jobs run on from now.
+func (s *stubAPI) release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hold = -1
+	for _, j := range s.jobs {
+		if j.hold >= 0 {
+			j.created = time.Now().Add(-time.Duration(j.hold) * stubStep)
+			j.hold = -1
+		}
+	}
+	for _, d := range s.datasets {
+		if d.hold {
+			d.created = time.Now()
+			d.hold = false
+		}
 	}
 }
 
@@ -405,9 +454,28 @@ func (s *stubAPI) view(j *stubJob, now time.Time) api.Job {
 			scores["class_prob"] = p
 			scores["class_rank"] = 1
 			img.FidelityMeasure = "class_prob"
+			if j.measures != "" {
+				scores["class_probability"] = p
+				img.FidelityMeasure = "class_probability"
+			}
 		} else {
 			scores["text_similarity"] = p
 			img.FidelityMeasure = "text_similarity"
+			if j.measures != "" {
+				// Today's scorer: the attributes the prompt names, each
+				// with what the classifier sees.
+				scores["damsm_similarity"] = 0.31
+				scores["attribute_agreement"] = p
+				scores["attribute_basis"] = "prompt"
+				scores["attribute_groups"] = []map[string]any{
+					{"group": "has_crown_color", "named": "red", "word": "red", "prob": p, "sees": "red", "sees_prob": p},
+					{"group": "has_bill_shape", "named": "hooked", "word": "hooked", "prob": 0.2, "sees": "cone", "sees_prob": 0.7},
+				}
+				img.FidelityMeasure = "attribute_agreement"
+			}
+		}
+		if j.measures == "unknown" {
+			img.FidelityMeasure = "plumage_sharpness_index"
 		}
 		img.Fidelity = p
 		img.Scores, _ = json.Marshal(scores)
@@ -473,10 +541,19 @@ func (s *stubAPI) generation(w http.ResponseWriter, r *http.Request, parts []str
 	case len(parts) == 4 && parts[1] == "images" && parts[3] == "attention":
 		k, _ := strconv.Atoi(parts[2])
 		maps := []api.WordMap{}
-		for i, w := range s.view(j, now).Images[k].Words {
-			maps = append(maps, api.WordMap{Position: i, Word: w, PNG: fmt.Sprintf("/v1/generations/%s/images/%d/attention/%d.png", j.id, k, i)})
+		words := s.view(j, now).Images[k].Words
+		// The finest stage first, as the server lists them.
+		for st := j.stages - 1; st >= 0; st-- {
+			for i, w := range words {
+				m := api.WordMap{Position: i, Word: w, Stage: st, PNG: fmt.Sprintf("/v1/generations/%s/images/%d/attention/%d.png", j.id, k, len(maps))}
+				if !j.noPeaks {
+					p := stubPeak(w)
+					m.Peak = &p
+				}
+				maps = append(maps, m)
+			}
 		}
-		writeJSON(w, 200, api.Attention{Index: k, Maps: maps})
+		writeJSON(w, 200, api.Attention{Index: k, Stages: j.stages, Maps: maps})
 	case len(parts) == 5 && parts[1] == "images" && parts[3] == "attention":
 		wi, _ := strconv.Atoi(strings.TrimSuffix(parts[4], ".png"))
 		w.Header().Set("Content-Type", "image/png")

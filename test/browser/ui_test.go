@@ -36,6 +36,24 @@ func (p *page) hover(sel string) {
 	p.do(chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, xy[0], xy[1]))
 }
 
+// tileSeeds lists the seeds the tiles of the first card matching sel show.
+func tileSeeds(p *page, sel string) []string {
+	p.t.Helper()
+	return eval[[]string](p, fmt.Sprintf(`[...document.querySelector(%q).querySelectorAll(".tile .seed-copy")].map((b) => b.firstChild.textContent)`, sel))
+}
+
+// checkBadgesBelowImages wants every fidelity badge in box under its
+// image, covering none of it.
+func checkBadgesBelowImages(t *testing.T, p *page, box string) {
+	t.Helper()
+	bad := eval[[]string](p, fmt.Sprintf(`[...document.querySelectorAll(%q + " .tile")].filter((f) => f.querySelector(".tile-open img") && f.querySelector(".badge")).filter((f) => {
+		const i = f.querySelector(".tile-open img").getBoundingClientRect(), b = f.querySelector(".badge").getBoundingClientRect();
+		return b.top < i.bottom - 0.5; }).map((f) => f.dataset.run + "/" + f.dataset.index)`, box))
+	if len(bad) > 0 {
+		t.Errorf("badges over their image in %s: %v", box, bad)
+	}
+}
+
 // imagesLoaded is a condition: the run card sel shows n decoded images
 // and n fidelity badges.
 func imagesLoaded(sel string, n int) string {
@@ -142,12 +160,14 @@ func TestComposeGenerateCompare(t *testing.T) {
 	p.do(chromedp.Click(chromedp.JSPath(`[...document.querySelectorAll("#chips .chip")].find((c) => c.textContent === "blue wings")`)))
 	p.wait("the chip in the prompt", `document.getElementById("prompt").value.endsWith("bill and a blue wings")`, 3*time.Second)
 
-	// Seed lock and generate.
+	// A typed seed is the seed used: Random switches itself off.
 	p.setValue("#n", "4")
+	if !eval[bool](p, `document.getElementById("seed-random").checked`) {
+		t.Error("a new studio does not start with Random on")
+	}
 	p.setValue("#seed", "42")
-	p.click("#seed-lock")
-	if got := eval[string](p, `document.getElementById("seed-lock").getAttribute("aria-pressed")`); got != "true" {
-		t.Fatalf("seed lock aria-pressed = %q", got)
+	if eval[bool](p, `document.getElementById("seed-random").checked`) {
+		t.Fatal("typing a seed left Random on")
 	}
 	// Record what the run card says while the job runs (SSE progress).
 	eval[bool](p, `(() => { window.seen = new Set(); new MutationObserver(() => {
@@ -174,13 +194,15 @@ func TestComposeGenerateCompare(t *testing.T) {
 			t.Errorf("badges %q: none is %s", levels, want)
 		}
 	}
-	// The badge says what the number is: for a prompt, text similarity.
-	if got := p.text("#runs .run .badge"); got != "83% text similarity" {
-		t.Errorf("first badge = %q, want 83%% text similarity", got)
+	// The badge says what the number is: for a prompt (first scorer),
+	// text similarity; it sits under the image, not over it.
+	if got := p.text("#runs .run .badge"); got != "text similarity 83 %" {
+		t.Errorf("first badge = %q, want text similarity 83 %%", got)
 	}
-	if title := eval[string](p, `document.querySelector("#runs .run .badge").title`); !strings.HasPrefix(title, "text similarity: how well image and prompt match") {
+	if title := eval[string](p, `document.querySelector("#runs .run .badge").title`); !strings.HasPrefix(title, "text similarity (DAMSM): how well image and prompt match") {
 		t.Errorf("first badge title = %q", title)
 	}
+	checkBadgesBelowImages(t, p, "#runs")
 	// The image events carried the images: the page did not read the job
 	// once per image.
 	s.mu.Lock()
@@ -189,7 +211,7 @@ func TestComposeGenerateCompare(t *testing.T) {
 	if gets >= 4 {
 		t.Errorf("the page read the job %d times for 4 images", gets)
 	}
-	seeds := eval[[]string](p, `[...document.querySelectorAll("#runs .run figcaption span")].map((s) => s.textContent)`)
+	seeds := tileSeeds(p, "#runs .run")
 	if !slices.Equal(seeds, []string{"seed 42", "seed 43", "seed 44", "seed 45"}) {
 		t.Errorf("seeds %q, want 42..45", seeds)
 	}
@@ -282,9 +304,12 @@ func TestComposeGenerateCompare(t *testing.T) {
 	waitModels(p)
 	p.click("#tab-history")
 	p.wait("history after a reload", `document.querySelectorAll("#history-list li").length === 3`, 3*time.Second)
+	// The gallery came back too, images and all, from the browser's store.
+	p.wait("the gallery after a reload", `document.querySelectorAll("#runs .run").length === 3`, 5*time.Second)
 	p.shot(dir, "05-history")
-	p.do(chromedp.Click(chromedp.JSPath(`[...document.querySelectorAll("#history-list li")].at(-1).querySelector("button")`)))
-	p.wait("the re-run", imagesLoaded("#runs .run", 4), 15*time.Second)
+	p.do(chromedp.Click(chromedp.JSPath(`[...[...document.querySelectorAll("#history-list li")].at(-1).querySelectorAll("button")].find((b) => b.textContent === "Run again")`)))
+	p.wait("the re-run", `document.querySelectorAll("#runs .run").length === 4`, 5*time.Second)
+	p.wait("its images", imagesLoaded("#runs .run", 4), 15*time.Second)
 	s.mu.Lock()
 	first, again := s.posted[0], s.posted[len(s.posted)-1]
 	s.mu.Unlock()
@@ -302,7 +327,7 @@ func TestClassMorphInterpolate(t *testing.T) {
 	dir := artifacts(t)
 	waitModels(p)
 	p.setValue("#model", "cvaegan-stub")
-	p.wait("the class picker", `!document.getElementById("class-box").hidden && document.querySelectorAll("#class-list [role=option]").length === 4`, 5*time.Second)
+	p.wait("the class picker", `!document.getElementById("class-box").hidden && document.querySelectorAll("#class-list [role=option]").length === 5`, 5*time.Second)
 	if held := p.text("#class-list .held-out"); !strings.Contains(held, "held out") {
 		t.Errorf("the held-out class is shown as %q", held)
 	}
@@ -326,10 +351,10 @@ func TestClassMorphInterpolate(t *testing.T) {
 	if title := p.text("#runs .run h3"); title != "Blue crowned Conebill" {
 		t.Errorf("run title %q", title)
 	}
-	if b := eval[string](p, `document.querySelector("#runs .run .badge").title`); !strings.Contains(b, "requested-class probability") {
+	if b := eval[string](p, `document.querySelector("#runs .run .badge").title`); !strings.HasPrefix(b, "class probability: the classifier's calibrated probability") {
 		t.Errorf("class badge title %q", b)
 	}
-	if what := p.text("#runs .run .badge .what"); what != " class probability" {
+	if what := p.text("#runs .run .badge .what"); what != "class probability" {
 		t.Errorf("class badge says %q, want class probability", what)
 	}
 
@@ -341,7 +366,7 @@ func TestClassMorphInterpolate(t *testing.T) {
 	}
 	p.do(chromedp.SetUploadFiles(chromedp.CSS("#morph-file"), []string{src}))
 	p.wait("the source preview", `!document.getElementById("morph-source").hidden`, 3*time.Second)
-	p.setValue("#morph-class", "003.Yellow_crowned_Spoonbill")
+	p.click(`#morph-class [data-name="003.Yellow_crowned_Spoonbill"]`)
 	p.click("#morph-go")
 	p.wait("the morph", imagesLoaded("#morph-runs .run", 1), 15*time.Second)
 	if h := p.text("#morph-runs .run h3"); h != "upload.png → Yellow crowned Spoonbill" {
@@ -357,8 +382,8 @@ func TestClassMorphInterpolate(t *testing.T) {
 
 	// Interpolation strip.
 	p.click("#tab-interpolate")
-	p.setValue("#interp-from-class", "001.Red_crowned_Hookbill")
-	p.setValue("#interp-to-class", "003.Yellow_crowned_Spoonbill")
+	p.click(`#interp-from-class [data-name="001.Red_crowned_Hookbill"]`)
+	p.click(`#interp-to-class [data-name="003.Yellow_crowned_Spoonbill"]`)
 	p.setValue("#interp-n", "5")
 	p.click("#interp-go")
 	p.wait("the strip", imagesLoaded("#interp-runs .run .strip", 5), 15*time.Second)
