@@ -51,7 +51,7 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 		rate = who.key.RateLimit
 	}
 	if rate > 0 && who.client != anonymousClient {
-		wait, err := s.limiter.Allow(c.UserContext(), who.client, rate, s.lim.RateBurst)
+		wait, err := s.allow(c.UserContext(), who.client, rate, s.lim.RateBurst)
 		if err != nil {
 			return err
 		}
@@ -85,7 +85,7 @@ func (s *Server) identify(c *fiber.Ctx) (caller, error) {
 			return caller{client: adminClient, key: auth.Key{ID: adminClient, Name: "bootstrap admin", Scopes: auth.AllScopes()}}, nil
 		}
 	}
-	k, err := s.keys.Lookup(c.UserContext(), token)
+	k, err := s.lookupKey(c.UserContext(), token)
 	switch {
 	case errors.Is(err, auth.ErrUnknownKey):
 		return caller{}, unauthorized("the API key is not valid")

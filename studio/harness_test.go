@@ -234,6 +234,9 @@ type envOpts struct {
 	loads       studio.LoadStatus
 	onReload    func(ctx context.Context, cat *catalog.Catalog) error
 	datasetsDir string
+	// open, when set, opens the queue and key store (a test that stops
+	// its own server); backend then only names it.
+	open func(t *testing.T, cfg queue.Config, log *slog.Logger) (workerQueue, keyStore)
 }
 
 const testAdminToken = "test-admin-token-0123456789"
@@ -250,8 +253,10 @@ func newEnv(t *testing.T, o envOpts) *env {
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e := &env{t: t, logs: logs, models: o.models, backend: o.backend, hc: &http.Client{Timeout: 30 * time.Second}}
-	switch o.backend {
-	case "", "embedded":
+	switch {
+	case o.open != nil:
+		e.q, e.keys = o.open(t, o.queue, log)
+	case o.backend == "" || o.backend == "embedded":
 		e.backend = "embedded"
 		e.q = queue.NewEmbeddedConfig(o.queue)
 		e.keys = auth.NewMemory(auth.Config{})

@@ -51,6 +51,8 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 		setRetryAfter(c, ra.after)
 	case errors.As(err, &full):
 		setRetryAfter(c, full.RetryAfter)
+	case p.Status == fiber.StatusServiceUnavailable:
+		setRetryAfter(c, unavailableRetryAfter)
 	}
 	cp := *p
 	if !strings.HasPrefix(cp.Type, "https://") {
@@ -109,11 +111,17 @@ func (s *Server) toProblem(c *fiber.Ctx, err error) *Problem {
 		return problem(fiber.StatusUnprocessableEntity, api.TypeInvalidField, ainv.Field, "%s", ainv.Reason)
 	case errors.Is(err, auth.ErrNotFound):
 		return errNotFound(c.Path())
-	case errors.Is(err, queue.ErrClosed), errors.Is(err, context.DeadlineExceeded):
-		return problem(fiber.StatusServiceUnavailable, api.TypeUnavailable, "", "the job store is unavailable; try again shortly")
+	case errors.Is(err, queue.ErrClosed), errors.Is(err, context.DeadlineExceeded), queue.Unavailable(err):
+		// Redis (jobs, keys, rates, quotas) is unreachable or restarting.
+		return problem(fiber.StatusServiceUnavailable, api.TypeUnavailable, "",
+			"the job and key store is unavailable; try again shortly")
 	}
 	return problem(fiber.StatusInternalServerError, api.TypeInternal, "", "the server failed to answer; quote the request id when reporting it")
 }
+
+// unavailableRetryAfter is the Retry-After of a 503 that names none: long
+// enough for a Redis restart or failover to finish.
+const unavailableRetryAfter = 2 * time.Second
 
 func setRetryAfter(c *fiber.Ctx, d time.Duration) {
 	c.Set(fiber.HeaderRetryAfter, strconv.Itoa(max(1, int(math.Ceil(d.Seconds())))))

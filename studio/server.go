@@ -189,6 +189,10 @@ type Server struct {
 	adminSum [32]byte // SHA-256 of cfg.AdminToken
 	openapi  []byte
 	allowed  []routePattern // for 405 answers
+	// keyCache and localRates stand in for the key store while it is
+	// unreachable (keycache.go).
+	keyCache   keyCache
+	localRates *auth.Memory
 
 	// stop is closed when shutdown begins: event streams end.
 	stop     chan struct{}
@@ -223,7 +227,7 @@ func New(cfg Config, d Deps) *Server {
 	}
 	s := &Server{cfg: cfg, lim: cfg.Limits.withDefaults(), log: d.Log, checks: d.Checks, metrics: newHTTPMetrics(d.Registry),
 		jobs: d.Jobs, keys: d.Keys, limiter: d.Limiter, onReload: d.OnReload, loads: d.Loads, stop: make(chan struct{}),
-		openapi: openAPIJSON}
+		openapi: openAPIJSON, localRates: auth.NewMemory(auth.Config{})}
 	if cfg.AdminToken != "" {
 		s.adminSum = sha256Sum(cfg.AdminToken)
 	}

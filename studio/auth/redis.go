@@ -31,6 +31,13 @@ func OpenRedis(ctx context.Context, url string, cfg Config) (*Redis, error) {
 	if err != nil {
 		return nil, fmt.Errorf("auth store: %w", err)
 	}
+	// As the queue's client: an unreachable server fails a call quickly.
+	if opts.DialerRetries == 0 {
+		opts.DialerRetries = 2
+	}
+	if opts.DialerRetryTimeout == 0 {
+		opts.DialerRetryTimeout = 50 * time.Millisecond
+	}
 	r := &Redis{cfg: cfg.withDefaults(), c: redis.NewClient(opts)}
 	if err := r.Ping(ctx); err != nil {
 		r.c.Close()
