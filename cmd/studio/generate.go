@@ -9,11 +9,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/fgstudio/fgstudio/generator"
 	"github.com/fgstudio/fgstudio/internal/catalog"
 	"github.com/fgstudio/fgstudio/internal/ort"
+	"github.com/fgstudio/fgstudio/studio/client"
 )
 
 // runGenerate makes images in this process, or on a studio server with
@@ -22,7 +24,7 @@ import (
 func runGenerate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("studio generate", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	model := fs.String("model", "", "model name (see the models folder)")
+	model := fs.String("model", "", "model name (see the models folder); may be left out when one model fits --prompt or --class")
 	prompt := fs.String("prompt", "", "text prompt (attngan models)")
 	class := fs.String("class", "", "class name or id (cvaegan models; optional for attngan, for scoring)")
 	n := fs.Int("n", 4, "number of images")
@@ -34,12 +36,11 @@ func runGenerate(ctx context.Context, args []string, getenv func(string) string,
 	server := fs.String("server", envOr(getenv, "STUDIO_SERVER", ""), "generate on a studio server at this URL instead of in this process (env STUDIO_SERVER)")
 	token := fs.String("token", "", "API key for --server (env STUDIO_API_KEY)")
 	minFidelity := fs.Float64("min-fidelity", 0, "with --server: make images scoring below this again with new seeds")
-	if err := parseFlags(fs, args, stderr); err != nil {
+	err := parseFlags(fs, args, stderr)
+	if err != nil {
 		return err
 	}
 	switch {
-	case *model == "":
-		return &usageError{"--model is required"}
 	case *prompt == "" && *class == "":
 		return &usageError{"one of --prompt or --class is required"}
 	case *n < 1:
@@ -50,8 +51,18 @@ func runGenerate(ctx context.Context, args []string, getenv func(string) string,
 		if key == "" {
 			key = getenv("STUDIO_API_KEY")
 		}
+		if *model == "" {
+			if *model, err = pickRemoteModel(ctx, *server, key, *prompt); err != nil {
+				return err
+			}
+		}
 		return runRemoteGenerate(ctx, remoteGenerate{server: *server, token: key, model: *model, prompt: *prompt,
 			class: *class, n: *n, seed: *seed, minFidelity: *minFidelity, out: *out}, stdout, stderr)
+	}
+	if *model == "" {
+		if *model, err = pickLocalModel(*models, *prompt); err != nil {
+			return err
+		}
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	svc, closeAll, err := openService(*models, ort.Config{LibraryPath: *lib, IntraOpThreads: threadsOr(*threads)},
@@ -98,6 +109,70 @@ func runGenerate(ctx context.Context, args []string, getenv func(string) string,
 	}
 	raw, _ := json.MarshalIndent(rows, "", "  ")
 	return os.WriteFile(filepath.Join(*out, "scores.json"), append(raw, '\n'), 0o644)
+}
+
+// modelInput is what a model generates from, as the API says it:
+// "prompt" or "class".
+type modelInput struct{ name, input string }
+
+// pickModel is the one model that generates from what the flags give (a
+// prompt, else a class), for a run without --model.
+func pickModel(models []modelInput, prompt, where string) (string, error) {
+	want, flag := "class", "--class"
+	if prompt != "" {
+		want, flag = "prompt", "--prompt"
+	}
+	var fit []string
+	for _, m := range models {
+		if m.input == want {
+			fit = append(fit, m.name)
+		}
+	}
+	switch len(fit) {
+	case 1:
+		return fit[0], nil
+	case 0:
+		return "", &usageError{fmt.Sprintf("--model is required: no model of %s generates from %s", where, flag)}
+	}
+	sort.Strings(fit)
+	return "", &usageError{fmt.Sprintf("--model is required: %s fit %s", strings.Join(fit, ", "), flag)}
+}
+
+// pickLocalModel picks among the generators of the models folder.
+func pickLocalModel(dir, prompt string) (string, error) {
+	cat, err := catalog.Open(dir)
+	if err != nil {
+		return "", err
+	}
+	var ms []modelInput
+	for _, m := range cat.Models() {
+		switch m.Manifest.Kind {
+		case catalog.KindAttnGAN:
+			ms = append(ms, modelInput{m.Manifest.Name, "prompt"})
+		case catalog.KindCVAEGAN:
+			ms = append(ms, modelInput{m.Manifest.Name, "class"})
+		}
+	}
+	return pickModel(ms, prompt, dir)
+}
+
+// pickRemoteModel picks among the models the server has loaded.
+func pickRemoteModel(ctx context.Context, server, token, prompt string) (string, error) {
+	c, err := client.New(server, token, nil)
+	if err != nil {
+		return "", &usageError{err.Error()}
+	}
+	list, err := c.Models(ctx)
+	if err != nil {
+		return "", err
+	}
+	var ms []modelInput
+	for _, m := range list {
+		if m.Loaded {
+			ms = append(ms, modelInput{m.Name, m.Input})
+		}
+	}
+	return pickModel(ms, prompt, server)
 }
 
 // attentionFile names the attention map of the word at position pos (its

@@ -1,6 +1,11 @@
 package main
 
-import "testing"
+import (
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+)
 
 // TestAttentionFileNames: a word repeated in a prompt gets one file per
 // place, and a coarser stage's maps never take the finest stage's names.
@@ -24,5 +29,45 @@ func TestAttentionFileNames(t *testing.T) {
 			t.Errorf("%s named twice", got)
 		}
 		seen[got] = true
+	}
+}
+
+// TestModelPickedWhenOneFits: without --model, the one model that
+// generates from what the flags give is used; none or several is a usage
+// error that names them.
+func TestModelPickedWhenOneFits(t *testing.T) {
+	ms := []modelInput{{"attngan-birds", "prompt"}, {"cvaegan-birds", "class"}, {"classifier-birds", ""}}
+	cases := []struct {
+		name   string
+		models []modelInput
+		prompt string
+		want   string // the model, or the error's text
+		err    bool
+	}{
+		{"prompt", ms, "a red bird", "attngan-birds", false},
+		{"class", ms, "", "cvaegan-birds", false},
+		{"none fits", ms[1:], "a red bird", "no model of here generates from --prompt", true},
+		{"two fit", append(ms, modelInput{"attngan-flowers", "prompt"}), "a red bird", "attngan-birds, attngan-flowers fit --prompt", true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := pickModel(c.models, c.prompt, "here")
+			if c.err {
+				var ue *usageError
+				if !errors.As(err, &ue) || !strings.Contains(err.Error(), c.want) {
+					t.Fatalf("%q %v, want a usage error with %q", got, err, c.want)
+				}
+				return
+			}
+			if err != nil || got != c.want {
+				t.Fatalf("%q %v, want %s", got, err, c.want)
+			}
+		})
+	}
+	// The sample models: one text model and one class model.
+	for prompt, want := range map[string]string{"a red bird": "attngan-birds", "": "cvaegan-birds"} {
+		if got, err := pickLocalModel(filepath.Join("..", "..", "samples", "models"), prompt); err != nil || got != want {
+			t.Errorf("sample models, prompt %q: %q %v, want %s", prompt, got, err, want)
+		}
 	}
 }
