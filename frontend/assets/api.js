@@ -38,8 +38,9 @@ export function setApiKey(key, remember) {
 }
 
 // Limiter: at most `concurrency` requests in flight and `rate` starts per
-// second (bursts of `burst`). The server allows 20/s with bursts of 40
-// per key by default; the page stays at half that.
+// second (bursts of `burst`). The server allows 50/s with bursts of 100
+// per key by default (--rate-limit, --rate-burst); the page stays well
+// below that.
 class Limiter {
   constructor(concurrency, rate, burst) {
     this.concurrency = concurrency;

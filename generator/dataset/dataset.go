@@ -34,7 +34,7 @@
 //     DELETE: Make returns an error wrapping context.Canceled after the
 //     batch in flight, and the directory stays resumable;
 //   - map errors: a *SpecError (errors.Is ErrSpec, Field names the
-//     field) → 400 with that field; ErrSpecChanged, ErrNotEmpty, ErrBusy
+//     field) → 422 with that field; ErrSpecChanged, ErrNotEmpty, ErrBusy
 //     → 409; anything else is a job failure to retry;
 //   - store the Report (report.json) as the job result; Report.Short
 //     non-empty means some classes ran out of budget;

@@ -134,19 +134,22 @@ var (
 	envToken    = regexp.MustCompile(`\b(STUDIO_[A-Z0-9_]+|REDIS_URL|ORT_LIB_PATH)\b`)
 	flagToken   = regexp.MustCompile("`--([a-z][a-z0-9-]+)`") // a flag quoted alone: `--addr`
 	metricToken = regexp.MustCompile(`\bstudio_[a-z0-9_]+\b`)
-	getenvCall  = regexp.MustCompile(`(?:getenv|Getenv|LookupEnv)\("([A-Z0-9_]+)"\)`)
+	getenvCall  = regexp.MustCompile(`(?:(?:getenv|Getenv|LookupEnv)\(|envOr\(getenv, )"([A-Z0-9_]+)"`)
 )
 
 // otherEnv lists the variables cmd/studio reads outside the options table
-// (for instance STUDIO_API_KEY of `studio generate --server`), by file.
+// (for instance STUDIO_API_KEY of `studio generate --server`, or the
+// defaults of the CLI's flags, envOr(getenv, "STUDIO_SERVER", …)), with
+// the files that read them.
 func otherEnv(t testing.TB) map[string]string {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(root(t), "cmd", "studio", "*.go"))
+	sources, err := filepath.Glob(filepath.Join(root(t), "cmd", "studio", "*.go"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]string{}
-	for _, f := range files {
+	table := envOptions(t)
+	files := map[string]map[string]bool{} // variable → files that read it
+	for _, f := range sources {
 		if strings.HasSuffix(f, "_test.go") {
 			continue
 		}
@@ -155,8 +158,23 @@ func otherEnv(t testing.TB) map[string]string {
 			t.Fatal(err)
 		}
 		for _, m := range getenvCall.FindAllStringSubmatch(string(b), -1) {
-			out[m[1]] = "cmd/studio/" + filepath.Base(f)
+			if _, ok := table[m[1]]; ok {
+				continue
+			}
+			if files[m[1]] == nil {
+				files[m[1]] = map[string]bool{}
+			}
+			files[m[1]]["cmd/studio/"+filepath.Base(f)] = true
 		}
+	}
+	out := map[string]string{}
+	for v, fs := range files {
+		var names []string
+		for f := range fs {
+			names = append(names, f)
+		}
+		sort.Strings(names)
+		out[v] = strings.Join(names, "`, `")
 	}
 	return out
 }
@@ -230,4 +248,6 @@ func TestOperatorFilesNameRealThings(t *testing.T) {
 // otherFlags are flags of other programs or subcommands that the docs quote
 // alone.
 var otherFlags = map[string]bool{"profile": true, "gpus": true, "update": true, "server": true, "token": true,
-	"admin": true, "any": true} // studio health --admin, --any
+	"admin": true, "any": true, // studio health --admin, --any
+	"data": true, // studio dataset make, fewshot eval, eval
+	"model": true, "prompt": true, "class": true} // studio generate
