@@ -249,5 +249,5 @@ func TestOperatorFilesNameRealThings(t *testing.T) {
 // alone.
 var otherFlags = map[string]bool{"profile": true, "gpus": true, "update": true, "server": true, "token": true,
 	"admin": true, "any": true, // studio health --admin, --any
-	"data": true, // studio dataset make, fewshot eval, eval
+	"data":  true,                                // studio dataset make, fewshot eval, eval
 	"model": true, "prompt": true, "class": true} // studio generate
