@@ -434,6 +434,11 @@ type done struct {
 	images  int
 }
 
+// saturate keeps clients×jobs in flight against nw workers and measures
+// the windows: throughput, latencies, CPU per process and peak memory.
+// Over 100 lines because the load, the memory sampler and the windows
+// share one clock and one set of counters, started and stopped together;
+// split, each part would need all of them passed in.
 func (b *bench) saturate(ctx context.Context, nw, threads int, ws []*proc) (E2ERow, float64, float64, error) {
 	clients := max(2, 2*nw*b.c.maxBatch/b.c.n)
 	row := E2ERow{Workers: nw, ThreadsPerWorker: threads, Clients: clients}

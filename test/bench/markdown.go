@@ -57,6 +57,9 @@ func loadCell(l []float64) string {
 	return strings.Join(parts, " / ")
 }
 
+// markdown writes BENCHMARKS.md. Over 100 lines because it is the
+// document top to bottom, each paragraph after the one it follows; split
+// by section, the order would only move into a list of calls.
 func markdown(r *Report) string {
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
@@ -178,6 +181,9 @@ func markdown(r *Report) string {
 	return b.String()
 }
 
+// liveSections writes the end-to-end, API, queue, cold start and memory
+// sections, in the order of the document (over 100 lines for the reason
+// markdown is).
 func liveSections(r *Report, w func(string, ...any)) {
 	l := r.Live
 	if l == nil {

@@ -205,6 +205,11 @@ func runReport(args []string) error {
 	return os.WriteFile(*out+".md", []byte(markdown(rep)), 0o644)
 }
 
+// buildReport reads the measurements of every round in dir into a Report.
+// Over 100 lines because one pass over the rounds fills every table, and
+// the ratios are taken per round from maps the tables share (ONNX Runtime
+// ÷ PyTorch of the same round); split by table, each part would read the
+// rounds again or take all of the maps.
 func buildReport(dir string) (*Report, error) {
 	rep := &Report{Generated: time.Now().UTC().Format(time.RFC3339), Machine: machine()}
 	rep.Runtime.Go = runtime.Version()
