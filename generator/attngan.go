@@ -145,15 +145,10 @@ func (a *attnGAN) generate(ctx context.Context, reqs []Request) ([][]Image, erro
 	return res, nil
 }
 
-func (a *attnGAN) run(ctx context.Context, reqs []Request, chunk []item) ([]Image, error) {
-	var prompts []string
-	for _, it := range chunk {
-		prompts = append(prompts, reqs[it.req].Prompt)
-	}
-	feats, d, err := encodeText(ctx, a.textEnc, a.vocab, uniq(prompts))
-	if err != nil {
-		return nil, err
-	}
+// inputs are the generator's inputs for chunk: each image's noise from its
+// seed (z_code, then ca_eps) and its prompt's text features, padded to the
+// vocabulary's max_words.
+func (a *attnGAN) inputs(reqs []Request, chunk []item, feats map[string]textFeatures, d int) map[string]ort.Tensor {
 	b, t := len(chunk), a.vocab.MaxWords()
 	z := make([]float32, b*a.zDim)
 	eps := make([]float32, b*a.cDim)
@@ -177,13 +172,26 @@ func (a *attnGAN) run(ctx context.Context, reqs []Request, chunk []item) ([]Imag
 	if !a.maskF32 {
 		mask = ort.BoolTensor(maskB, int64(b), int64(t))
 	}
-	out, err := a.gen.run(ctx, map[string]ort.Tensor{
+	return map[string]ort.Tensor{
 		"z_code":     ort.F32Tensor(z, int64(b), int64(a.zDim)),
 		"ca_eps":     ort.F32Tensor(eps, int64(b), int64(a.cDim)),
 		"sent_emb":   ort.F32Tensor(sent, int64(b), int64(d)),
 		"words_emb":  ort.F32Tensor(words, int64(b), int64(d), int64(t)),
 		"words_mask": mask,
-	})
+	}
+}
+
+func (a *attnGAN) run(ctx context.Context, reqs []Request, chunk []item) ([]Image, error) {
+	var prompts []string
+	for _, it := range chunk {
+		prompts = append(prompts, reqs[it.req].Prompt)
+	}
+	feats, d, err := encodeText(ctx, a.textEnc, a.vocab, uniq(prompts))
+	if err != nil {
+		return nil, err
+	}
+	b := len(chunk)
+	out, err := a.gen.run(ctx, a.inputs(reqs, chunk, feats, d))
 	if err != nil {
 		return nil, err
 	}
