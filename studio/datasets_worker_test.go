@@ -206,4 +206,3 @@ func TestDatasetJobCancelledMidwayStaysResumable(t *testing.T) {
 		t.Errorf("download of a cancelled data set: %d %s", resp.StatusCode, body)
 	}
 }
-
