@@ -53,7 +53,7 @@ func (s *Server) createMorph(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	img, err := normaliseUpload(req.Image, "image", e.imageSize(), s.lim.MaxImageBytes, s.lim.MaxImagePixels)
+	img, err := s.normaliseUpload(c.UserContext(), req.Image, "image", e.imageSize())
 	if err != nil {
 		return err
 	}

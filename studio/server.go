@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -58,9 +59,16 @@ type Limits struct {
 	// MaxPromptBytes is the longest prompt (default jobspec.MaxPromptBytes).
 	MaxPromptBytes int
 	// MaxImageBytes and MaxImagePixels bound an uploaded image (defaults
-	// 4 MiB and 2048×2048).
+	// 4 MiB and 2048×2048: 8× the side of the largest model, 256 px, so a
+	// photo keeps detail after its centre square is resized, and a decode
+	// holds at most 32 MiB).
 	MaxImageBytes  int
 	MaxImagePixels int
+	// MaxDecodes bounds the uploads decoded at once (default GOMAXPROCS);
+	// a request waits up to DecodeWait (default 2s) for a slot, then is
+	// answered 503 with Retry-After.
+	MaxDecodes int
+	DecodeWait time.Duration
 	// RateLimit is the default requests per second of one key with bursts of RateBurst (defaults 50 and 100);
 	// a negative RateLimit turns rate limiting off. The anonymous local
 	// caller of a studio without --require-auth is not rate limited.
@@ -91,6 +99,12 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxImagePixels <= 0 {
 		l.MaxImagePixels = 2048 * 2048
+	}
+	if l.MaxDecodes <= 0 {
+		l.MaxDecodes = runtime.GOMAXPROCS(0)
+	}
+	if l.DecodeWait <= 0 {
+		l.DecodeWait = 2 * time.Second
 	}
 	if l.RateLimit == 0 {
 		l.RateLimit = 50
@@ -193,6 +207,7 @@ type Server struct {
 	// unreachable (keycache.go).
 	keyCache   keyCache
 	localRates *auth.Memory
+	decodes    *decodeGate // uploads decoded at once
 
 	// stop is closed when shutdown begins: event streams end.
 	stop     chan struct{}
@@ -228,6 +243,7 @@ func New(cfg Config, d Deps) *Server {
 	s := &Server{cfg: cfg, lim: cfg.Limits.withDefaults(), log: d.Log, checks: d.Checks, metrics: newHTTPMetrics(d.Registry),
 		jobs: d.Jobs, keys: d.Keys, limiter: d.Limiter, onReload: d.OnReload, loads: d.Loads, stop: make(chan struct{}),
 		openapi: openAPIJSON, localRates: auth.NewMemory(auth.Config{})}
+	s.decodes = newDecodeGate(s.lim.MaxDecodes, s.lim.DecodeWait)
 	if cfg.AdminToken != "" {
 		s.adminSum = sha256Sum(cfg.AdminToken)
 	}

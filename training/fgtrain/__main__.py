@@ -6,6 +6,8 @@
     eval        metrics of the classifier and DAMSM (from checkpoints or from an exported model dir)
     cvaegan     train CVAE-GAN   (fgtrain/cvaegan.py: main(argv))
     attngan     train AttnGAN    (fgtrain/attngan.py: main(argv))
+    cvaegan2    train CVAE-GAN v2 at 128 px (fgtrain/cvaegan2.py)
+    attngan2    train AttnGAN v2, stages 32/64/128 (fgtrain/attngan2.py)
     bench       PyTorch eager images/s of every graph of exported model dirs (fgtrain/bench.py;
                 --models DIR [--run RUN] --threads N --batches 1,8,32 --json OUT)
 
@@ -25,7 +27,7 @@ from . import load_checkpoint, setup
 
 # Commands implemented in their own module as `main(argv) -> int | None` (owned by the generator
 # training code). Hook: add a name here and a module fgtrain/<name>.py with `main`.
-MODULE_COMMANDS = ("cvaegan", "attngan")
+MODULE_COMMANDS = ("cvaegan", "attngan", "cvaegan2", "attngan2")
 
 
 def _common(p: argparse.ArgumentParser, minutes: float):

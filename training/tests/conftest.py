@@ -56,3 +56,28 @@ def tiny_run(tiny_data, tmp_path_factory) -> str:
     damsm.train(tiny_data, out, quick=True, batch=12, width=8,
                 init_classifier=os.path.join(out, "classifier.pt"), log=quiet)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_data128(tmp_path_factory) -> str:
+    """The tiny data set at 128 px (for the v2 generators):
+    /usr/bin/python3 -m samples.cubmaker --out TMP --classes 12 --per-class 6 --size 128."""
+    out = tmp_path_factory.mktemp("cub128") / "tiny"
+    cmd = [sys.executable, "-m", "samples.cubmaker", "--out", str(out), "--classes", str(TINY["classes"]),
+           "--per-class", str(TINY["per_class"]), "--size", "128", "--seed", str(TINY["seed"])]
+    r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, "cubmaker failed: %s\n%s" % (r.stdout, r.stderr)
+    return str(out)
+
+
+@pytest.fixture(scope="session")
+def tiny_run128(tiny_data128, tmp_path_factory) -> str:
+    """classifier.pt and damsm.pt (64-px networks, as in the real pipeline) on tiny_data128."""
+    from fgtrain import classifier, damsm, setup
+    out = str(tmp_path_factory.mktemp("run128"))
+    setup(2, 0)
+    quiet = lambda **kw: None  # noqa: E731
+    classifier.train(tiny_data128, out, quick=True, batch=16, log=quiet, width=8)
+    damsm.train(tiny_data128, out, quick=True, batch=12, width=8,
+                init_classifier=os.path.join(out, "classifier.pt"), log=quiet)
+    return out
