@@ -646,6 +646,7 @@ function paintTile(fig, run, k) {
     return;
   }
   fig.classList.remove("pending");
+  if (img.links?.png) fig.dataset.png = img.links.png;
   fig.dataset.fidelity = String(fidelity(img)?.value ?? "");
   const tipId = `tip-${run.id}-${k}-${Math.random().toString(36).slice(2, 7)}`;
   const f = fidelity(img);
@@ -1001,7 +1002,8 @@ function sizeViewer() {
   const stage = $("viewer-stage");
   const availW = Math.max(64, stage.clientWidth);
   const availH = Math.max(128, window.innerHeight - 190);
-  const avail = Math.min(availW, availH, 768);
+  // At most 512 px: enough to see every pixel, no bigger mosaic.
+  const avail = Math.min(availW, availH, Math.max(512, size));
   let dev = Math.floor((avail * dpr) / size);
   let css;
   let said;

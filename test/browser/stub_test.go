@@ -59,7 +59,8 @@ type stubAPI struct {
 	// released: hold is -1 for normal progress.
 	hold      int
 	datasets  map[string]*stubDataset
-	noJobList bool // GET /v1/jobs answers 404, as a server from before it
+	noJobList bool          // GET /v1/jobs answers 404, as a server from before it
+	pngDelay  time.Duration // each image PNG answers this late
 }
 
 type stubFailure struct {
@@ -536,6 +537,10 @@ func (s *stubAPI) generation(w http.ResponseWriter, r *http.Request, parts []str
 			writeProblem(w, stubFailure{status: 404, slug: api.TypeNotFound, detail: "not finished"})
 			return
 		}
+		s.mu.Lock()
+		delay := s.pngDelay
+		s.mu.Unlock()
+		time.Sleep(delay)
 		w.Header().Set("Content-Type", "image/png")
 		_, _ = w.Write(stubImage(j, k))
 	case len(parts) == 4 && parts[1] == "images" && parts[3] == "attention":
