@@ -93,6 +93,7 @@ func runDatasetMake(ctx context.Context, args []string, getenv func(string) stri
 	out := fs.String("out", "", "directory of the data set (new or empty; or one an interrupted run left, to continue it)")
 	data := fs.String("data", envOr(getenv, "STUDIO_DATA", "data/birds"), `real data set (CUB layout) for novelty and captions; "" = no novelty check (env STUDIO_DATA)`)
 	batch := fs.Int("batch", 64, "images per generator call")
+	skipMissing := fs.Bool("skip-missing", false, "leave out real images listed in images.txt whose files are missing (a partial download)")
 	progress := fs.String("progress", "auto", "progress on stderr: bar, lines, none, or auto (bar on a terminal, else lines)")
 	models := fs.String("models-dir", envOr(getenv, "STUDIO_MODELS_DIR", "samples/models"), "folder of model directories (env STUDIO_MODELS_DIR)")
 	lib := fs.String("ort-lib", envOr(getenv, "ORT_LIB_PATH", ort.DefaultLibraryPath()), "ONNX Runtime library (env ORT_LIB_PATH)")
@@ -137,7 +138,7 @@ func runDatasetMake(ctx context.Context, args []string, getenv func(string) stri
 	}
 
 	return localDatasetMake(ctx, localMake{spec: spec, autoNovelty: autoNovelty, models: *models, data: *data, prompts: *prompts,
-		lib: *lib, threads: *threads, batch: *batch, out: *out, mode: mode}, stdout, stderr)
+		lib: *lib, threads: *threads, batch: *batch, out: *out, mode: mode, skipMissing: *skipMissing}, stdout, stderr)
 }
 
 // localMake are the flags of `studio dataset make` without --server.
@@ -146,6 +147,7 @@ type localMake struct {
 	autoNovelty                           bool
 	models, data, prompts, lib, out, mode string
 	threads, batch                        int
+	skipMissing                           bool
 }
 
 // localDatasetMake makes the data set in this process.
@@ -161,8 +163,8 @@ func localDatasetMake(ctx context.Context, a localMake, stdout, stderr io.Writer
 	}
 	var ds *cub.Dataset
 	if a.data != "" {
-		if ds, err = cub.Open(a.data); err != nil {
-			return fmt.Errorf("data set: %w (make it with `make data`, or pass --data \"\" to skip the novelty check)", err)
+		if ds, err = cub.OpenWith(a.data, cub.Options{SkipMissing: a.skipMissing}); err != nil {
+			return fmt.Errorf("%w; or pass --data \"\" to skip the novelty check", dataSetError(a.data, err))
 		}
 	} else if autoNovelty {
 		spec.MinNovelty = 0

@@ -24,11 +24,15 @@ const fewshotUsage = `usage: studio fewshot eval [flags]
 
 N-way K-shot episodes on the fidelity classifier's frozen features:
 (a) K real images per class, (b) the same plus synthetic images from a
-data set made by "studio dataset make"; queries are real test images.
+data set made by "studio dataset make"; queries are real test-split
+images. Episodes depend on --seed and the real data alone, so (a) is the
+same with any synthetic set; without one, only (a) is measured (a
+real-only baseline, for both class groups).
 
   studio dataset make --model attngan-birds --classes heldout --per-class 100 --out syn/heldout
   studio dataset make --model cvaegan-birds --classes seen --per-class 100 --out syn/seen
   studio fewshot eval --heldout-synthetic syn/heldout --seen-synthetic syn/seen
+  studio fewshot eval --data CUB_200_2011 --scorer classifier-cub     # real only
 
 Run "studio fewshot eval -h" for its flags.`
 
@@ -97,6 +101,7 @@ func runFewshot(ctx context.Context, args []string, getenv func(string) string, 
 type fewshotArgs struct {
 	data, heldSyn, seenSyn, jsonOut, models, scorer, lib string
 	ways, queries, episodes, perClass, threads           int
+	skipMissing                                          bool
 	shots                                                []int
 	classifiers                                          []string
 	weight                                               float64
@@ -120,14 +125,12 @@ func parseFewshotEval(args []string, getenv func(string) string, stderr io.Write
 	fs.Uint64Var(&a.seed, "seed", 0, "seed of the episode draws")
 	fs.StringVar(&a.jsonOut, "json", "", "also write the results as JSON to this file")
 	fs.StringVar(&a.models, "models-dir", envOr(getenv, "STUDIO_MODELS_DIR", "samples/models"), "folder of model directories (env STUDIO_MODELS_DIR)")
-	fs.StringVar(&a.scorer, "scorer", "", "classifier whose features are used (default: the synthetic sets' scorer)")
+	fs.StringVar(&a.scorer, "scorer", "", "classifier whose features are used (default: the synthetic sets' scorer, or the only classifier of --models-dir)")
+	fs.BoolVar(&a.skipMissing, "skip-missing", false, "leave out images listed in images.txt whose files are missing (a partial download)")
 	fs.StringVar(&a.lib, "ort-lib", envOr(getenv, "ORT_LIB_PATH", ort.DefaultLibraryPath()), "ONNX Runtime library (env ORT_LIB_PATH)")
 	fs.IntVar(&a.threads, "threads", 0, "intra-op threads; 0 = number of CPUs")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return a, err
-	}
-	if a.heldSyn == "" && a.seenSyn == "" {
-		return a, &usageError{"at least one of --heldout-synthetic and --seen-synthetic is required"}
 	}
 	for _, s := range splitList(*shots) {
 		k, err := strconv.Atoi(s)
@@ -161,9 +164,9 @@ func fewshotEval(ctx context.Context, a fewshotArgs, stderr io.Writer) (fewshotR
 	start := time.Now()
 	rep := fewshotReport{Data: a.data, Config: fewshotConfigShown{Ways: a.ways, Shots: a.shots, Queries: a.queries,
 		Episodes: a.episodes, Synthetic: a.perClass, Weight: a.weight, Seed: a.seed}}
-	ds, err := cub.Open(a.data)
+	ds, err := cub.OpenWith(a.data, cub.Options{SkipMissing: a.skipMissing})
 	if err != nil {
-		return rep, fmt.Errorf("data set: %w (make it with `make data`)", err)
+		return rep, dataSetError(a.data, err)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	svc, closeAll, err := openService(a.models, ort.Config{LibraryPath: a.lib, IntraOpThreads: threadsOr(a.threads)}, generator.Config{MaxBatch: 64}, log)
@@ -179,12 +182,22 @@ func fewshotEval(ctx context.Context, a fewshotArgs, stderr io.Writer) (fewshotR
 	if a.seenSyn != "" {
 		inputs = append(inputs, input{"seen", a.seenSyn})
 	}
-	if a.scorer == "" {
+	cat, err := catalog.Open(a.models)
+	if err != nil {
+		return rep, err
+	}
+	switch {
+	case a.scorer != "":
+	case len(inputs) > 0:
 		man, err := dataset.ReadManifest(inputs[0].dir)
 		if err != nil {
 			return rep, fmt.Errorf("synthetic set %s: %w", inputs[0].dir, err)
 		}
 		if a.scorer, err = svc.ScorerName(man.Model); err != nil {
+			return rep, err
+		}
+	default:
+		if a.scorer, err = onlyClassifier(cat, a.models); err != nil {
 			return rep, err
 		}
 	}
@@ -198,17 +211,22 @@ func fewshotEval(ctx context.Context, a fewshotArgs, stderr io.Writer) (fewshotR
 	for id := range ds.Heldout {
 		heldout[ds.Classes[id]] = true
 	}
-	cat, err := catalog.Open(a.models)
-	if err != nil {
-		return rep, err
+	if len(inputs) == 0 { // real only: both groups (the held-out one if there is one)
+		if len(heldout) > 0 {
+			inputs = append(inputs, input{"held-out", ""})
+		}
+		inputs = append(inputs, input{"seen", ""})
 	}
 	for _, in := range inputs {
-		fmt.Fprintf(stderr, "scoring the synthetic images of %s ...\n", in.dir)
-		syn, man, err := fewshot.Synthetic(ctx, svc, a.scorer, in.dir)
-		if err != nil {
-			return rep, err
+		var syn map[string][][]float32
+		if in.dir != "" {
+			fmt.Fprintf(stderr, "scoring the synthetic images of %s ...\n", in.dir)
+			var man *dataset.Manifest
+			if syn, man, err = fewshot.Synthetic(ctx, svc, a.scorer, in.dir); err != nil {
+				return rep, err
+			}
+			rep.Synthetic = append(rep.Synthetic, describeSynthetic(in.group, in.dir, syn, man, cat))
 		}
-		rep.Synthetic = append(rep.Synthetic, describeSynthetic(in.group, in.dir, syn, man, cat))
 		g := fewshot.Seen(ref, heldout, syn)
 		if in.group == "held-out" {
 			g = fewshot.HeldOut(ref, heldout, syn)
@@ -253,6 +271,14 @@ func fewshotMarkdown(rep fewshotReport) string {
 	fmt.Fprintf(&b, "| classes | synthetic from | shots | classifier | (a) real only | (b) real + synthetic | gain (b − a) | synthetic only |\n")
 	fmt.Fprintf(&b, "|---|---|---:|---|---:|---:|---:|---:|\n")
 	for _, r := range rep.Results {
+		if r.RealOnly {
+			from := models[r.Group]
+			if from == "" {
+				from = "—"
+			}
+			fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | — | — | — |\n", r.Group, from, r.Shots, r.Classifier, pct(r.Real))
+			continue
+		}
 		fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s | %+.1f ± %.1f | %s |\n", r.Group, models[r.Group], r.Shots, r.Classifier,
 			pct(r.Real), pct(r.Augmented), 100*r.Gain.Mean, 100*r.Gain.CI95, pct(r.SyntheticOnly))
 	}
@@ -262,7 +288,7 @@ func fewshotMarkdown(rep fewshotReport) string {
 		if r.Synthetic > 0 {
 			syn = fmt.Sprintf("%d synthetic images per class", r.Synthetic)
 		}
-		fmt.Fprintf(&b, "\n%d-way, %d real test queries per class, %d episodes per row (the same episodes for a and b); (b) adds %s (weight %g); accuracy %% ± 95%% CI; features of %s.\n",
+		fmt.Fprintf(&b, "\n%d-way, %d real test queries per class, %d episodes per row (the same episodes for a and b, fixed by the seed and the real data alone); (b) adds %s (weight %g); accuracy %% ± 95%% CI; features of %s.\n",
 			r.Ways, r.Queries, r.Episodes, syn, r.Weight, rep.Scorer)
 	}
 	for _, s := range rep.Synthetic {

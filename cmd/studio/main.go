@@ -27,6 +27,7 @@ commands:
             beside its real reference (--ladder: prove the metrics on degraded real images)
   dataset   make a filtered synthetic training set (ImageFolder, HF imagefolder, WebDataset), or verify one
   fewshot   few-shot accuracy on frozen classifier features, real vs real + synthetic images
+  classify  measure a classifier on real images (top-1, top-5, calibration), cropped as in training
   health    exit 0 when this machine's studio answers /healthz (container health check)
   version   print the version
 
@@ -76,13 +77,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = runDataset(ctx, rest, getenv, stdout, stderr)
 	case "fewshot":
 		err = runFewshot(ctx, rest, getenv, stdout, stderr)
+	case "classify":
+		err = runClassify(ctx, rest, getenv, stdout, stderr)
 	case "health":
 		err = runHealth(ctx, rest, getenv, stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprintln(stdout, usage)
 		return 0
 	default:
-		err = &usageError{fmt.Sprintf("unknown command %q (want serve, worker, generate, eval, dataset, fewshot, health or version)", cmd)}
+		err = &usageError{fmt.Sprintf("unknown command %q (want serve, worker, generate, eval, dataset, fewshot, classify, health or version)", cmd)}
 	}
 	var ue *usageError
 	switch {

@@ -40,17 +40,29 @@ func Synthetic(ctx context.Context, sc dataset.ImageScorer, scorer, dir string) 
 	return res, man, nil
 }
 
-// HeldOut is the group of held-out classes: every image of such a class
-// is a test image, so supports and queries are drawn from the same
-// images without overlap.
+// HeldOut is the group of held-out classes: queries are their test-split
+// images; supports their training-split images, or, for a class without
+// any (the sample world holds every image of a held-out class out), the
+// same test images, drawn without overlap with the queries.
 func HeldOut(ref *dataset.Reference, heldout map[string]bool, synthetic map[string][][]float32) Group {
-	g := Group{Name: "held-out", Support: map[string][][]float32{}, Synthetic: synthetic}
+	g := Group{Name: "held-out", Support: map[string][][]float32{}, Query: map[string][][]float32{}, Synthetic: synthetic}
+	train := map[string][][]float32{}
 	for _, im := range ref.Images {
-		if heldout[im.Class] {
-			g.Support[im.Class] = append(g.Support[im.Class], im.Features)
+		switch {
+		case !heldout[im.Class]:
+		case im.Train:
+			train[im.Class] = append(train[im.Class], im.Features)
+		default:
+			g.Query[im.Class] = append(g.Query[im.Class], im.Features)
 		}
 	}
-	g.Query = g.Support
+	for c, q := range g.Query {
+		if len(train[c]) > 0 {
+			g.Support[c] = train[c]
+		} else {
+			g.Support[c] = q
+		}
+	}
 	return g
 }
 

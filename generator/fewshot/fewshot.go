@@ -111,6 +111,9 @@ type Result struct {
 	// SyntheticOnly is the accuracy of the synthetic images alone (no real
 	// support image): how much the generator knows of the class by itself.
 	SyntheticOnly Stat `json:"synthetic_only"`
+	// RealOnly is set when no class of the group has a synthetic image:
+	// only Real is measured (Augmented, Gain and SyntheticOnly are zero).
+	RealOnly bool `json:"real_only,omitempty"`
 }
 
 // Evaluate runs cfg.Episodes episodes per shot count on g.
@@ -171,9 +174,13 @@ func maxInt(xs []int) int {
 // episode is one drawn task: per class, support, query and synthetic
 // features.
 type episode struct {
+	classes               []string
 	support, query, synth [][][]float32 // [way][i]
 }
 
+// draw draws an episode's classes, supports and queries: from the real
+// images alone, so that the episodes of a seed are the same whatever
+// synthetic set is added (or none).
 func draw(rng *rand.Rand, g Group, classes []string, cfg Config, k int) episode {
 	perm := rng.Perm(len(classes))[:cfg.Ways]
 	var e episode
@@ -197,32 +204,52 @@ func draw(rng *rand.Rand, g Group, classes []string, cfg Config, k int) episode 
 				qs = append(qs, q[i])
 			}
 		}
+		e.classes = append(e.classes, c)
+		e.support = append(e.support, s)
+		e.query = append(e.query, qs)
+	}
+	return e
+}
+
+// drawSynthetic picks the synthetic images of an episode's classes, from
+// a stream of its own.
+func drawSynthetic(rng *rand.Rand, e *episode, g Group, cfg Config) {
+	e.synth = make([][][]float32, len(e.classes))
+	for w, c := range e.classes {
 		syn := g.Synthetic[c]
 		m := len(syn)
 		if cfg.Synthetic > 0 {
 			m = min(m, cfg.Synthetic)
 		}
-		var ss [][]float32
 		for _, i := range rng.Perm(len(syn))[:m] {
-			ss = append(ss, syn[i])
+			e.synth[w] = append(e.synth[w], syn[i])
 		}
-		e.support = append(e.support, s)
-		e.query = append(e.query, qs)
-		e.synth = append(e.synth, ss)
 	}
-	return e
 }
 
 func run(ctx context.Context, g Group, classes []string, cfg Config, k int) (Result, error) {
 	// Episodes are drawn up front from one seeded stream (per group and
-	// shot count), then scored in parallel: the result does not depend on
-	// the number of CPUs.
+	// shot count) from the real images only, the synthetic images from a
+	// second stream; then they are scored in parallel: the result does not
+	// depend on the number of CPUs, and the real-only accuracy of a seed
+	// not on the synthetic set.
 	h := fnv.New64a()
 	h.Write([]byte(g.Name))
 	rng := rand.New(rand.NewPCG(cfg.Seed^h.Sum64(), uint64(k)))
+	rngSyn := rand.New(rand.NewPCG(cfg.Seed^h.Sum64()^0x5e17e71c, uint64(k)+1))
+	without := 0
+	for _, c := range classes {
+		if len(g.Synthetic[c]) == 0 {
+			without++
+		}
+	}
+	realOnly := without == len(classes)
 	eps := make([]episode, cfg.Episodes)
 	for i := range eps {
 		eps[i] = draw(rng, g, classes, cfg, k)
+	}
+	for i := range eps {
+		drawSynthetic(rngSyn, &eps[i], g, cfg)
 	}
 	real := make([]float64, len(eps))
 	aug := make([]float64, len(eps))
@@ -237,8 +264,10 @@ func run(ctx context.Context, g Group, classes []string, cfg Config, k int) (Res
 				e := eps[i]
 				none := make([][][]float32, len(e.support))
 				real[i] = accuracy(cfg, e.support, none, e.query)
-				aug[i] = accuracy(cfg, e.support, e.synth, e.query)
-				syn[i] = accuracy(cfg, none, e.synth, e.query)
+				if !realOnly {
+					aug[i] = accuracy(cfg, e.support, e.synth, e.query)
+					syn[i] = accuracy(cfg, none, e.synth, e.query)
+				}
 			}
 		}()
 	}
@@ -257,15 +286,13 @@ func run(ctx context.Context, g Group, classes []string, cfg Config, k int) (Res
 	for i := range gain {
 		gain[i] = aug[i] - real[i]
 	}
-	without := 0
-	for _, c := range classes {
-		if len(g.Synthetic[c]) == 0 {
-			without++
-		}
-	}
-	return Result{Group: g.Name, Ways: cfg.Ways, Shots: k, Queries: cfg.Queries, Episodes: cfg.Episodes,
+	r := Result{Group: g.Name, Ways: cfg.Ways, Shots: k, Queries: cfg.Queries, Episodes: cfg.Episodes,
 		Classifier: cfg.Classifier, Synthetic: cfg.Synthetic, Weight: cfg.Weight, Classes: len(classes), WithoutSynthetic: without,
-		Real: stat(real), Augmented: stat(aug), Gain: stat(gain), SyntheticOnly: stat(syn)}, nil
+		Real: stat(real), RealOnly: realOnly}
+	if !realOnly {
+		r.Augmented, r.Gain, r.SyntheticOnly = stat(aug), stat(gain), stat(syn)
+	}
+	return r, nil
 }
 
 func stat(xs []float64) Stat {
