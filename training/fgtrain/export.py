@@ -5,7 +5,7 @@ arguments / return values:
 
     {"role": "captions", "name": "captions", "dtype": "int64", "shape": ["B", "T"]}
 
-`role` is the tensor's name in shared/MODEL_CONTRACT.md, `name` the name inside the graph; string
+`role` is the tensor's name in docs/model-contract.md, `name` the name inside the graph; string
 dims are dynamic axes. `export_graph` returns the graph's model.json entry; `write_model_dir` writes
 model.json (with each graph's sha256), classes.json, vocab.json and MODEL_CARD.md.
 
@@ -443,23 +443,28 @@ def feature_stats(model, images_u8: torch.Tensor, batch: int = 256) -> dict:
     return {"n": int(len(f)), "dim": int(f.shape[1]), "mean": short(mu), "cov": short(cov)}
 
 
-def write_classifier_dir(out_dir: str, data_dir: str, classifier_ckpt: str, damsm_ckpt: str,
+def write_classifier_dir(out_dir: str, data_dir: str, classifier_ckpt: str, damsm_ckpt: str | None,
                          metrics: dict | None = None, name: str = "classifier-birds",
                          verify_batches=(1, 4), verify_T=(5, 18), log=print) -> dict:
     """Export classifier.onnx, image_encoder.onnx, text_encoder.onnx (+ goldens, feature_stats.json,
-    vocab, classes, model card), verifying every graph against PyTorch."""
+    vocab, classes, model card), verifying every graph against PyTorch. Without a DAMSM checkpoint
+    (damsm_ckpt None) the directory holds the classifier alone: a scorer without text similarity."""
     from . import data as fdata
     from .classifier import load_classifier
     from .damsm import CNNCode, load_damsm_model
     from .tokenizer import golden_tokenizer
 
     clf, cck = load_classifier(classifier_ckpt)
-    dm, vocab, dck = load_damsm_model(damsm_ckpt)
+    dm, vocab, dck = load_damsm_model(damsm_ckpt) if damsm_ckpt else (None, None, {})
     idx = fdata.load_index(data_dir)
     K, A, F = clf.num_classes, clf.num_attributes, clf.feature_dim
     S = cck["config"].get("size", 64)
-    D = dm.text.out_dim
     os.makedirs(os.path.join(out_dir, "golden"), exist_ok=True)
+    for stale in ("image_encoder", "text_encoder"):  # a classifier-only export over an older dir
+        if dm is None:
+            for p in (os.path.join(out_dir, stale + ".onnx"), os.path.join(out_dir, "golden", stale + ".json")):
+                if os.path.exists(p):
+                    os.remove(p)
     reports = {}
 
     def one(role, module, ins_spec, outs_spec, example, checks, golden_in):
@@ -476,19 +481,23 @@ def write_classifier_dir(out_dir: str, data_dir: str, classifier_ckpt: str, dams
         "classifier", _ClassifierGraph(clf, cck.get("calibration")), [spec("image", ["B", 3, S, S])],
         [spec("logits", ["B", K]), spec("features", ["B", F]), spec("attributes", ["B", A])],
         image_inputs(2, S), [image_inputs(b, S, seed=b) for b in verify_batches], image_inputs(3, S, 7))
-    R = S // 8
-    graphs["image_encoder"] = one(
-        "image_encoder", CNNCode(dm.image), [spec("image", ["B", 3, S, S])],
-        [spec("cnn_code", ["B", D]), spec("region_features", ["B", D, R, R])],
-        image_inputs(2, S), [image_inputs(b, S, seed=b) for b in verify_batches], image_inputs(3, S, 7))
-    V = len(vocab)
-    checks = [text_inputs(b, t, V, seed=b * 100 + t) for b in verify_batches for t in verify_T]
-    graphs["text_encoder"] = one(
-        "text_encoder", dm.text,
-        [spec("captions", ["B", "T"], "int64"), spec("cap_lens", ["B"], "int64")],
-        [spec("words_emb", ["B", D, "T"]), spec("sent_emb", ["B", D])],
-        text_inputs(2, 6, V), checks, text_inputs(3, 12, V, seed=3))
-    write_json(os.path.join(out_dir, "golden", "tokenizer.json"), golden_tokenizer(vocab))
+    sizes = {"image_size": S, "num_classes": K, "num_attributes": A, "feature_dim": F}
+    if dm is not None:
+        D = dm.text.out_dim
+        R = S // 8
+        graphs["image_encoder"] = one(
+            "image_encoder", CNNCode(dm.image), [spec("image", ["B", 3, S, S])],
+            [spec("cnn_code", ["B", D]), spec("region_features", ["B", D, R, R])],
+            image_inputs(2, S), [image_inputs(b, S, seed=b) for b in verify_batches], image_inputs(3, S, 7))
+        V = len(vocab)
+        checks = [text_inputs(b, t, V, seed=b * 100 + t) for b in verify_batches for t in verify_T]
+        graphs["text_encoder"] = one(
+            "text_encoder", dm.text,
+            [spec("captions", ["B", "T"], "int64"), spec("cap_lens", ["B"], "int64")],
+            [spec("words_emb", ["B", D, "T"]), spec("sent_emb", ["B", D])],
+            text_inputs(2, 6, V), checks, text_inputs(3, 12, V, seed=3))
+        write_json(os.path.join(out_dir, "golden", "tokenizer.json"), golden_tokenizer(vocab))
+        sizes.update(text_dim=D, max_words=vocab.max_words, region_size=R, vocab_size=V)
 
     test = fdata.CUBDataset(data_dir, "test", "seen", S, with_captions=False, index=idx)
     train = fdata.CUBDataset(data_dir, "train", "seen", S, with_captions=False, index=idx)
@@ -496,31 +505,81 @@ def write_classifier_dir(out_dir: str, data_dir: str, classifier_ckpt: str, dams
              "test_seen": feature_stats(clf, test.images), "train_seen": feature_stats(clf, train.images)}
     write_json(os.path.join(out_dir, "feature_stats.json"), stats)
 
-    sizes = {"image_size": S, "num_classes": K, "num_attributes": A, "feature_dim": F,
-             "text_dim": D, "max_words": vocab.max_words, "region_size": R, "vocab_size": V}
     training = {"data": dataset_ref(data_dir), "steps": cck["step"] + dck.get("step", 0),
                 "seconds": round(cck["seconds"] + dck.get("seconds", 0.0), 1),
                 "seed": cck["config"].get("seed", 0),
                 "classifier": {"steps": cck["step"], "seconds": round(cck["seconds"], 1),
                                "config": cck["config"]},
-                "damsm": {"steps": dck.get("step", 0), "seconds": round(dck.get("seconds", 0.0), 1),
-                          "config": dck.get("config", {})},
                 "verification": {k: v["max_abs_diff"] for k, v in reports.items()}}
+    if dm is not None:
+        training["damsm"] = {"steps": dck.get("step", 0), "seconds": round(dck.get("seconds", 0.0), 1),
+                             "config": dck.get("config", {})}
     training = portable(training)
-    desc = ("Fidelity classifier for %d seen bird classes at %dx%d (logits, %d-d features, %d "
-            "attribute logits) and the DAMSM image/text encoders (%d-d) for R-precision and "
-            "caption-image similarity." % (K, S, S, F, A, D))
+    arch = cck["config"].get("arch", "cnn")
+    if dm is not None:
+        desc = ("Fidelity classifier (%s) for %d seen bird classes at %dx%d (logits, %d-d features, %d "
+                "attribute logits) and the DAMSM image/text encoders (%d-d) for R-precision and "
+                "caption-image similarity." % (arch, K, S, S, F, A, sizes["text_dim"]))
+    else:
+        desc = ("Fidelity classifier (%s) for %d seen bird classes at %dx%d (logits, %d-d features, %d "
+                "attribute logits), without DAMSM encoders: it scores images, not their agreement with "
+                "a caption." % (arch, K, S, S, F, A))
     notes = ("Trained only on train images of seen classes (trainvalclasses.txt); held-out classes "
-             "are listed in classes.json with index -1. feature_stats.json holds the mean and "
-             "covariance of `features` over real test and train images of seen classes, for "
-             "Fréchet distance. Graphs verified against PyTorch (max abs diff <= 1e-4) at batch "
-             "sizes %s and caption lengths %s." % (list(verify_batches), list(verify_T)))
+             "are listed in classes.json with index -1. Images are cropped around the bird's bounding "
+             "box (1.5x its longer side) when the data set has bounding_boxes.txt. feature_stats.json "
+             "holds the mean and covariance of `features` over real test and train images of seen "
+             "classes, for Fréchet distance. Graphs verified against PyTorch (max abs diff <= 1e-4) at "
+             "batch sizes %s%s." % (list(verify_batches), (" and caption lengths %s" % list(verify_T))
+                                    if dm is not None else ""))
+    cap = (dck.get("config") or {}).get("captions")
+    if cap == "attributes":
+        notes += (" The DAMSM text encoder was trained on captions made from CUB's attribute annotations "
+                  "(attributes present with certainty 'probably' or 'definitely', as sentences), not on "
+                  "human-written captions.")
     extra = {"feature_stats": "feature_stats.json"}
     if calibration_entry(cck):
         extra["calibration"] = calibration_entry(cck)
+    if cap:
+        extra["captions"] = cap
     return write_model_dir(out_dir, name, "classifier", graphs, sizes, desc, vocab=vocab,
                            classes=classes_with_lexicon(idx, cck["class_ids"], data_dir),
                            metrics=metrics, training=training, notes=notes, extra=extra)
+
+
+def scorer_classes(models_dir: str, scorer: str):
+    """The trained class names of the scorer model dir `scorer` beside a model being exported into
+    models_dir, or None when there is no such directory."""
+    p = os.path.join(models_dir, scorer, "classes.json")
+    if not os.path.exists(p):
+        return None
+    with open(p, encoding="utf-8") as f:
+        cls = json.load(f)["classes"]
+    return [c["name"] for c in sorted((c for c in cls if c["index"] >= 0), key=lambda c: c["index"])]
+
+
+def preflight_scorer(model_dir: str, name: str | None, scorer: str, class_names,
+                     classifier_ckpt: str | None = None) -> None:
+    """Before training a generator: refuse a scorer that will not know its classes, from the scorer's
+    model dir beside model_dir or else the --classifier checkpoint (unchecked when neither exists)."""
+    from . import load_checkpoint
+    name = name or os.path.basename(os.path.normpath(model_dir))
+    known = scorer_classes(os.path.dirname(os.path.abspath(model_dir)), scorer)
+    if known is None and classifier_ckpt and os.path.exists(classifier_ckpt):
+        known = list(load_checkpoint(classifier_ckpt)["class_names"])
+        scorer = "%s (checkpoint %s)" % (scorer, os.path.basename(classifier_ckpt))
+    check_scorer(name, class_names, scorer, known)
+
+
+def check_scorer(name: str, class_names, scorer: str, scorer_names) -> None:
+    """Refuse a generator whose classes its scorer does not know (naming both)."""
+    if scorer_names is None:
+        return
+    unknown = [c for c in class_names if c not in set(scorer_names)]
+    if unknown:
+        raise ValueError(
+            "generator %s does not match its scorer %s: %d of its %d classes are not among the "
+            "scorer's %d (e.g. %s); pass --scorer NAME of a classifier trained on the same data set"
+            % (name, scorer, len(unknown), len(class_names), len(scorer_names), ", ".join(unknown[:3])))
 
 
 def write_judge_dir(out_dir: str, data_dir: str, judge_ckpt: str, name: str = "judge-birds",

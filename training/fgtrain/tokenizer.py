@@ -1,4 +1,4 @@
-"""The contract tokenizer and vocabulary (see ../../shared/MODEL_CONTRACT.md and training/SPEC.md).
+"""The contract tokenizer and vocabulary (see docs/model-contract.md and training/SPEC.md).
 
 Rules, in this order (the Go tokenizer in `textenc` implements the same and is checked against
 `golden/tokenizer.json`):
