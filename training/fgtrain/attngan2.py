@@ -47,8 +47,8 @@ from . import Logger, data, load_checkpoint, setup
 from .attngan import encode_text, export_graphs, generate, real_pyramid, write_samples
 from .attngan2_nets import AttnGAN2Config, Generator2, StageD2
 from .cvaegan import n_params, run_steps, save_atomic
-from .gan2 import (DeadlineBudget, d_fake_term, d_real_term, device_setup, diff_augment, g_adv_term,
-                   load_slim_state, parse_policy, slim_state, write_done, zero_centred_gp)
+from .gan2 import (DeadlineBudget, d_fake_term, d_real_term, device_generator, device_setup, diff_augment, floats,
+                   g_adv_term, load_slim_state, parse_policy, slim_state, write_done, zero_centred_gp)
 
 NAME = "attngan2"
 # MSGAN's 1 / (ratio + eps) with eps = 0.1 instead of 1e-5: without BatchNorm the ratio starts near 0.01,
@@ -146,9 +146,10 @@ def attention_agreement(att, region, words, words_mask) -> torch.Tensor:
 
 
 def train_step(m: AttnGAN2, opts: dict, text_enc, img_enc, batch: dict, g: torch.Generator,
-               step: int = 0) -> dict:
+               step: int = 0, with_logs: bool = True) -> dict:
     """One v2 step (D of every stage, then G) on a batch dict (image at the last stage's size, caption,
-    cap_len, label). Returns the losses as floats."""
+    cap_len, label). `g` draws the noise and DiffAugment (a generator on the batch's device:
+    gan2.device_generator). Returns the losses as floats, or {} without with_logs (no device sync)."""
     from .damsm import sent_loss, words_loss
 
     cfg, w, rc = m.cfg, m.w, m.recipe
@@ -156,7 +157,7 @@ def train_step(m: AttnGAN2, opts: dict, text_enc, img_enc, batch: dict, g: torch
     words, sent, mask = encode_text(text_enc, batch["caption"], batch["cap_len"])
     B = words.shape[0]
     labels = batch["label"]
-    dev = words.device  # noise from the CPU generator, moved: the same run on any device
+    dev = words.device
     roll = torch.roll(torch.arange(B, device=dev), 1)
     wrong_w = (labels != labels[roll]).float()
     real_sent, wrong_sent = sent, sent[roll]
@@ -166,8 +167,8 @@ def train_step(m: AttnGAN2, opts: dict, text_enc, img_enc, batch: dict, g: torch
     words_g, sent_g, mask_g, lens_g, labels_g = (words[pick], sent[pick], mask[pick], batch["cap_len"][pick],
                                                  labels[pick])
     Bg = len(pick)
-    z = torch.randn(Bg, cfg.z_dim, generator=g).to(dev)
-    eps = torch.randn(Bg, cfg.cond_dim, generator=g).to(dev)
+    z = torch.randn(Bg, cfg.z_dim, generator=g, device=g.device).to(dev)
+    eps = torch.randn(Bg, cfg.cond_dim, generator=g, device=g.device).to(dev)
     outs = m.G(z, eps, sent_g, words_g, mask_g)
     n = len(cfg.stage_sizes)
     fakes, atts, mu, logvar = outs[:n], outs[n:2 * n - 1], outs[-2], outs[-1]
@@ -194,11 +195,11 @@ def train_step(m: AttnGAN2, opts: dict, text_enc, img_enc, batch: dict, g: torch
         if use_gp:
             gp = zero_centred_gp(cr, (ra, s_r))
             li = li + w.gp * max(1, rc.gp_every) * gp
-            logs["gp%d" % i] = gp.item()
+            logs["gp%d" % i] = gp.detach()
         loss_d = loss_d + li
-        logs["d%d" % i] = li.item()
-        logs["d%d_real" % i] = cr.mean().item()
-        logs["d%d_fake" % i] = cf.mean().item()
+        logs["d%d" % i] = li.detach()
+        logs["d%d_real" % i] = cr.detach().mean()
+        logs["d%d_fake" % i] = cf.detach().mean()
     opts["D"].zero_grad(set_to_none=True)
     loss_d.backward()
     opts["D"].step()
@@ -219,21 +220,22 @@ def train_step(m: AttnGAN2, opts: dict, text_enc, img_enc, batch: dict, g: torch
     if w.att > 0 and atts:
         att = attention_consistency(atts[-1], region, words_g, mask_g)
         loss_g = loss_g + w.att * att
-        logs["att"] = att.item()
+        logs["att"] = att.detach()
     if pairs:
         h = Bg // 2
         img, noise = fakes[-1].flatten(1), torch.cat([z, eps], 1)
         ratio = (img[:h] - img[h:]).abs().mean(1) / (noise[:h] - noise[h:]).abs().mean(1)
         loss_g = loss_g + w.ms * (1.0 / (ratio + MS_TAU)).mean()
-        logs["ms_ratio"] = ratio.mean().item()
+        logs["ms_ratio"] = ratio.detach().mean()
     opts["G"].zero_grad(set_to_none=True)
     loss_g.backward()
     opts["G"].step()
     for p in m.Ds.parameters():
         p.requires_grad_(True)
-    logs.update(loss_d=loss_d.item(), loss_g=loss_g.item(), adv=adv.item(), damsm=damsm.item(),
-                w_loss=(w0 + w1).item(), s_loss=(s0 + s1).item(), kl=kl.item())
-    return logs
+    if not with_logs:
+        return {}
+    logs.update(loss_d=loss_d, loss_g=loss_g, adv=adv, damsm=damsm, w_loss=w0 + w1, s_loss=s0 + s1, kl=kl)
+    return floats(logs)
 
 
 def make_optimizers(m: AttnGAN2) -> dict:
@@ -452,7 +454,8 @@ def train(args) -> tuple[AttnGAN2, dict]:
     log(event="start", train=len(keep), vocab=len(vocab), params_G=n_params(m.G), params_D=n_params(m.Ds),
         minutes=args.minutes, batch=args.batch, stages=m.cfg.stage_sizes, recipe=asdict(m.recipe),
         weights=asdict(m.w), fusion=m.cfg.fusion, sn=m.cfg.sn, up=m.cfg.up, ema=args.ema, device=args.device)
-    g = torch.Generator().manual_seed(args.seed * 1000003 + step)
+    g = torch.Generator().manual_seed(args.seed * 1000003 + step)  # data order
+    gd = device_generator(args.device, args.seed * 1000003 + step + 1)  # noise and DiffAugment
     rng = random.Random(args.seed * 7919 + step)
     n, B = len(keep), min(args.batch, len(keep))
     perm, pos = keep[torch.randperm(n, generator=g)], 0
@@ -478,7 +481,8 @@ def train(args) -> tuple[AttnGAN2, dict]:
     m.G.train()
     m.Ds.train()
     step = run_steps(m, args, budget, log, save, step, next_batch,
-                     lambda b, s: train_step(m, opts, text_enc, img_enc, b, g, s))
+                     lambda b, s: train_step(m, opts, text_enc, img_enc, b, gd, s,
+                                             with_logs=args.quick or (s + 1) % args.log_every == 0))
     ck = save(step, final=True)
     write_done(args.out, NAME, budget)
     return m, ck

@@ -48,8 +48,8 @@ from .attngan2 import MS_TAU, real_at, to_size
 from .cvaegan import export_graphs, n_params, rel_mse, run_steps, save_atomic, save_grid
 from .cvaegan import write_samples as write_class_samples
 from .cvaegan2_nets import AuxClassifier, CVAEGAN2Config, Discriminator, Encoder, Generator
-from .gan2 import (DeadlineBudget, d_fake_term, d_real_term, device_setup, diff_augment, g_adv_term,
-                   load_slim_state, parse_policy, slim_state, write_done, zero_centred_gp)
+from .gan2 import (DeadlineBudget, d_fake_term, d_real_term, device_generator, device_setup, diff_augment, floats,
+                   g_adv_term, load_slim_state, parse_policy, slim_state, write_done, zero_centred_gp)
 
 NAME = "cvaegan2"
 
@@ -101,16 +101,18 @@ class CVAEGAN2(nn.Module):
         return F.one_hot(labels, self.cfg.num_classes).float()
 
     def update_centres(self, feats: torch.Tensor, labels: torch.Tensor, momentum: float = 0.7) -> None:
-        """Running per-class centres of C's features on real images (scatter: no per-class loop)."""
+        """Running per-class centres of C's features on real images (dense: no per-class loop and no
+        device sync)."""
         with torch.no_grad():
             K = self.cfg.num_classes
             sums = torch.zeros(K, feats.shape[1], device=feats.device).index_add_(0, labels, feats)
             cnt = torch.zeros(K, device=feats.device).index_add_(0, labels, torch.ones_like(labels, dtype=feats.dtype))
-            have = cnt > 0
-            mean = sums[have] / cnt[have].unsqueeze(1)
-            old = self.centre_seen[have].unsqueeze(1) > 0
-            self.centres[have] = torch.where(old, momentum * self.centres[have] + (1 - momentum) * mean, mean)
-            self.centre_seen[have] = 1
+            mean = sums / cnt.clamp(min=1).unsqueeze(1)
+            have = (cnt > 0).unsqueeze(1)
+            old = have & (self.centre_seen > 0).unsqueeze(1)
+            new = torch.where(old, momentum * self.centres + (1 - momentum) * mean, mean)
+            self.centres.copy_(torch.where(have, new, self.centres))
+            self.centre_seen.copy_(torch.where(cnt > 0, torch.ones_like(cnt), self.centre_seen))
 
 
 def _set_grad(module: nn.Module, flag: bool) -> None:
@@ -119,28 +121,35 @@ def _set_grad(module: nn.Module, flag: bool) -> None:
 
 
 def train_step(m: CVAEGAN2, opts: dict, x: torch.Tensor, y: torch.Tensor, g: torch.Generator,
-               group: int = 4, ramp: float = 1.0, step: int = 0) -> dict:
-    """One CVAE-GAN v2 step (D, C, then E+G). Returns the losses as floats."""
+               group: int = 4, ramp: float = 1.0, step: int = 0, gd: torch.Generator | None = None,
+               with_logs: bool = True) -> dict:
+    """One CVAE-GAN v2 step (D, C, then E+G). `gd` draws the noise and DiffAugment (a generator on the
+    batch's device, gan2.device_generator; default g), `g` (CPU) C's data augmentation. Returns the
+    losses as floats, or {} without with_logs (no device sync)."""
     w, cfg, rc = m.w, m.cfg, m.recipe
     policy = parse_policy(rc.diffaug)
     B, K = x.shape[0], cfg.num_classes
     group = max(2, min(group, B))
     n_groups = max(1, B // group)
-    dev = x.device  # noise from the CPU generator, moved: the same run on any device
+    dev = x.device
+    gd = g if gd is None else gd
 
     def aug(t):
-        return diff_augment(t, policy, g)
+        return diff_augment(t, policy, gd)
 
-    pick = torch.randint(0, B, (n_groups,), generator=g).to(dev)
+    def randn(*shape):
+        return torch.randn(*shape, generator=gd, device=gd.device).to(dev)
+
+    pick = torch.randint(0, B, (n_groups,), generator=gd, device=gd.device).to(dev)
     y_p = y[pick].repeat_interleave(group)
     Np = len(y_p)
-    z_p = torch.randn(Np, cfg.z_dim, generator=g).to(dev)
-    y_t = (y + torch.randint(1, max(2, K), (B,), generator=g).to(dev)) % K  # another class per image
+    z_p = randn(Np, cfg.z_dim)
+    y_t = (y + torch.randint(1, max(2, K), (B,), generator=gd, device=gd.device).to(dev)) % K  # another class
     oh, oh_p, oh_t = m.onehot(y), m.onehot(y_p), m.onehot(y_t)
     cycle = w.cycle > 0 and K > 1
 
     mu, logvar = m.E(x, oh)
-    z = mu + torch.randn(mu.shape, generator=g).to(dev) * torch.exp(0.5 * logvar)
+    z = mu + randn(*mu.shape) * torch.exp(0.5 * logvar)
     zs, cs = [z, z_p], [oh, oh_p]
     if cycle:
         zs.append(mu)
@@ -160,7 +169,7 @@ def train_step(m: CVAEGAN2, opts: dict, x: torch.Tensor, y: torch.Tensor, g: tor
     if use_gp:
         gp = zero_centred_gp(d_real, (ra,))
         loss_d = loss_d + w.gp * max(1, rc.gp_every) * gp
-        logs["gp"] = gp.item()
+        logs["gp"] = gp.detach()
     opts["D"].zero_grad(set_to_none=True)
     loss_d.backward()
     opts["D"].step()
@@ -215,11 +224,12 @@ def train_step(m: CVAEGAN2, opts: dict, x: torch.Tensor, y: torch.Tensor, g: tor
     _set_grad(m.D, True)
     _set_grad(m.C, True)
 
-    logs.update(loss_d=loss_d.item(), loss_c=loss_c.item(), loss_g=loss_g.item(), kl=kl.item(),
-                rec_pix=rec_pix.item(), rec_feat=rec_feat.item(), fm_d=fm_d.item(), fm_c=fm_c.item(),
-                cls=cls.item(), cycle=cyc.item(), ms_ratio=ratio.mean().item(), adv=adv.item(),
-                d_real=d_real.mean().item(), d_fake=d_fake.mean().item())
-    return logs
+    if not with_logs:
+        return {}
+    logs.update(loss_d=loss_d, loss_c=loss_c, loss_g=loss_g, kl=kl, rec_pix=rec_pix, rec_feat=rec_feat, fm_d=fm_d,
+                fm_c=fm_c, cls=cls, cycle=cyc, ms_ratio=ratio.mean(), adv=adv, d_real=d_real.mean(),
+                d_fake=d_fake.mean())
+    return floats({k: v.detach() for k, v in logs.items()})
 
 
 def make_optimizers(m: CVAEGAN2) -> dict:
@@ -450,7 +460,8 @@ def train(args) -> tuple[CVAEGAN2, dict]:
         params_D=n_params(m.D), params_C=n_params(m.C), minutes=args.minutes, batch=args.batch,
         recipe=asdict(m.recipe), weights=asdict(m.w), fusion=m.cfg.fusion, sn=m.cfg.sn, up=m.cfg.up, ema=args.ema,
         device=args.device)
-    g = torch.Generator().manual_seed(args.seed * 1000003 + step)
+    g = torch.Generator().manual_seed(args.seed * 1000003 + step)  # data order, C's augmentation
+    gd = device_generator(args.device, args.seed * 1000003 + step + 1)  # noise and DiffAugment
     n, B = len(ds), min(args.batch, len(ds))
     perm, pos = torch.randperm(n, generator=g), 0
 
@@ -475,7 +486,8 @@ def train(args) -> tuple[CVAEGAN2, dict]:
 
     def one_step(b, step):
         return train_step(m, opts, b["image"].to(args.device), b["label"].to(args.device), g, args.group,
-                          ramp=min(1.0, step / args.warmup) if args.warmup > 0 else 1.0, step=step)
+                          ramp=min(1.0, step / args.warmup) if args.warmup > 0 else 1.0, step=step, gd=gd,
+                          with_logs=args.quick or (step + 1) % args.log_every == 0)
 
     for mod in (m.E, m.G, m.D):
         mod.train()

@@ -8,8 +8,9 @@ the strong recipes, each switchable for ablations.
 - The matching-aware zero-centred gradient penalty of DF-GAN (Tao et al., CVPR 2022):
   k * mean(||(d D(x, e) / dx, d D(x, e) / de)||^p) on real images x with their own text e, k = 2, p = 6.
 - DiffAugment (Zhao et al., NeurIPS 2020): the same differentiable colour / translation / cutout policy
-  applied to every image D sees, real or fake, in D's and in G's update. Random numbers come from a
-  CPU generator and are moved to the device, as everywhere in fgtrain, so a run is the same on any device.
+  applied to every image D sees, real or fake, in D's and in G's update. Its random numbers (and the
+  generators' noise) come from a generator on the training device (`device_generator`), seeded from
+  the run's seed: a run repeats on the same kind of device, and no step waits on copies of them.
 - Deep fusion (DF-GAN): `Affine` (per-channel scale and shift predicted from a condition vector),
   `FusedUpBlock` / `FusedResBlock` (upsample + 3x3 conv, no transposed convolution and no BatchNorm, so
   the EMA generator needs no recalibration and rows never depend on the batch).
@@ -146,9 +147,13 @@ def diff_augment(x: torch.Tensor, policy, g: torch.Generator | None = None) -> t
         return x
     B, _, H, W = x.shape
     dev = x.device
+    gdev = g.device if g is not None else torch.device("cpu")  # a device generator draws in place
 
     def rand(*shape):
-        return torch.rand(*shape, generator=g).to(dev)
+        return torch.rand(*shape, generator=g, device=gdev).to(dev)
+
+    def randint(lo, hi, shape):
+        return torch.randint(lo, hi, shape, generator=g, device=gdev).to(dev)
 
     if "color" in policy:
         x = x + (rand(B, 1, 1, 1) - 0.5)
@@ -158,8 +163,8 @@ def diff_augment(x: torch.Tensor, policy, g: torch.Generator | None = None) -> t
         x = (x - m) * (rand(B, 1, 1, 1) + 0.5) + m
     if "translation" in policy:
         sh, sw = int(H * 0.125 + 0.5), int(W * 0.125 + 0.5)
-        tx = (torch.randint(-sh, sh + 1, (B, 1, 1), generator=g)).to(dev)
-        ty = (torch.randint(-sw, sw + 1, (B, 1, 1), generator=g)).to(dev)
+        tx = randint(-sh, sh + 1, (B, 1, 1))
+        ty = randint(-sw, sw + 1, (B, 1, 1))
         gb, gx, gy = torch.meshgrid(torch.arange(B, device=dev), torch.arange(H, device=dev),
                                     torch.arange(W, device=dev), indexing="ij")
         gx = torch.clamp(gx + tx + 1, 0, H + 1)
@@ -168,8 +173,8 @@ def diff_augment(x: torch.Tensor, policy, g: torch.Generator | None = None) -> t
         x = xp.permute(0, 2, 3, 1).contiguous()[gb, gx, gy].permute(0, 3, 1, 2)
     if "cutout" in policy:
         ch, cw = int(H * 0.5 + 0.5), int(W * 0.5 + 0.5)
-        ox = torch.randint(0, H + (1 - ch % 2), (B, 1, 1), generator=g).to(dev)
-        oy = torch.randint(0, W + (1 - cw % 2), (B, 1, 1), generator=g).to(dev)
+        ox = randint(0, H + (1 - ch % 2), (B, 1, 1))
+        oy = randint(0, W + (1 - cw % 2), (B, 1, 1))
         gb, gx, gy = torch.meshgrid(torch.arange(B, device=dev), torch.arange(ch, device=dev),
                                     torch.arange(cw, device=dev), indexing="ij")
         gx = torch.clamp(gx + ox - ch // 2, 0, H - 1)
@@ -294,6 +299,20 @@ def write_done(out_dir: str, name: str, budget: DeadlineBudget) -> None:
     if not budget.deadline_hit() or Budget.done(budget):
         with open(os.path.join(out_dir, name + ".done"), "w", encoding="utf-8") as f:
             f.write("%d steps, %.1f s\n" % (budget.step, budget.elapsed()))
+
+
+def device_generator(device: str, seed: int) -> torch.Generator:
+    """The generator of the per-step noise (z, DiffAugment): on the training device, so that no step
+    waits on host-to-device copies of random numbers (a copy from pageable memory synchronises the
+    stream). On the CPU it is an ordinary CPU generator."""
+    gd = torch.Generator(device=torch.device(device))
+    gd.manual_seed(int(seed) % (2 ** 63))
+    return gd
+
+
+def floats(logs: dict) -> dict:
+    """{name: 0-d tensor or float} -> {name: float} (one device sync per value: only when logging)."""
+    return {k: float(v) for k, v in logs.items()}
 
 
 def device_setup(device: str) -> None:
