@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/fgstudio/fgstudio/textenc/lexicon"
@@ -50,16 +51,20 @@ func (m *Model) ReadClasses() (*Classes, error) {
 	return &c, nil
 }
 
-// Lookup finds a class by name ("001.Red_crowned_Hookbill"), by label
-// ("Red crowned Hookbill", any case, spaces or underscores), or by id.
+// Lookup finds a class by any name the data set's folders use: its
+// name ("005.Red_crowned_Hookbill"), that name as a safe folder name
+// ("005_Red_crowned_Hookbill"), its label ("Red crowned Hookbill", any
+// case, spaces or underscores), or its id, with or without leading zeros
+// ("5", "005").
 func (c *Classes) Lookup(key string) (Class, bool) {
 	norm := func(s string) string {
 		s = strings.ToLower(strings.TrimSpace(s))
-		return strings.NewReplacer("_", " ", "-", " ").Replace(s)
+		return strings.Join(strings.Fields(strings.NewReplacer("_", " ", "-", " ", ".", " ").Replace(s)), " ")
 	}
 	k := norm(key)
+	id, idErr := strconv.Atoi(strings.TrimSpace(key))
 	for _, cl := range c.Classes {
-		if cl.Name == key || norm(cl.Label) == k || norm(cl.Name) == k || fmt.Sprint(cl.ID) == key {
+		if cl.Name == key || norm(cl.Label) == k || norm(cl.Name) == k || (idErr == nil && id == cl.ID) {
 			return cl, true
 		}
 		if _, rest, ok := strings.Cut(cl.Name, "."); ok && norm(rest) == k {

@@ -53,3 +53,29 @@ func TestClassesLexicon(t *testing.T) {
 		t.Fatalf("bad lexicon: %v", err)
 	}
 }
+
+// TestLookupTakesEveryFormTheFoldersUse: a class is found by its id with
+// or without leading zeros, its name, its name as a safe folder name, and
+// its label in any case.
+func TestLookupTakesEveryFormTheFoldersUse(t *testing.T) {
+	cls := &catalog.Classes{Classes: []catalog.Class{
+		{Index: 0, ID: 4, Name: "004.Red_crowned_Hookbill", Label: "Red crowned Hookbill"},
+		{Index: -1, ID: 5, Name: "005.Blue_crowned_Spoonbill", Label: "Blue crowned Spoonbill"},
+		{Index: 1, ID: 50, Name: "050.Grey_crowned_Spoonbill", Label: "Grey crowned Spoonbill"},
+	}}
+	for key, want := range map[string]int{
+		"5": 5, "005": 5, "0005": 5, " 5 ": 5, "005.Blue_crowned_Spoonbill": 5, "005_Blue_crowned_Spoonbill": 5,
+		"Blue crowned Spoonbill": 5, "blue_crowned_spoonbill": 5, "BLUE-CROWNED-SPOONBILL": 5,
+		"50": 50, "050": 50, "4": 4, "004.red_crowned_hookbill": 4,
+	} {
+		c, ok := cls.Lookup(key)
+		if !ok || c.ID != want {
+			t.Errorf("Lookup(%q) = %d, %v; want class %d", key, c.ID, ok, want)
+		}
+	}
+	for _, key := range []string{"6", "-5", "05x", "Blue crowned", "006.Blue_crowned_Spoonbill", ""} {
+		if c, ok := cls.Lookup(key); ok {
+			t.Errorf("Lookup(%q) found %s", key, c.Name)
+		}
+	}
+}
