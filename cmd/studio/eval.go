@@ -36,7 +36,7 @@ func runEval(ctx context.Context, args []string, getenv func(string) string, std
 	images := fs.Int("images", 1000, "seen-class requests, one per real test image of half A (the other half is the reference)")
 	heldout := fs.Int("heldout", 500, "held-out-class captions (text models)")
 	edits := fs.Int("edits", 300, "one-word caption edits (text models)")
-	k := fs.Int("k", 3, "neighbourhood of precision and recall")
+	k := fs.Int("k", 3, "neighbourhood of precision, recall and coverage")
 	candidates := fs.Int("candidates", 100, "captions each image is ranked among for R-precision")
 	seed := fs.Uint64("seed", 0, "seed of every draw (halves, captions, edits, negatives, noise)")
 	batch := fs.Int("batch", 32, "images per graph run")
@@ -174,6 +174,7 @@ func printEval(w io.Writer, r *evaluate.Report) {
 		{"fd (" + r.FDSpace + ")", "fd", "fd_real_floor"},
 		{"precision (k-NN)", "precision", "precision_real"},
 		{"recall (k-NN)", "recall", "recall_real"},
+		{"coverage (k-NN)", "coverage", "coverage_real"},
 		{"top-1 = requested class", "top1", "top1_real"},
 		{"attributes confirmed, seen", "attr_agreement_seen", "attr_agreement_seen_real"},
 		{"attributes confirmed, held-out", "attr_agreement_heldout", "attr_agreement_heldout_real"},

@@ -51,6 +51,40 @@ func TestPrecisionRecallSeparatesFidelityFromCoverage(t *testing.T) {
 	}
 }
 
+// Coverage: the same set covers itself; a disjoint set covers nothing; a
+// collapsed set covers little; and noise that spreads a copy of the real
+// set raises recall but lowers coverage.
+func TestCoverage(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	real := gaussian(rng, 500, 8, 0, 1)
+	if c := Coverage(real, real, 3); c != 1 {
+		t.Fatalf("same set: coverage %g", c)
+	}
+	if c := Coverage(real, gaussian(rng, 500, 8, 50, 1), 3); c != 0 {
+		t.Fatalf("disjoint: coverage %g", c)
+	}
+	if c := Coverage(real, gaussian(rng, 500, 8, 0, 0.05), 3); c > 0.1 {
+		t.Fatalf("collapsed: coverage %g", c)
+	}
+	other := gaussian(rng, 500, 8, 0, 1)
+	noisy := make([][]float32, len(other))
+	for i, f := range other {
+		noisy[i] = make([]float32, len(f))
+		for j, v := range f {
+			noisy[i][j] = v + float32(0.7*rng.NormFloat64())
+		}
+	}
+	_, rClean := PrecisionRecall(real, other, 3)
+	_, rNoisy := PrecisionRecall(real, noisy, 3)
+	cClean, cNoisy := Coverage(real, other, 3), Coverage(real, noisy, 3)
+	if !(rNoisy >= rClean-0.02 && cNoisy < cClean-0.05) {
+		t.Fatalf("noise: recall %g → %g, coverage %g → %g; want recall held up, coverage down", rClean, rNoisy, cClean, cNoisy)
+	}
+	if c := Coverage(real[:3], other, 3); !math.IsNaN(c) {
+		t.Fatalf("k ≥ n must be NaN, got %g", c)
+	}
+}
+
 // The floor: two disjoint halves of one distribution, and a third sample
 // of the same size, have about the same distance to the reference half;
 // a shifted copy is farther than the floor by about ‖shift‖².

@@ -24,6 +24,36 @@ func PrecisionRecall(real, gen [][]float32, k int) (precision, recall float64) {
 	return coverage(gen, real, rr), coverage(real, gen, gr)
 }
 
+// Coverage (Naeem et al., ICML 2020, "Reliable fidelity and diversity
+// metrics for generative models") is the share of real features whose own
+// k-NN ball (radius: distance to its k-th nearest real neighbour) holds at
+// least one generated feature. Unlike recall, whose balls are drawn around
+// the generated features, it is not raised by generated outliers: noise
+// that spreads the generated set widens recall's balls, not these. Fewer
+// than k+1 real features give NaN.
+func Coverage(real, gen [][]float32, k int) float64 {
+	if k < 1 || len(real) <= k || len(gen) == 0 {
+		return math.NaN()
+	}
+	rr := kthRadii(real, k)
+	hit := make([]bool, len(real))
+	parallel(len(real), func(i int) {
+		for _, g := range gen {
+			if sqDist(real[i], g) <= rr[i] {
+				hit[i] = true
+				return
+			}
+		}
+	})
+	n := 0
+	for _, h := range hit {
+		if h {
+			n++
+		}
+	}
+	return float64(n) / float64(len(real))
+}
+
 // kthRadii is, for each feature, the squared distance to its k-th nearest
 // neighbour among the others.
 func kthRadii(x [][]float32, k int) []float64 {

@@ -31,7 +31,7 @@ type Config struct {
 	Heldout int
 	// Edits is the number of one-word edits (text models; default 300).
 	Edits int
-	// K is the neighbourhood of precision and recall (default 3).
+	// K is the neighbourhood of precision, recall and coverage (default 3).
 	K int
 	// Candidates is the number of captions each image is ranked among
 	// for R-precision (default 100).
@@ -99,6 +99,8 @@ type Report struct {
 	PrecisionReal            *float64 `json:"precision_real"`
 	Recall                   *float64 `json:"recall"`
 	RecallReal               *float64 `json:"recall_real"`
+	Coverage                 *float64 `json:"coverage"`
+	CoverageReal             *float64 `json:"coverage_real"`
 	Top1                     *float64 `json:"top1"`
 	Top1Real                 *float64 `json:"top1_real"`
 	AttrAgreementSeen        *float64 `json:"attr_agreement_seen"`
@@ -121,8 +123,8 @@ type Report struct {
 }
 
 // Keys lists the metric keys of a Report in output order.
-var Keys = []string{"fd", "fd_real_floor", "precision", "precision_real", "recall", "recall_real", "top1", "top1_real",
-	"attr_agreement_seen", "attr_agreement_seen_real", "attr_agreement_heldout", "attr_agreement_heldout_real",
+var Keys = []string{"fd", "fd_real_floor", "precision", "precision_real", "recall", "recall_real", "coverage", "coverage_real",
+	"top1", "top1_real", "attr_agreement_seen", "attr_agreement_seen_real", "attr_agreement_heldout", "attr_agreement_heldout_real",
 	"edit_success", "edit_success_real", "edit_keep", "edit_keep_real", "r_precision", "r_precision_real"}
 
 func num(v float64) *float64 {
@@ -223,6 +225,8 @@ func Run(ctx context.Context, svc *generator.Service, model *catalog.Model, judg
 	rep.Precision, rep.Recall = num(p), num(r)
 	p, r = evalstat.PrecisionRecall(rb.Features, ra.Features, cfg.K)
 	rep.PrecisionReal, rep.RecallReal = num(p), num(r)
+	rep.Coverage = num(evalstat.Coverage(rb.Features, g.Features, cfg.K))
+	rep.CoverageReal = num(evalstat.Coverage(rb.Features, ra.Features, cfg.K))
 	rep.Top1, rep.Top1Real = num(top1(g.Logits, a)), num(top1(ra.Logits, a))
 
 	// Attributes asked for: the caption's (text models) or the class's.
@@ -372,7 +376,7 @@ func Run(ctx context.Context, svc *generator.Service, model *catalog.Model, judg
 // value is the metric of a key (Keys).
 func (r *Report) value(key string) *float64 {
 	m := map[string]*float64{"fd": r.FD, "fd_real_floor": r.FDRealFloor, "precision": r.Precision, "precision_real": r.PrecisionReal,
-		"recall": r.Recall, "recall_real": r.RecallReal, "top1": r.Top1, "top1_real": r.Top1Real,
+		"recall": r.Recall, "recall_real": r.RecallReal, "coverage": r.Coverage, "coverage_real": r.CoverageReal, "top1": r.Top1, "top1_real": r.Top1Real,
 		"attr_agreement_seen": r.AttrAgreementSeen, "attr_agreement_seen_real": r.AttrAgreementSeenReal,
 		"attr_agreement_heldout": r.AttrAgreementHeldout, "attr_agreement_heldout_real": r.AttrAgreementHeldoutReal,
 		"edit_success": r.EditSuccess, "edit_success_real": r.EditSuccessReal, "edit_keep": r.EditKeep, "edit_keep_real": r.EditKeepReal,

@@ -37,7 +37,7 @@ func Rungs(seed uint64) []Rung {
 }
 
 // LadderMetrics are the metrics that apply to images alone, in table order.
-var LadderMetrics = []string{"fd", "precision", "recall", "top1", "attr_agreement_caption", "attr_agreement_class", "r_precision"}
+var LadderMetrics = []string{"fd", "precision", "recall", "coverage", "top1", "attr_agreement_caption", "attr_agreement_class", "r_precision"}
 
 // lowerIsBetter marks the metrics where lower is better.
 var lowerIsBetter = map[string]bool{"fd": true}
@@ -123,6 +123,7 @@ func Ladder(ctx context.Context, judge *generator.Judge, ds *cub.Dataset, cfg Co
 			return nil, err
 		}
 		m["precision"], m["recall"] = evalstat.PrecisionRecall(rb.Features, j.Features, cfg.K)
+		m["coverage"] = evalstat.Coverage(rb.Features, j.Features, cfg.K)
 		m["top1"] = top1(j.Logits, a)
 		m["attr_agreement_caption"], _ = evalstat.Agreement(w.head, j.Attributes, named)
 		m["attr_agreement_class"], _ = evalstat.Agreement(w.head, j.Attributes, classAttrs)
