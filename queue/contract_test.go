@@ -19,6 +19,8 @@ import (
 type backend interface {
 	Enqueue(ctx context.Context, n queue.NewJob) (queue.Job, bool, error)
 	Get(ctx context.Context, client, id string) (queue.Job, error)
+	GetMeta(ctx context.Context, client, id string, indexes []int) (queue.Job, error)
+	GetBlob(ctx context.Context, client, id string, index, part int) (queue.Job, []byte, error)
 	Cancel(ctx context.Context, client, id string) (queue.Job, error)
 	Claim(ctx context.Context, worker string, max int, wait time.Duration) ([]queue.Lease, error)
 	Extend(ctx context.Context, l queue.Lease) error
@@ -163,6 +165,7 @@ var contract = []struct {
 	{"stats gauges", contractStatsGauges},
 	{"concurrent workers get each job once", contractConcurrentWorkersGetEachJobOnce},
 	{"closed queue", contractClosedQueue},
+	{"results read one at a time", contractResultsReadOneAtATime},
 }
 
 // runContract runs every sub-test of contract on the backend newBackend makes.
@@ -897,5 +900,66 @@ func contractClosedQueue(t *testing.T, newBackend newBackendFunc) {
 	}
 	if _, err := q.Claim(t.Context(), "w", 1, 0); !errors.Is(err, queue.ErrClosed) {
 		t.Fatalf("claim after close: %v", err)
+	}
+}
+
+// GetMeta reads results' metadata without pixels (all, some or none),
+// GetBlob one image or one of its parts; Get still reads everything.
+func contractResultsReadOneAtATime(t *testing.T, newBackend newBackendFunc) {
+	t.Parallel()
+	q := newBackend(t, contractConfig())
+	ctx := t.Context()
+	j := mustEnqueue(t, q, job("alice", queue.Interactive, 3))
+	l := claimOne(t, q, "w1", 0)
+	for i := range 2 {
+		r := queue.Result{Index: i, Data: []byte(fmt.Sprintf("png%d", i)), Meta: json.RawMessage(fmt.Sprintf(`{"i":%d}`, i)),
+			Parts: [][]byte{[]byte(fmt.Sprintf("att%d-1", i)), []byte(fmt.Sprintf("att%d-2", i))}}
+		if err := q.PutResult(ctx, l, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A repeated store keeps the first parts too.
+	if err := q.PutResult(ctx, l, queue.Result{Index: 1, Data: []byte("again"), Parts: [][]byte{[]byte("x")}}); err != nil {
+		t.Fatal(err)
+	}
+	all, err := q.GetMeta(ctx, "alice", j.ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if all.Done != 2 || string(all.Spec) == "" || len(all.Results) != 2 {
+		t.Fatalf("meta of all: %+v", all)
+	}
+	for i, r := range all.Results {
+		if r.Index != i || string(r.Meta) != fmt.Sprintf(`{"i":%d}`, i) || r.Data != nil || r.Parts != nil {
+			t.Fatalf("meta result %d: %+v", i, r)
+		}
+	}
+	some, err := q.GetMeta(ctx, "alice", j.ID, []int{1, 2})
+	if err != nil || len(some.Results) != 1 || some.Results[0].Index != 1 {
+		t.Fatalf("meta of 1 and 2 (2 not stored): %+v, %v", some.Results, err)
+	}
+	none, err := q.GetMeta(ctx, "alice", j.ID, queue.NoResults)
+	if err != nil || len(none.Results) != 0 || none.Done != 2 {
+		t.Fatalf("meta of none: %+v, %v", none, err)
+	}
+	for _, c := range []struct {
+		index, part int
+		want        string
+	}{{0, 0, "png0"}, {1, 0, "png1"}, {1, 1, "att1-1"}, {1, 2, "att1-2"}, {1, 3, ""}, {2, 0, ""}, {0, -1, ""}} {
+		bj, blob, err := q.GetBlob(ctx, "alice", j.ID, c.index, c.part)
+		if err != nil || string(blob) != c.want || bj.ID != j.ID || bj.Total != 3 || bj.State != queue.Running || bj.Spec != nil {
+			t.Fatalf("blob %d/%d: %q %+v %v, want %q", c.index, c.part, blob, bj, err, c.want)
+		}
+	}
+	if _, _, err := q.GetBlob(ctx, "bob", j.ID, 0, 0); !errors.Is(err, queue.ErrNotFound) {
+		t.Fatalf("another client's blob: %v", err)
+	}
+	if _, err := q.GetMeta(ctx, "bob", j.ID, nil); !errors.Is(err, queue.ErrNotFound) {
+		t.Fatalf("another client's meta: %v", err)
+	}
+	full := get(t, q, "alice", j.ID)
+	if len(full.Results) != 2 || string(full.Results[1].Data) != "png1" || len(full.Results[1].Parts) != 2 ||
+		string(full.Results[1].Parts[1]) != "att1-2" {
+		t.Fatalf("get: %+v", full.Results)
 	}
 }

@@ -241,10 +241,63 @@ func (e *Embedded) Get(ctx context.Context, client, id string) (Job, error) {
 	}
 	out := j.job
 	for _, r := range j.results {
-		out.Results = append(out.Results, Result{Index: r.Index, Data: bytes.Clone(r.Data), Meta: bytes.Clone(r.Meta)})
+		out.Results = append(out.Results, cloneResult(r))
 	}
 	sort.Slice(out.Results, func(a, b int) bool { return out.Results[a].Index < out.Results[b].Index })
 	return out, nil
+}
+
+// GetMeta returns the job with the metadata of its stored results (no Data
+// or Parts): those of indexes, or all when indexes is nil (NoResults: none).
+func (e *Embedded) GetMeta(ctx context.Context, client, id string, indexes []int) (Job, error) {
+	if _, err := e.lock(ctx); err != nil {
+		return Job{}, fmt.Errorf("get %s: %w", id, err)
+	}
+	defer e.mu.Unlock()
+	j, ok := e.owned(client, id)
+	if !ok {
+		return Job{}, fmt.Errorf("get %s: %w", id, ErrNotFound)
+	}
+	out := j.job
+	add := func(r Result) {
+		out.Results = append(out.Results, Result{Index: r.Index, Meta: bytes.Clone(r.Meta)})
+	}
+	if indexes == nil {
+		for _, r := range j.results {
+			add(r)
+		}
+		sort.Slice(out.Results, func(a, b int) bool { return out.Results[a].Index < out.Results[b].Index })
+		return out, nil
+	}
+	for _, i := range indexes {
+		if r, ok := j.results[i]; ok {
+			add(r)
+		}
+	}
+	return out, nil
+}
+
+// GetBlob returns the job (without its Spec) and one stored part of result
+// index: 0 its Data, k ≥ 1 Parts[k-1]; nil when that is not stored.
+func (e *Embedded) GetBlob(ctx context.Context, client, id string, index, part int) (Job, []byte, error) {
+	if _, err := e.lock(ctx); err != nil {
+		return Job{}, nil, fmt.Errorf("get %s: %w", id, err)
+	}
+	defer e.mu.Unlock()
+	j, ok := e.owned(client, id)
+	if !ok {
+		return Job{}, nil, fmt.Errorf("get %s: %w", id, ErrNotFound)
+	}
+	out := j.job
+	out.Spec = nil
+	r, ok := j.results[index]
+	switch {
+	case !ok || part < 0 || part > len(r.Parts):
+		return out, nil, nil
+	case part == 0:
+		return out, bytes.Clone(r.Data), nil
+	}
+	return out, bytes.Clone(r.Parts[part-1]), nil
 }
 
 // Cancel cancels a queued job at once, or asks the worker of a running job
@@ -381,6 +434,14 @@ func (e *Embedded) claim(worker string, limit int, t time.Time) []Lease {
 	return out
 }
 
+func cloneResult(r Result) Result {
+	c := Result{Index: r.Index, Data: bytes.Clone(r.Data), Meta: bytes.Clone(r.Meta)}
+	for _, p := range r.Parts {
+		c.Parts = append(c.Parts, bytes.Clone(p))
+	}
+	return c
+}
+
 // fenced returns the job if the lease still holds it.
 func (e *Embedded) fenced(l Lease) (*ejob, bool) {
 	j, ok := e.jobs[l.Job.ID]
@@ -435,7 +496,7 @@ func (e *Embedded) PutResult(ctx context.Context, l Lease, r Result) error {
 	if _, dup := j.results[r.Index]; dup {
 		return nil
 	}
-	j.results[r.Index] = Result{Index: r.Index, Data: bytes.Clone(r.Data), Meta: bytes.Clone(r.Meta)}
+	j.results[r.Index] = cloneResult(r)
 	j.job.Done++
 	j.emit(EventResult, t, r.Index, "")
 	return nil

@@ -4,7 +4,9 @@
 //
 // Both backends have the same method set and pass the same contract tests:
 //
-//   - API side: Enqueue, Get, Cancel, Events, Stats.
+//   - API side: Enqueue, Get (the job with every result), GetMeta (the job
+//     with its results' metadata, all or some, no pixels), GetBlob (one
+//     image or one part of it), Cancel, Events, Stats.
 //   - Worker side: Claim, Extend (heartbeat), PutResult, Ack, Fail.
 //
 // Delivery is at least once; results are effectively once. Every lease
@@ -201,7 +203,17 @@ type Result struct {
 	Index int             `json:"index"`
 	Data  []byte          `json:"data"`           // PNG
 	Meta  json.RawMessage `json:"meta,omitempty"` // scores, provenance
+	// Parts are the index's further binary outputs (an image's attention
+	// maps, PNG each), stored apart from Meta so that each is read alone:
+	// GetBlob part k ≥ 1 is Parts[k-1].
+	Parts [][]byte `json:"parts,omitempty"`
 }
+
+// NoResults asks GetMeta for the job alone.
+var NoResults = []int{}
+
+// MaxParts bounds Result.Parts.
+const MaxParts = 1024
 
 // Lease is a job handed to one worker. Attempt is the fencing token: every
 // write made with a stale lease is rejected.
@@ -396,6 +408,9 @@ func validateResult(l Lease, r Result) error {
 	}
 	if len(r.Meta) > 0 && !json.Valid(r.Meta) {
 		return &InvalidError{Field: "meta", Reason: "not valid JSON"}
+	}
+	if len(r.Parts) > MaxParts {
+		return &InvalidError{Field: "parts", Reason: fmt.Sprintf("%d parts; at most %d", len(r.Parts), MaxParts)}
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -51,6 +52,7 @@ type Redis struct {
 	cfg Config
 	k   keys
 	log *slog.Logger
+	hub *eventHub // Events subscribers of this process
 }
 
 // ParseRedisURL checks a redis:// or rediss:// URL without connecting.
@@ -78,6 +80,7 @@ func NewRedis(ctx context.Context, url string, cfg Config, log *slog.Logger) (*R
 	}
 	FailFast(opts)
 	r := &Redis{c: redis.NewClient(opts), cfg: cfg, k: k, log: log}
+	r.hub = newEventHub(r)
 	if err := r.Ping(ctx); err != nil {
 		r.c.Close()
 		return nil, err
@@ -114,8 +117,12 @@ func (r *Redis) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the connection pool; later calls fail with ErrClosed.
-func (r *Redis) Close() error { return r.c.Close() }
+// Close ends event subscriptions and closes the connection pool; later
+// calls fail with ErrClosed.
+func (r *Redis) Close() error {
+	r.hub.close()
+	return r.c.Close()
+}
 
 // mapErr turns go-redis' closed-client error into ErrClosed, and marks
 // the errors of an unreachable server with ErrUnavailable.
@@ -195,6 +202,107 @@ func (r *Redis) Get(ctx context.Context, client, id string) (Job, error) {
 		return Job{}, fmt.Errorf("get %s: %w", id, err)
 	}
 	return j, nil
+}
+
+// GetMeta returns the job with the metadata of its stored results (no Data
+// or Parts): those of indexes, or all when indexes is nil (NoResults:
+// none). It reads the job hash and the m:<index> fields only.
+func (r *Redis) GetMeta(ctx context.Context, client, id string, indexes []int) (Job, error) {
+	if !validID(id) {
+		return Job{}, fmt.Errorf("get %q: %w", id, ErrNotFound)
+	}
+	var hj *redis.MapStringStringCmd
+	var hm *redis.SliceCmd
+	_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		hj = p.HGetAll(ctx, r.k.job(id))
+		if len(indexes) > 0 {
+			hm = p.HMGet(ctx, r.k.results(id), metaFields(indexes)...)
+		}
+		return nil
+	})
+	if err != nil {
+		return Job{}, fmt.Errorf("get %s: %w", id, r.mapErr(err))
+	}
+	m := hj.Val()
+	if len(m) == 0 || m["client"] != client {
+		return Job{}, fmt.Errorf("get %s: %w", id, ErrNotFound)
+	}
+	j, err := jobFromMap(m)
+	if err != nil {
+		return Job{}, fmt.Errorf("get %s: %w", id, err)
+	}
+	if indexes == nil && j.Done > 0 {
+		indexes = make([]int, j.Total)
+		for i := range indexes {
+			indexes[i] = i
+		}
+		hm = r.c.HMGet(ctx, r.k.results(id), metaFields(indexes)...)
+		if err := hm.Err(); err != nil {
+			return Job{}, fmt.Errorf("get %s: %w", id, r.mapErr(err))
+		}
+	}
+	if hm != nil {
+		for k, v := range hm.Val() {
+			if s, ok := v.(string); ok {
+				j.Results = append(j.Results, Result{Index: indexes[k], Meta: json.RawMessage(s)})
+			}
+		}
+	}
+	return j, nil
+}
+
+func metaFields(indexes []int) []string {
+	f := make([]string, len(indexes))
+	for k, i := range indexes {
+		f[k] = "m:" + strconv.Itoa(i)
+	}
+	return f
+}
+
+// jobStateFields are the job hash's fields but the spec (which may hold
+// an uploaded image).
+var jobStateFields = []string{"id", "client", "lane", "model", "total", "done", "state", "attempts",
+	"worker", "error", "cancel", "created", "started", "finished"}
+
+// GetBlob returns the job (without its Spec) and one stored part of result
+// index: 0 its Data, k ≥ 1 Parts[k-1]; nil when that is not stored. It
+// reads the job's state fields and that one field of the results hash.
+func (r *Redis) GetBlob(ctx context.Context, client, id string, index, part int) (Job, []byte, error) {
+	if !validID(id) {
+		return Job{}, nil, fmt.Errorf("get %q: %w", id, ErrNotFound)
+	}
+	field := "d:" + strconv.Itoa(index)
+	if part > 0 {
+		field = "p:" + strconv.Itoa(index) + ":" + strconv.Itoa(part)
+	}
+	var hj *redis.SliceCmd
+	var blob *redis.StringCmd
+	_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		hj = p.HMGet(ctx, r.k.job(id), jobStateFields...)
+		blob = p.HGet(ctx, r.k.results(id), field)
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return Job{}, nil, fmt.Errorf("get %s: %w", id, r.mapErr(err))
+	}
+	m := make(map[string]string, len(jobStateFields))
+	for k, v := range hj.Val() {
+		if s, ok := v.(string); ok {
+			m[jobStateFields[k]] = s
+		}
+	}
+	if len(m) == 0 || m["client"] != client {
+		return Job{}, nil, fmt.Errorf("get %s: %w", id, ErrNotFound)
+	}
+	j, err := jobFromMap(m)
+	if err != nil {
+		return Job{}, nil, fmt.Errorf("get %s: %w", id, err)
+	}
+	if part < 0 || blob.Err() != nil {
+		return j, nil, nil
+	}
+	data, _ := blob.Bytes()
+	return j, data, nil
 }
 
 // Cancel cancels a queued job at once, or asks the worker of a running job
@@ -293,8 +401,12 @@ func (r *Redis) PutResult(ctx context.Context, l Lease, res Result) error {
 	if err := validateResult(l, res); err != nil {
 		return fmt.Errorf("put result %s: %w", l.Job.ID, err)
 	}
-	reply, err := scriptPutResult.Run(ctx, r.c, []string{r.k.job(l.Job.ID), r.k.results(l.Job.ID)},
-		r.k.p, l.Attempt, l.Job.ID, res.Index, res.Data, string(res.Meta)).Slice()
+	args := make([]any, 0, 7+len(res.Parts))
+	args = append(args, r.k.p, l.Attempt, l.Job.ID, res.Index, res.Data, string(res.Meta), len(res.Parts))
+	for _, p := range res.Parts {
+		args = append(args, p)
+	}
+	reply, err := scriptPutResult.Run(ctx, r.c, []string{r.k.job(l.Job.ID), r.k.results(l.Job.ID)}, args...).Slice()
 	if err != nil {
 		return fmt.Errorf("put result %s[%d]: %w", l.Job.ID, res.Index, r.mapErr(err))
 	}
@@ -337,82 +449,6 @@ func (r *Redis) Fail(ctx context.Context, l Lease, cause error, retryable bool) 
 		return nil
 	default:
 		return fenceErr("fail", l, st)
-	}
-}
-
-// Events streams the job's events: first its current state, then every
-// event after it, until the job finishes or ctx ends. It tails the job's
-// event stream with XREAD BLOCK (holding one pooled connection per
-// subscriber); a Redis outage pauses the stream, which resumes where it was.
-func (r *Redis) Events(ctx context.Context, id string) (<-chan Event, error) {
-	if !validID(id) {
-		return nil, fmt.Errorf("events %q: %w", id, ErrNotFound)
-	}
-	var hj *redis.MapStringStringCmd
-	var last *redis.XMessageSliceCmd
-	_, err := r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		hj = p.HGetAll(ctx, r.k.job(id))
-		last = p.XRevRangeN(ctx, r.k.events(id), "+", "-", 1)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("events %s: %w", id, r.mapErr(err))
-	}
-	if len(hj.Val()) == 0 {
-		return nil, fmt.Errorf("events %s: %w", id, ErrNotFound)
-	}
-	j, err := jobFromMap(hj.Val())
-	if err != nil {
-		return nil, fmt.Errorf("events %s: %w", id, err)
-	}
-	from := "0-0"
-	if msgs := last.Val(); len(msgs) > 0 {
-		from = msgs[0].ID
-	}
-	ch := make(chan Event, 16)
-	go r.tail(ctx, id, snapshotEvent(j), from, ch)
-	return ch, nil
-}
-
-func (r *Redis) tail(ctx context.Context, id string, first Event, from string, ch chan<- Event) {
-	defer close(ch)
-	send := func(ev Event) bool {
-		select {
-		case ch <- ev:
-			return !ev.Terminal()
-		case <-ctx.Done():
-			return false
-		}
-	}
-	if !send(first) {
-		return
-	}
-	for ctx.Err() == nil {
-		streams, err := r.c.XRead(ctx, &redis.XReadArgs{
-			Streams: []string{r.k.events(id), from}, Count: 100, Block: 500 * time.Millisecond,
-		}).Result()
-		if errors.Is(err, redis.Nil) {
-			continue
-		}
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, redis.ErrClosed) {
-				return
-			}
-			r.log.Warn("events: read failed, retrying", "job_id", id, "err", err)
-			select {
-			case <-time.After(250 * time.Millisecond):
-			case <-ctx.Done():
-			}
-			continue
-		}
-		for _, s := range streams {
-			for _, m := range s.Messages {
-				from = m.ID
-				if !send(eventFromMessage(id, m.Values)) {
-					return
-				}
-			}
-		}
 	}
 }
 
@@ -501,7 +537,8 @@ func jobFromMap(m map[string]string) (Job, error) {
 	return j, err
 }
 
-// resultsFromMap converts a results hash (d:<i> data, m:<i> meta), by index.
+// resultsFromMap converts a results hash (d:<i> data, m:<i> meta, p:<i>:<k>
+// parts), by index.
 func resultsFromMap(m map[string]string) ([]Result, error) {
 	var out []Result
 	for f, v := range m {
@@ -516,6 +553,13 @@ func resultsFromMap(m map[string]string) ([]Result, error) {
 		r := Result{Index: i, Data: []byte(v)}
 		if meta := m["m:"+rest]; meta != "" {
 			r.Meta = []byte(meta)
+		}
+		for k := 1; ; k++ {
+			p, ok := m["p:"+rest+":"+strconv.Itoa(k)]
+			if !ok {
+				break
+			}
+			r.Parts = append(r.Parts, []byte(p))
 		}
 		out = append(out, r)
 	}

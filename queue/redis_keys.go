@@ -12,7 +12,8 @@ import (
 // the same names from the same prefix (ARGV[1]); change both together.
 //
 //	<p>job:<id>             hash   the job (fields: see jobFields)
-//	<p>job:<id>:res         hash   results: d:<index> → PNG bytes, m:<index> → meta JSON
+//	<p>job:<id>:res         hash   results: d:<index> → PNG bytes, m:<index> → meta JSON,
+//	                               p:<index>:<k> → part k (from 1), each read alone
 //	<p>job:<id>:ev          stream progress events of one job (MAXLEN ~1000)
 //	<p>idem:<n>:<client>:<key> string idempotency key → job id (n = len(client))
 //	<p>cq:<lane>:<client>   list   the client's queued job ids in a lane, FIFO

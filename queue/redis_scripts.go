@@ -275,6 +275,7 @@ return {'ok'}
 //
 //	KEYS[1] job hash  KEYS[2] results hash
 //	ARGV[2] attempt  ARGV[3] job id  ARGV[4] index  ARGV[5] data  ARGV[6] meta
+//	ARGV[7] number of parts  ARGV[8...] the parts (fields p:<index>:<k>, k from 1)
 //
 // A write from a stale attempt is rejected; an index already stored (by
 // this attempt's retry or by an earlier attempt that still held the lease)
@@ -292,6 +293,9 @@ if redis.call('HSETNX', rk, 'd:' .. ARGV[4], ARGV[5]) == 0 then
   return {'ok', redis.call('HGET', jk, 'done')}
 end
 redis.call('HSET', rk, 'm:' .. ARGV[4], ARGV[6])
+for k = 1, tonumber(ARGV[7]) do
+  redis.call('HSET', rk, 'p:' .. ARGV[4] .. ':' .. k, ARGV[7 + k])
+end
 local done = redis.call('HINCRBY', jk, 'done', 1)
 emit(ARGV[3], 'result', now_ms(), done, total, idx, '')
 return {'ok', done}

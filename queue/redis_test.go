@@ -3,11 +3,14 @@
 package queue_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -81,7 +84,7 @@ func TestRedisOutageIsUnavailable(t *testing.T) {
 func TestRedisRemovesIdleConsumers(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	ctx := t.Context()
-	cfg := queue.Config{LeaseTTL: 5 * time.Second, ConsumerIdle: 300 * time.Millisecond, PollInterval: 20 * time.Millisecond, Prefix: "{gc}:"}
+	cfg := queue.Config{LeaseTTL: 5 * time.Second, ConsumerIdle: 1500 * time.Millisecond, PollInterval: 20 * time.Millisecond, Prefix: "{gc}:"}
 	q, err := queue.NewRedis(ctx, srv.URL(), cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -114,13 +117,69 @@ func TestRedisRemovesIdleConsumers(t *testing.T) {
 		slices.Sort(out)
 		return out
 	}
-	if n := names(); len(n) < 6 {
+	if n := names(); len(n) < 2 || !slices.Contains(n, "holder") {
 		t.Fatalf("consumers before: %v", n)
 	}
-	time.Sleep(700 * time.Millisecond)
+	time.Sleep(2 * cfg.ConsumerIdle)
 	claimNone(t, q, "live")
 	if n := names(); !slices.Equal(n, []string{"holder"}) {
 		t.Fatalf("consumers after: %v, want the holder of a lease only", n)
+	}
+}
+
+// Serving one image of an n = 16 job reads about one image from Redis,
+// not sixteen (nor their attention maps).
+func TestRedisReadsOneImage(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	ctx := t.Context()
+	q, err := queue.NewRedis(ctx, srv.URL(), queue.Config{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	j := mustEnqueue(t, q, queue.NewJob{Client: "alice", Model: "m", Total: 16, Spec: json.RawMessage(`{"prompt":"a bird"}`)})
+	l := claimOne(t, q, "w1", 0)
+	const size = 20000
+	for i := range 16 {
+		img := bytes.Repeat([]byte{byte(i)}, size)
+		att := [][]byte{bytes.Repeat([]byte{1}, size/4), bytes.Repeat([]byte{2}, size/4)}
+		if err := q.PutResult(ctx, l, queue.Result{Index: i, Data: img, Meta: json.RawMessage(`{"seed":1}`), Parts: att}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	defer raw.Close()
+	sent := func() int64 {
+		info, err := raw.Info(ctx, "stats").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(info, "\r\n") {
+			if v, ok := strings.CutPrefix(line, "total_net_output_bytes:"); ok {
+				n, _ := strconv.ParseInt(v, 10, 64)
+				return n
+			}
+		}
+		t.Fatal("no total_net_output_bytes")
+		return 0
+	}
+	a := sent()
+	b := sent() // b-a: one INFO reply
+	if _, blob, err := q.GetBlob(ctx, "alice", j.ID, 7, 0); err != nil || len(blob) != size {
+		t.Fatalf("blob: %d bytes, %v", len(blob), err)
+	}
+	c := sent()
+	read := (c - b) - (b - a)
+	t.Logf("one image of an n=16 job: %d bytes read from Redis (image %d)", read, size)
+	if read > size+2000 {
+		t.Fatalf("serving one %d-byte image read %d bytes from Redis", size, read)
+	}
+	if _, err := q.GetMeta(ctx, "alice", j.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	d := sent()
+	if meta := (d - c) - (b - a); meta > 4000 {
+		t.Fatalf("the metadata of 16 images read %d bytes", meta)
 	}
 }
 
@@ -237,5 +296,65 @@ func TestRedisRestartKeepsJobs(t *testing.T) {
 	l2 := claimOne(t, q, "w1", 2*time.Second)
 	if l2.Job.ID != b.ID {
 		t.Fatalf("claimed %s, want the queued job %s", l2.Job.ID, b.ID)
+	}
+}
+
+// 1,000 watchers of one process share one reader: the connections the
+// queue opens stay within its pool however many watch, and every watcher
+// gets every event of its job, in order, once.
+func TestRedisEventsFanOut(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	ctx := t.Context()
+	const pool, watchers, jobs = 8, 1000, 4
+	q, err := queue.NewRedis(ctx, srv.URL()+"?pool_size=8&client_name=fanout", queue.Config{Prefix: "{fan}:"}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	var ids []string
+	for range jobs {
+		ids = append(ids, mustEnqueue(t, q, queue.NewJob{Client: "alice", Model: "m", Total: 3}).ID)
+	}
+	var chans []<-chan queue.Event
+	for w := range watchers {
+		ch, err := q.Events(ctx, ids[w%jobs])
+		if err != nil {
+			t.Fatal(err)
+		}
+		chans = append(chans, ch)
+	}
+	raw := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	defer raw.Close()
+	conns := func() int {
+		list, err := raw.ClientList(ctx).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Count(list, "name=fanout")
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := conns(); n > pool {
+		t.Fatalf("%d connections with %d watchers; the pool holds %d", n, watchers, pool)
+	}
+	for range jobs {
+		l := claimOne(t, q, "w1", time.Second)
+		for i := range 3 {
+			if err := put(t, q, l, i, "png"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := q.Ack(ctx, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{queue.EventQueued, queue.EventStarted, queue.EventResult, queue.EventResult, queue.EventResult, queue.EventSucceeded}
+	for w, ch := range chans {
+		// A watcher subscribed before the claim sees queued (its snapshot) and all that followed.
+		if got := types(collect(t, ch, 20*time.Second)); !slices.Equal(got, want) {
+			t.Fatalf("watcher %d got %v, want %v", w, got, want)
+		}
+	}
+	if n := conns(); n > pool {
+		t.Fatalf("%d connections after the events; the pool holds %d", n, pool)
 	}
 }

@@ -76,7 +76,7 @@ func (s *Server) createDataset(c *fiber.Ctx) error {
 // datasetJob gets the caller's job and checks that it is a dataset job.
 func (s *Server) datasetJob(c *fiber.Ctx) (queue.Job, error) {
 	who := callerOf(c)
-	j, err := s.jobs.Get(c.UserContext(), who.client, c.Params("id"))
+	j, err := s.jobs.GetMeta(c.UserContext(), who.client, c.Params("id"), nil)
 	if err != nil {
 		return j, err
 	}

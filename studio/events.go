@@ -27,8 +27,8 @@ func (s *Server) events(c *fiber.Ctx) error { return s.streamEvents(c, true) }
 func (s *Server) streamEvents(c *fiber.Ctx, withImages bool) error {
 	who := callerOf(c)
 	id := c.Params("id")
-	// Get checks that the job is the caller's (Events does not).
-	if _, err := s.jobs.Get(c.UserContext(), who.client, id); err != nil {
+	// GetMeta checks that the job is the caller's (Events does not).
+	if _, err := s.jobs.GetMeta(c.UserContext(), who.client, id, queue.NoResults); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -41,10 +41,11 @@ func (s *Server) streamEvents(c *fiber.Ctx, withImages bool) error {
 	c.Set(fiber.HeaderCacheControl, "no-cache")
 	c.Set("X-Accel-Buffering", "no")
 	heartbeat, stop, log := s.lim.Heartbeat, s.stop, s.log
-	images := &imageCache{jobs: s.jobs, client: who.client, id: id, log: log}
+	images := &imageMeta{jobs: s.jobs, client: who.client, id: id, log: log}
 	c.Context().SetBodyStreamWriter(fasthttp.StreamWriter(func(w *bufio.Writer) {
 		defer cancel()
 		seq := 0
+		sent := map[int]bool{} // images sent: each goes once
 		send := func(ev api.Event) error {
 			seq++
 			data, err := json.Marshal(ev)
@@ -72,6 +73,10 @@ func (s *Server) streamEvents(c *fiber.Ctx, withImages bool) error {
 						continue
 					}
 					if ev.Type == api.EventImage {
+						if sent[*ev.Index] {
+							continue
+						}
+						sent[*ev.Index] = true
 						ev.Image = images.get(ctx, *ev.Index)
 					}
 					if err := send(ev); err != nil {
@@ -120,38 +125,28 @@ func sseEvents(qe queue.Event) []api.Event {
 	return nil
 }
 
-// imageCache finds the stored images of one job for its event stream, so
-// that an image event carries the image's seed, fidelity and scores: the
-// client need not read the job once per image. One read of the job
-// serves every image stored by then.
-type imageCache struct {
+// imageMeta reads the metadata of stored image k of one job (one small
+// read: no pixels, no other image), so that an image event carries the
+// image's seed, fidelity and scores; nil when it cannot be read now (the
+// client still has the job's link to read it from).
+type imageMeta struct {
 	jobs       Jobs
 	client, id string
 	log        *slog.Logger
-	byIndex    map[int]api.Image
 }
 
-// get returns image k, or nil when it cannot be read now (the client
-// still has the job's link to read it from).
-func (c *imageCache) get(ctx context.Context, k int) *api.Image {
-	if img, ok := c.byIndex[k]; ok {
-		return &img
-	}
+func (m *imageMeta) get(ctx context.Context, k int) *api.Image {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	j, err := c.jobs.Get(ctx, c.client, c.id)
+	j, err := m.jobs.GetMeta(ctx, m.client, m.id, []int{k})
 	if err != nil {
-		c.log.Debug("event stream: image metadata not read", "job_id", c.id, "index", k, "err", err)
+		m.log.Debug("event stream: image metadata not read", "job_id", m.id, "index", k, "err", err)
 		return nil
 	}
-	if c.byIndex == nil {
-		c.byIndex = map[int]api.Image{}
-	}
 	for _, img := range jobView(j).Images {
-		c.byIndex[img.Index] = img
-	}
-	if img, ok := c.byIndex[k]; ok {
-		return &img
+		if img.Index == k {
+			return &img
+		}
 	}
 	return nil
 }

@@ -122,7 +122,7 @@ func (s *Server) textModels() []string {
 // getGeneration is GET /v1/generations/{id}.
 func (s *Server) getGeneration(c *fiber.Ctx) error {
 	who := callerOf(c)
-	j, err := s.jobs.Get(c.UserContext(), who.client, c.Params("id"))
+	j, err := s.jobs.GetMeta(c.UserContext(), who.client, c.Params("id"), nil)
 	if err != nil {
 		return err
 	}

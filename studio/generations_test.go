@@ -92,13 +92,21 @@ func (e *env) fakeWork(pause time.Duration) queue.Lease {
 		time.Sleep(pause)
 		meta := jobspec.ImageMeta{Index: k, Seed: spec.Seed + uint64(k), Size: 64, Attempts: 1, Fidelity: 0.5, FidelityMeasure: "class_probability",
 			Scores: json.RawMessage(`{"class":"x","class_prob":0.5,"class_rank":1,"top":[{"label":"x","prob":0.5}]}`)}
+		// Attention maps travel as parts (as the worker stores them); odd
+		// images keep them inline, as results stored by older workers do.
+		var parts [][]byte
 		if spec.Prompt != "" {
 			for _, w := range strings.Fields(spec.Prompt) {
-				meta.Attention = append(meta.Attention, jobspec.WordMap{Word: w, PNG: testPNG(e.t, 16, 16)})
+				if k%2 == 0 {
+					meta.Attention = append(meta.Attention, jobspec.WordMap{Word: w})
+					parts = append(parts, testPNG(e.t, 16, 16))
+				} else {
+					meta.Attention = append(meta.Attention, jobspec.WordMap{Word: w, PNG: testPNG(e.t, 16, 16)})
+				}
 			}
 		}
 		raw, _ := json.Marshal(meta)
-		if err := e.q.PutResult(e.t.Context(), l, queue.Result{Index: k, Data: testPNG(e.t, 64, 64), Meta: raw}); err != nil {
+		if err := e.q.PutResult(e.t.Context(), l, queue.Result{Index: k, Data: testPNG(e.t, 64, 64), Meta: raw, Parts: parts}); err != nil {
 			e.t.Fatalf("put result: %v", err)
 		}
 	}

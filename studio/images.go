@@ -11,13 +11,28 @@ import (
 	"github.com/fgstudio/fgstudio/studio/api"
 )
 
-// result finds image k of the caller's job.
-func (s *Server) result(c *fiber.Ctx) (queue.Job, queue.Result, error) {
-	k, err := imageIndex(c, "k")
-	if err != nil {
-		return queue.Job{}, queue.Result{}, err
+// imageKeys parses {k} (and {w} when attention map w is asked for).
+func imageKeys(c *fiber.Ctx, withMap bool) (k, w int, err error) {
+	if k, err = imageIndex(c, "k"); err != nil || !withMap {
+		return k, 0, err
 	}
-	j, err := s.jobs.Get(c.UserContext(), callerOf(c).client, c.Params("id"))
+	w, err = imageIndex(c, "w")
+	return k, w, err
+}
+
+// notStored explains why image k of job j has nothing to serve.
+func notStored(j queue.Job, k int) error {
+	if k >= j.Total {
+		return problem(fiber.StatusNotFound, api.TypeNotFound, "",
+			"job %s has images 0 to %d", j.ID, j.Total-1)
+	}
+	return problem(fiber.StatusNotFound, api.TypeNotFound, "",
+		"image %d of job %s is not finished yet (job %s)", k, j.ID, j.State)
+}
+
+// imageMetaOf reads the metadata of image k of the caller's job (no pixels).
+func (s *Server) imageMetaOf(c *fiber.Ctx, k int) (queue.Job, queue.Result, error) {
+	j, err := s.jobs.GetMeta(c.UserContext(), callerOf(c).client, c.Params("id"), []int{k})
 	if err != nil {
 		return j, queue.Result{}, err
 	}
@@ -26,12 +41,7 @@ func (s *Server) result(c *fiber.Ctx) (queue.Job, queue.Result, error) {
 			return j, r, nil
 		}
 	}
-	if k >= j.Total {
-		return j, queue.Result{}, problem(fiber.StatusNotFound, api.TypeNotFound, "",
-			"job %s has images 0 to %d", j.ID, j.Total-1)
-	}
-	return j, queue.Result{}, problem(fiber.StatusNotFound, api.TypeNotFound, "",
-		"image %d of job %s is not finished yet (job %s)", k, j.ID, j.State)
+	return j, queue.Result{}, notStored(j, k)
 }
 
 // sendPNG answers a PNG that never changes once stored.
@@ -42,13 +52,20 @@ func sendPNG(c *fiber.Ctx, data []byte) error {
 }
 
 // imagePNG is GET /v1/generations/{id}/images/{k}.png: the image with its
-// provenance chunk.
+// provenance chunk. It reads that image alone from the store.
 func (s *Server) imagePNG(c *fiber.Ctx) error {
-	_, r, err := s.result(c)
+	k, _, err := imageKeys(c, false)
 	if err != nil {
 		return err
 	}
-	return sendPNG(c, r.Data)
+	j, data, err := s.jobs.GetBlob(c.UserContext(), callerOf(c).client, c.Params("id"), k, 0)
+	if err != nil {
+		return err
+	}
+	if data == nil {
+		return notStored(j, k)
+	}
+	return sendPNG(c, data)
 }
 
 func attentionOf(r queue.Result) ([]jobspec.WordMap, error) {
@@ -62,7 +79,11 @@ func attentionOf(r queue.Result) ([]jobspec.WordMap, error) {
 // attention is GET /v1/generations/{id}/images/{k}/attention: the words
 // of the prompt with a link to each word's attention map.
 func (s *Server) attention(c *fiber.Ctx) error {
-	j, r, err := s.result(c)
+	k, _, err := imageKeys(c, false)
+	if err != nil {
+		return err
+	}
+	j, r, err := s.imageMetaOf(c, k)
 	if err != nil {
 		return err
 	}
@@ -90,13 +111,22 @@ func (s *Server) attention(c *fiber.Ctx) error {
 	return c.JSON(res)
 }
 
-// attentionPNG is GET /v1/generations/{id}/images/{k}/attention/{w}.png.
+// attentionPNG is GET /v1/generations/{id}/images/{k}/attention/{w}.png:
+// map w is read alone (part w+1 of the image), or, for a result stored
+// with its maps inline, from the image's metadata.
 func (s *Server) attentionPNG(c *fiber.Ctx) error {
-	w, err := imageIndex(c, "w")
+	k, w, err := imageKeys(c, true)
 	if err != nil {
 		return err
 	}
-	j, r, err := s.result(c)
+	_, data, err := s.jobs.GetBlob(c.UserContext(), callerOf(c).client, c.Params("id"), k, w+1)
+	if err != nil {
+		return err
+	}
+	if data != nil {
+		return sendPNG(c, data)
+	}
+	j, r, err := s.imageMetaOf(c, k)
 	if err != nil {
 		return err
 	}
@@ -104,7 +134,7 @@ func (s *Server) attentionPNG(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if w >= len(maps) {
+	if w >= len(maps) || len(maps[w].PNG) == 0 {
 		return problem(fiber.StatusNotFound, api.TypeNotFound, "",
 			"image %d of job %s has %d attention maps", r.Index, j.ID, len(maps))
 	}

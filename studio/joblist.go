@@ -33,7 +33,7 @@ func (s *Server) listJobs(c *fiber.Ctx) error {
 	}
 	out := api.JobList{Jobs: []api.JobSummary{}}
 	for _, id := range ids {
-		j, err := s.jobs.Get(ctx, who.client, id)
+		j, err := s.jobs.GetMeta(ctx, who.client, id, queue.NoResults)
 		if errors.Is(err, queue.ErrNotFound) {
 			if err := s.limiter.Release(ctx, who.client, id); err != nil {
 				s.log.Warn("release quota slot", "job_id", id, "err", err)

@@ -16,10 +16,11 @@ import (
 	"github.com/fgstudio/fgstudio/studio/api"
 )
 
-// brokenJobs fails as a store that lost its connection does, or panics.
+// brokenJobs fails as a broken store does (an unexpected reply: an
+// unreachable one is a 503, see outage_test.go), or panics.
 type brokenJobs struct{ panics bool }
 
-var errStore = errors.New("dial tcp 10.9.8.7:6379: connect: connection refused")
+var errStore = errors.New("store 10.9.8.7:6379: ERR unexpected reply")
 
 func (b brokenJobs) Enqueue(context.Context, queue.NewJob) (queue.Job, bool, error) {
 	return queue.Job{}, false, errStore
@@ -29,6 +30,15 @@ func (b brokenJobs) Get(context.Context, string, string) (queue.Job, error) {
 		panic("index out of range [3] with length 3")
 	}
 	return queue.Job{}, errStore
+}
+func (b brokenJobs) GetMeta(context.Context, string, string, []int) (queue.Job, error) {
+	if b.panics {
+		panic("index out of range [3] with length 3")
+	}
+	return queue.Job{}, errStore
+}
+func (b brokenJobs) GetBlob(context.Context, string, string, int, int) (queue.Job, []byte, error) {
+	return queue.Job{}, nil, errStore
 }
 func (b brokenJobs) Cancel(context.Context, string, string) (queue.Job, error) {
 	return queue.Job{}, errStore

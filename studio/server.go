@@ -137,6 +137,12 @@ type Check struct {
 type Jobs interface {
 	Enqueue(ctx context.Context, n queue.NewJob) (queue.Job, bool, error)
 	Get(ctx context.Context, client, id string) (queue.Job, error)
+	// GetMeta is the job with its results' metadata (no pixels): of
+	// indexes, all when nil, none for queue.NoResults.
+	GetMeta(ctx context.Context, client, id string, indexes []int) (queue.Job, error)
+	// GetBlob is the job (no spec) and one stored part of result index:
+	// 0 its image, k ≥ 1 its k-th part (attention map k-1); nil when not stored.
+	GetBlob(ctx context.Context, client, id string, index, part int) (queue.Job, []byte, error)
 	Cancel(ctx context.Context, client, id string) (queue.Job, error)
 	Events(ctx context.Context, id string) (<-chan queue.Event, error)
 }
@@ -309,6 +315,12 @@ func (noQueue) Enqueue(context.Context, queue.NewJob) (queue.Job, bool, error) {
 }
 func (noQueue) Get(context.Context, string, string) (queue.Job, error) {
 	return queue.Job{}, errNoQueue
+}
+func (noQueue) GetMeta(context.Context, string, string, []int) (queue.Job, error) {
+	return queue.Job{}, errNoQueue
+}
+func (noQueue) GetBlob(context.Context, string, string, int, int) (queue.Job, []byte, error) {
+	return queue.Job{}, nil, errNoQueue
 }
 func (noQueue) Cancel(context.Context, string, string) (queue.Job, error) {
 	return queue.Job{}, errNoQueue

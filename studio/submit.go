@@ -129,7 +129,7 @@ func (s *Server) acquire(ctx context.Context, who caller, limit int) (string, er
 	}
 	freed := false
 	for _, id := range qe.Jobs {
-		j, err := s.jobs.Get(ctx, who.client, id)
+		j, err := s.jobs.GetMeta(ctx, who.client, id, queue.NoResults)
 		if err != nil && !errors.Is(err, queue.ErrNotFound) {
 			return "", err
 		}

@@ -209,11 +209,15 @@ func (l *loop) store(ctx context.Context, t *task, idx int, c candidate) {
 	meta := jobspec.ImageMeta{
 		Index: idx, Seed: c.img.Seed, Size: c.img.Size, Attempts: t.tries[idx],
 		Fidelity: c.fidelity, FidelityMeasure: c.measure, BelowMin: below(t.spec, c.fidelity, c.measure),
-		Scores: scores, Stages: c.img.Stages,
+		Scores: scores,
 	}
-	// The finest stage's maps first, as before there were several.
+	// The finest stage's maps first, as before there were several; each
+	// map's PNG is a part of its own (map w is part w+1). Stage images are
+	// not stored: nothing serves them.
+	var parts [][]byte
 	for _, w := range append(append([]generator.WordMap(nil), c.img.Attention...), c.img.CoarseAttention...) {
-		meta.Attention = append(meta.Attention, jobspec.WordMap{Word: w.Word, PNG: w.PNG, Peak: w.Peak, Stage: w.Stage})
+		meta.Attention = append(meta.Attention, jobspec.WordMap{Word: w.Word, Peak: w.Peak, Stage: w.Stage})
+		parts = append(parts, w.PNG)
 	}
 	raw, err := json.Marshal(meta)
 	if err != nil {
@@ -221,7 +225,7 @@ func (l *loop) store(ctx context.Context, t *task, idx int, c candidate) {
 		l.fail(ctx, t.lease, fmt.Errorf("encode image meta: %w", err), true)
 		return
 	}
-	res := queue.Result{Index: idx, Data: c.img.PNG, Meta: raw}
+	res := queue.Result{Index: idx, Data: c.img.PNG, Meta: raw, Parts: parts}
 	err = l.persist(ctx, "store", t.id(), func() error { return l.w.q.PutResult(ctx, t.lease, res) })
 	switch {
 	case err == nil:

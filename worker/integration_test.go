@@ -161,6 +161,16 @@ func TestRealModelsThroughQueue(t *testing.T) {
 					t.Fatalf("%s job %d image %d (seed %d): PNG differs from the same seed generated alone", s.Model, i, k, meta.Seed)
 				}
 				checkMeta(t, s, k, meta, img)
+				// Each attention map travels as a part of its own, the finest stage first.
+				maps := append(append([]generator.WordMap(nil), img.Attention...), img.CoarseAttention...)
+				if len(j.Results[k].Parts) != len(maps) {
+					t.Fatalf("%s image %d: %d parts for %d attention maps", s.Model, k, len(j.Results[k].Parts), len(maps))
+				}
+				for w, m := range maps {
+					if !bytes.Equal(j.Results[k].Parts[w], m.PNG) || meta.Attention[w].PNG != nil || meta.Attention[w].Word != m.Word {
+						t.Fatalf("%s image %d: attention map %d (%s) not its part %d", s.Model, k, w, m.Word, w+1)
+					}
+				}
 			}
 		}
 	})
@@ -185,8 +195,8 @@ func checkMeta(t *testing.T, s jobspec.Spec, k int, meta jobspec.ImageMeta, img 
 	if err := json.Unmarshal(meta.Scores, &sc); err != nil || len(sc.Top) == 0 {
 		t.Fatalf("%s image %d: scores %s (%v)", s.Model, k, meta.Scores, err)
 	}
-	if s.Prompt != "" && (len(meta.Attention) != len(img.Attention) || len(meta.Stages) != len(img.Stages) || len(meta.Stages) == 0) {
-		t.Fatalf("%s image %d: %d attention maps, %d stages; want %d and %d", s.Model, k,
-			len(meta.Attention), len(meta.Stages), len(img.Attention), len(img.Stages))
+	if s.Prompt != "" && (len(meta.Attention) != len(img.Attention)+len(img.CoarseAttention) || len(meta.Attention) == 0) {
+		t.Fatalf("%s image %d: %d attention maps; want %d", s.Model, k,
+			len(meta.Attention), len(img.Attention)+len(img.CoarseAttention))
 	}
 }

@@ -225,10 +225,11 @@ type ImageMeta struct {
 	FidelityMeasure string `json:"fidelity_measure,omitempty"`
 	// Scores is generator.Scores as JSON.
 	Scores json.RawMessage `json:"scores,omitempty"`
-	// Attention maps, one grayscale PNG per kept prompt word (AttnGAN).
+	// Attention maps, one per kept prompt word and attentional stage
+	// (AttnGAN). Their PNGs travel apart, as the result's parts (map w is
+	// queue part w+1), so that the metadata carries no pixels; a result
+	// stored before that has them inline in PNG.
 	Attention []WordMap `json:"attention,omitempty"`
-	// Stages are the lower-resolution stage images (AttnGAN), smallest first.
-	Stages [][]byte `json:"stages,omitempty"`
 }
 
 // WordMap is the attention of one attentional stage to one word: a
@@ -237,7 +238,7 @@ type ImageMeta struct {
 // Stage the attentional stage, from the coarsest (0).
 type WordMap struct {
 	Word  string  `json:"word"`
-	PNG   []byte  `json:"png"`
+	PNG   []byte  `json:"png,omitempty"`
 	Peak  float32 `json:"peak,omitempty"`
 	Stage int     `json:"stage,omitempty"`
 }
