@@ -42,6 +42,10 @@ func (s *Server) createDataset(c *fiber.Ctx) error {
 		Measure: req.FidelityMeasure, MaxAttempts: req.MaxAttempts, MinNovelty: req.MinNovelty, Prompts: req.Prompts,
 		ShardSize: req.ShardSize}
 	if req.Seed != nil {
+		if *req.Seed > jobspec.MaxSeed {
+			return problem(fiber.StatusUnprocessableEntity, api.TypeInvalidField, "seed",
+				"must be at most %d (2^53−1)", uint64(jobspec.MaxSeed))
+		}
 		spec.Seed = *req.Seed
 	} else {
 		spec.Seed = defaultSeed(callerOf(c).client, "", "dataset")

@@ -110,7 +110,8 @@ func jsonTypeName(t reflect.Type) string {
 	case reflect.Int, reflect.Int64, reflect.Int32:
 		return "an integer"
 	case reflect.Uint64, reflect.Uint, reflect.Uint32:
-		return "a whole number from 0 to 18446744073709551615"
+		// Only seeds are unsigned: 0 … 2^53−1 (jobspec.MaxSeed).
+		return "a whole number from 0 to 9007199254740991"
 	case reflect.Float64, reflect.Float32:
 		return "a number"
 	case reflect.String:

@@ -48,6 +48,7 @@ func FuzzGenerationRequest(f *testing.F) {
 		`{"model":"attngan-birds","prompt":"a small bird with a red crown","n":4,"seed":42}`,
 		`{"model":"cvaegan-birds","class":"002.White_crowned_Black_billed_Spoonbill","min_fidelity":0.5,"max_attempts":3}`,
 		`{"model":"cvaegan-birds","class":"2","n":64,"seed":18446744073709551615,"idempotency_key":"k"}`,
+		`{"model":"cvaegan-birds","class":"2","n":3,"seed":9007199254740990,"min_fidelity":0.5}`,
 		`{"model":"attngan-birds","prompt":"\u00e9\u00e9 bird","n":-1}`,
 		`{"model":"attngan-birds","prompt":"bird","n":1e400}`,
 		`{"model":"classifier-birds","prompt":"bird"}`, `[]`, `null`, `{"model":{}}`, "{\"prompt\":\"\xff\"}", ``,

@@ -84,6 +84,15 @@ func (s *Server) generationSpec(req api.GenerationRequest, client, idem string) 
 		}
 		spec.MaxAttempts = *req.MaxAttempts
 	}
+	// Every seed of the job (its images' and their retries') within
+	// 0 … 2^53−1: none wraps around to another job's.
+	if err := spec.Validate(); err != nil {
+		var fe *jobspec.FieldError
+		if errors.As(err, &fe) {
+			return spec, problem(fiber.StatusUnprocessableEntity, api.TypeInvalidField, fe.Field, "%s", fe.Reason)
+		}
+		return spec, err
+	}
 	return spec, nil
 }
 

@@ -22,8 +22,10 @@ const (
 	maxN           = jobspec.MaxN
 	maxPromptBytes = jobspec.MaxPromptBytes
 	maxIdemKey     = 255
-	// maxSafeSeed keeps default seeds exact in JavaScript numbers.
-	maxSafeSeed = 1<<53 - 1
+	// defaultSeeds is how many default seeds there are: every seed of a
+	// job that starts from one stays within jobspec.MaxSeed, however many
+	// images and tries it makes.
+	defaultSeeds = jobspec.MaxSeed + 1 - jobspec.MaxN*jobspec.MaxAttempts
 )
 
 // idempotencyKey takes the key from the body or the Idempotency-Key
@@ -50,11 +52,11 @@ func idempotencyKey(c *fiber.Ctx, fromBody string) (string, error) {
 func defaultSeed(client, idemKey, salt string) uint64 {
 	if idemKey != "" {
 		sum := sha256.Sum256([]byte(client + "\x00" + idemKey + "\x00" + salt))
-		return binary.BigEndian.Uint64(sum[:8]) & maxSafeSeed
+		return binary.BigEndian.Uint64(sum[:8]) % defaultSeeds
 	}
 	var b [8]byte
 	_, _ = rand.Read(b[:])
-	return binary.BigEndian.Uint64(b[:]) & maxSafeSeed
+	return binary.BigEndian.Uint64(b[:]) % defaultSeeds
 }
 
 // submit enqueues spec for the caller, within its active-job quota, and

@@ -39,6 +39,11 @@ const (
 	MaxN           = 64
 	MaxPromptBytes = 2000
 	MaxAttempts    = 8
+	// MaxSeed is the largest seed, 2^53−1: every seed a job uses (its
+	// images' and their retries') is an integer that JSON numbers keep
+	// exactly in every client language (a JavaScript number, a float64,
+	// an int64), and seeds never wrap around.
+	MaxSeed = 1<<53 - 1
 )
 
 // Spec is one job. Fields not used by its Kind must be empty.
@@ -129,6 +134,9 @@ func (s Spec) Validate() error {
 		if len(s.Image) > 0 || s.From != nil || s.To != nil {
 			return bad("kind", "generate takes no image, from or to")
 		}
+		if err := s.checkSeeds(); err != nil {
+			return err
+		}
 	case Morph:
 		if len(s.Image) == 0 {
 			return bad("image", "is required")
@@ -148,6 +156,12 @@ func (s Spec) Validate() error {
 		}
 		if s.N < 2 || s.N > MaxN {
 			return bad("n", "must be between 2 and %d", MaxN)
+		}
+		if s.From.Seed > MaxSeed {
+			return bad("from.seed", "must be at most %d (2^53−1)", uint64(MaxSeed))
+		}
+		if s.To.Seed > MaxSeed {
+			return bad("to.seed", "must be at most %d (2^53−1)", uint64(MaxSeed))
 		}
 		if s.Prompt != "" || s.Class != "" || len(s.Image) > 0 {
 			return bad("kind", "interpolate takes from, to and n only")
@@ -182,6 +196,30 @@ func (s Spec) Attempts() int {
 		return s.MaxAttempts
 	}
 	return DefaultMaxAttempts
+}
+
+// LastSeed is the largest seed a generate job may use: that of the last
+// try of its last image, Seed + Attempts·N − 1.
+func (s Spec) LastSeed() uint64 {
+	return s.Seed + uint64(s.Attempts())*uint64(s.N) - 1
+}
+
+// checkSeeds holds every seed of a generate job within 0…MaxSeed, so that
+// none wraps around to another job's.
+func (s Spec) checkSeeds() error {
+	if s.Seed > MaxSeed {
+		return bad("seed", "must be at most %d (2^53−1)", uint64(MaxSeed))
+	}
+	if s.LastSeed() > MaxSeed {
+		used := uint64(s.Attempts()) * uint64(s.N)
+		why := fmt.Sprintf("n = %d images", s.N)
+		if s.Attempts() > 1 {
+			why += fmt.Sprintf(" with up to %d tries each", s.Attempts())
+		}
+		return bad("seed", "%s use seeds seed … seed+%d, which must stay at most %d (2^53−1): seed must be at most %d",
+			why, used-1, uint64(MaxSeed), uint64(MaxSeed)-used+1)
+	}
+	return nil
 }
 
 // SeedFor is the seed of try (0-based) of image index: Seed+index first,
