@@ -98,18 +98,28 @@ export function morphFrom(src) {
   studio.tab("morph");
   $("morph-file").value = "";
   setSource(src);
-  paintPick();
+  paintPick(true);
   $("morph-class-search").focus();
 }
 
 // paintPick lists the generated images as choices.
-export function paintPick() {
-  const box = clear($("morph-pick"));
+let picked = ""; // the images the pick shows, so that it is redrawn only when they change
+
+export function paintPick(force) {
+  if ($("panel-morph").hidden) return;
+  if (force) picked = "";
   const imgs = [];
   for (const run of runs.all().reverse()) {
     if (run.kind !== "generate") continue;
     for (const img of run.images) if (img && img.url && (img.blob || (img.kept?.blob && !img.kept.thumb))) imgs.push({ run, img });
   }
+  const key = imgs
+    .slice(0, 24)
+    .map(({ img }) => img.url)
+    .join(" ");
+  if (key === picked) return;
+  picked = key;
+  const box = clear($("morph-pick"));
   $("morph-pick-hint").hidden = !imgs.length;
   for (const { run, img } of imgs.slice(0, 24)) {
     const label = `${run.label}, seed ${img.seed}`;

@@ -131,8 +131,10 @@ export function picker({ input, list, multiple = false, pickable = (c) => true, 
       list.focus();
       if (st.active < 0 || !st.shown.some(({ i }) => i === st.active)) move(1);
     } else if (e.key === "Enter" && !e.ctrlKey && !e.metaKey) {
-      // Enter in the search box picks the best match.
+      // Enter in the search box picks the best match (and never submits
+      // the form: its keypress is swallowed too).
       e.preventDefault();
+      st.swallow = true;
       const best = st.shown.find(({ c }) => pickable(c));
       if (best) {
         st.active = best.i;
@@ -140,6 +142,10 @@ export function picker({ input, list, multiple = false, pickable = (c) => true, 
       }
     }
   });
+  input.addEventListener("keypress", (e) => {
+    if (e.key === "Enter" && st.swallow) e.preventDefault();
+  });
+  input.addEventListener("keyup", () => (st.swallow = false));
   list.addEventListener("keydown", (e) => {
     const map = { ArrowDown: 1, ArrowUp: -1, PageDown: 5, PageUp: -5, Home: -1e6, End: 1e6 };
     if (e.key in map) {

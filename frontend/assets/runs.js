@@ -506,7 +506,9 @@ function grid(run, owner) {
 // 128 px), never smoothed.
 export function displaySize(size, zoom) {
   const dpr = devicePixelRatio || 1;
-  const k = zoom === "auto" || !zoom ? Math.max(1, Math.floor(144 / size)) : Number(zoom);
+  // auto: about 128 px, about 192 on a wide screen.
+  const target = window.innerWidth >= 1800 ? 200 : 144;
+  const k = zoom === "auto" || !zoom ? Math.max(1, Math.floor(target / size)) : Number(zoom);
   const dev = Math.max(1, Math.round(k * dpr));
   return { css: (size * dev) / dpr, factor: dev / dpr };
 }
@@ -966,8 +968,13 @@ function initViewer() {
     const blob = img.blob || img.kept?.blob;
     studio.morphFrom({ blob, url: img.url, name: imageName(view.run, img), label: `${view.run.label}, seed ${img.seed}` });
   });
+  let wide = window.innerWidth >= 1800;
   window.addEventListener("resize", () => {
     if (dlg.open) sizeViewer();
+    if (wide !== window.innerWidth >= 1800) {
+      wide = !wide;
+      for (const run of runs.values()) sizeGrids(run);
+    }
   });
 }
 
