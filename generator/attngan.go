@@ -95,6 +95,13 @@ func (a *attnGAN) close() {
 	a.gen.close()
 }
 
+// warmRequest is a prompt of MaxWords known words: the longest caption.
+func (a *attnGAN) warmRequest() Request {
+	words := a.vocab.Words()
+	words = words[:min(len(words), max(1, a.vocab.MaxWords()))]
+	return Request{Prompt: strings.Join(words, " "), N: 1}
+}
+
 func (a *attnGAN) validate(r Request) error {
 	if strings.TrimSpace(r.Prompt) == "" {
 		return fieldErr("prompt", ErrEmptyPrompt, "prompt is empty: describe the bird, e.g. \"a small bird with a red crown\"")

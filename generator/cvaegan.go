@@ -50,6 +50,8 @@ func loadCVAEGAN(rt Runtime, m *catalog.Model, svc *Service) (*cvaeGAN, error) {
 
 func (c *cvaeGAN) info() *catalog.Model { return c.m }
 
+func (c *cvaeGAN) warmRequest() Request { return Request{Class: c.trained[0].Name, N: 1} }
+
 func (c *cvaeGAN) close() {
 	c.gen.close()
 	if c.enc != nil {

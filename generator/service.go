@@ -13,6 +13,8 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/fgstudio/fgstudio/internal/catalog"
 )
@@ -27,6 +29,13 @@ type Config struct {
 	MaxImages int
 	// NoScore skips the fidelity scorer (benchmarks measure its cost).
 	NoScore bool
+	// Warm makes Load create the sessions of every generator (and of the
+	// scorer it uses) and run each once, PoolSize images at once, before
+	// the model is reported loaded: the first job pays neither the session
+	// creation nor ONNX Runtime's first-run allocations (seconds for a
+	// large graph); Load takes that much longer. The morph encoder is
+	// left cold.
+	Warm bool
 }
 
 func (c Config) withDefaults() Config {
@@ -83,6 +92,9 @@ type WordMap struct {
 type model interface {
 	generate(ctx context.Context, reqs []Request) ([][]Image, error)
 	validate(r Request) error
+	// warmRequest is a valid one-image request that runs every graph a
+	// generation runs, at its largest shapes (the longest prompt).
+	warmRequest() Request
 	info() *catalog.Model
 	close()
 }
@@ -133,10 +145,34 @@ func Load(rt Runtime, cat *catalog.Catalog, cfg Config, log *slog.Logger) *Servi
 			s.fail(m.Manifest.Name, err)
 			continue
 		}
+		if cfg.Warm {
+			start := time.Now()
+			if err := warm(mod, cfg.PoolSize); err != nil {
+				mod.close()
+				s.fail(m.Manifest.Name, fmt.Errorf("%w: %s: warm-up run: %v", ErrModel, m.Manifest.Name, err))
+				continue
+			}
+			log.Info("model warmed", "model", m.Manifest.Name, "sessions", cfg.PoolSize, "took", time.Since(start).Round(time.Millisecond))
+		}
 		s.models[m.Manifest.Name] = mod
 		log.Info("model loaded", "model", m.Manifest.Name, "kind", m.Manifest.Kind, "version", m.Manifest.Version)
 	}
 	return s
+}
+
+// warm runs sessions one-image generations at once, so that each pool
+// holds that many sessions, each run once.
+func warm(m model, sessions int) error {
+	r := m.warmRequest()
+	errs := make([]error, sessions)
+	var wg sync.WaitGroup
+	for i := range sessions {
+		wg.Go(func() {
+			_, errs[i] = m.generate(context.Background(), []Request{{Prompt: r.Prompt, Class: r.Class, N: 1, Seed: uint64(i)}})
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 func (s *Service) fail(name string, err error) {

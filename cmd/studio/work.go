@@ -66,12 +66,13 @@ func workerName() string {
 }
 
 // generatorConfig sizes the generator for loops worker loops: a session
-// per graph for each. The worker sends at most --max-batch images per
+// per graph for each, created and run once at load (Warm), so that the
+// first job after readiness pays no session creation. The worker sends at most --max-batch images per
 // Generate call; the generator's own MaxBatch is also its limit on the
 // steps of one interpolation (a single graph run), so it is never below
 // the largest n a job may ask for.
 func generatorConfig(cfg Config, loops int) generator.Config {
-	return generator.Config{PoolSize: loops, MaxBatch: max(cfg.MaxBatch, jobspec.MaxN)}
+	return generator.Config{PoolSize: loops, MaxBatch: max(cfg.MaxBatch, jobspec.MaxN), Warm: true}
 }
 
 // startInProcessWorker runs one worker loop on the embedded queue for
