@@ -2,16 +2,21 @@
 
     classifier  train the fidelity classifier            -> <out>/classifier.pt
     damsm       train DAMSM (text + image encoders)       -> <out>/damsm.pt
-    export      write models/classifier-birds from classifier.pt + damsm.pt (verified ONNX graphs)
-    eval        metrics of the classifier and DAMSM (from checkpoints or from an exported model dir)
+    export      write a classifier model dir from classifier.pt (+ a DAMSM if there is one; verified
+                ONNX graphs), or the judge's (--judge)
+    eval        metrics of the classifier (and DAMSM if there is one), from checkpoints or an
+                exported model dir
     cvaegan     train CVAE-GAN   (fgtrain/cvaegan.py: main(argv))
     attngan     train AttnGAN    (fgtrain/attngan.py: main(argv))
     cvaegan2    train CVAE-GAN v2 at 128 px (fgtrain/cvaegan2.py)
     attngan2    train AttnGAN v2, stages 32/64/128 (fgtrain/attngan2.py)
+    check       what a data set holds and lacks (missing files, captions, attributes, split), first
     bench       PyTorch eager images/s of every graph of exported model dirs (fgtrain/bench.py;
                 --models DIR [--run RUN] --threads N --batches 1,8,32 --json OUT)
 
-Common options: --data DIR --out DIR [--quick] [--minutes N] [--resume] [--seed S] [--threads N].
+Common options: --data DIR --out DIR [--quick] [--minutes N] [--resume] [--seed S] [--threads N]
+[--skip-missing]. Every trainer also runs under torchrun (DistributedDataParallel, one process per GPU
+or, with the gloo backend, per CPU): torchrun --nproc_per_node 2 -m fgtrain classifier ...
 """
 
 from __future__ import annotations
@@ -45,6 +50,14 @@ def _common(p: argparse.ArgumentParser, minutes: float):
     p.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
     p.add_argument("--ckpt-every", type=int, default=200, help="checkpoint every N steps")
     p.add_argument("--eval-every", type=int, default=500, help="evaluate on the test split every N steps")
+    p.add_argument("--skip-missing", action="store_true",
+                   help="leave out images listed in images.txt whose files are missing (a partial download)")
+
+
+def _skip_missing(a) -> None:
+    if getattr(a, "skip_missing", False):
+        from . import data
+        data.SKIP_MISSING = True
 
 
 def _opt(args, **names):
@@ -58,14 +71,30 @@ def cmd_classifier(argv):
                                 "resnet --seed 2)")
     _common(p, 6.0)
     p.add_argument("--name", default="classifier", help="checkpoint <out>/<name>.pt")
-    p.add_argument("--arch", default="cnn", choices=("cnn", "resnet"))
+    p.add_argument("--arch", default="cnn", choices=("cnn", "resnet"),
+                   help="cnn: the compact 64 px CNN; resnet: a ResNet (18-layer layout, BasicBlocks "
+                        "[2,2,2,2] from 96 px up, one block a stage below) for photos")
+    p.add_argument("--size", type=int, default=64,
+                   help="input side in pixels: 64 (sample world), 128 or 224 (photos); a multiple of 16")
+    p.add_argument("--pretrained", metavar="PATH",
+                   help="start the ResNet trunk from torchvision's ResNet-18 ImageNet weights (a "
+                        "resnet18-*.pth file; needs --arch resnet --width 64 --size 96 or more); the "
+                        "trunk then learns at a tenth of --lr")
+    p.add_argument("--augment", default=None, choices=("light", "photo"),
+                   help="light: pad-crop, flip, +-10%% colour (default up to 64 px); photo: random "
+                        "resized crop (35-100%% of the area), flip, +-25%% colour (default above 64 px)")
     a = p.parse_args(argv)
+    if a.size % 16 or a.size < 32:
+        p.error("--size %d: want a multiple of 16, at least 32 (64, 128, 224)" % a.size)
+    _skip_missing(a)
     setup(a.threads, a.seed)
     from .classifier import train
     m = train(a.data, a.out, a.minutes, a.quick, a.resume, a.seed, width=a.width,
               ckpt_every=a.ckpt_every, eval_every=a.eval_every, device=a.device, name=a.name,
-              arch=a.arch, **_opt(a, batch="batch", lr="lr"))
-    print(json.dumps(m, indent=1))
+              arch=a.arch, size=a.size, augment=a.augment, pretrained=a.pretrained,
+              **_opt(a, batch="batch", lr="lr"))
+    if m is not None:
+        print(json.dumps(m, indent=1))
 
 
 def cmd_damsm(argv):
@@ -79,7 +108,12 @@ def cmd_damsm(argv):
                    help="then write the classifier model dir (needs <out>/classifier.pt)")
     p.add_argument("--name", default="damsm", help="checkpoint <out>/<name>.pt (damsm: the one "
                    "AttnGAN trains against; damsm_scorer: the scorer's)")
+    p.add_argument("--captions", default="text", choices=("text", "attributes"),
+                   help="text: the caption files (text/ or text_c10/); attributes: sentences made from "
+                        "CUB's attribute annotations (present, certainty probably/definitely) when a data "
+                        "set has no captions (the model card says so)")
     a = p.parse_args(argv)
+    _skip_missing(a)
     setup(a.threads, a.seed)
     from .damsm import train
     init = a.init_classifier
@@ -89,8 +123,10 @@ def cmd_damsm(argv):
         init = None
     m = train(a.data, a.out, a.minutes, a.quick, a.resume, a.seed, width=a.width,
               init_classifier=init, freeze_trunk=a.freeze_trunk, ckpt_every=a.ckpt_every, eval_every=a.eval_every,
-              device=a.device, name=a.name,
+              device=a.device, name=a.name, captions=a.captions,
               **_opt(a, batch="batch", lr="lr"))
+    if m is None:  # not the main process of a distributed run
+        return
     print(json.dumps(m, indent=1))
     if a.export:
         _export(a.data, a.out, a.export, damsm_name=a.name)
@@ -121,12 +157,23 @@ def fidelity_metrics(data_dir: str, classifier_pt: str) -> dict:
     return out
 
 
-def _export(data_dir, run_dir, model_dir, damsm_name="damsm_scorer"):
+def _export(data_dir, run_dir, model_dir, damsm_name="damsm_scorer", classifier="classifier",
+            name=None, classifier_only=False):
     from .classifier import calibration_metrics
     from .export import write_classifier_dir
-    cpt, dpt = os.path.join(run_dir, "classifier.pt"), os.path.join(run_dir, damsm_name + ".pt")
+    cpt = os.path.join(run_dir, classifier + ".pt")
+    dpt = os.path.join(run_dir, damsm_name + ".pt")
+    if not os.path.exists(cpt):
+        raise SystemExit("fgtrain export: no %s (train it with `fgtrain classifier --out %s --name %s`)"
+                         % (cpt, run_dir, classifier))
+    if classifier_only:
+        dpt = None
+    elif not os.path.exists(dpt):
+        print("fgtrain export: no %s: writing a classifier-only model dir (no text similarity); "
+              "train a DAMSM (`fgtrain damsm --name %s`) to add one" % (dpt, damsm_name), file=sys.stderr)
+        dpt = None
     cm = load_checkpoint(cpt).get("metrics", {})
-    dm = load_checkpoint(dpt).get("metrics", {})
+    dm = load_checkpoint(dpt).get("metrics", {}) if dpt else {}
     metrics = {}
     if "top1" in cm:
         metrics["classifier_top1_test_seen"] = {
@@ -135,45 +182,57 @@ def _export(data_dir, run_dir, model_dir, damsm_name="damsm_scorer"):
         metrics["attribute_accuracy_test_seen"] = {
             "value": cm.get("attr_acc"), "how": "mean per-attribute accuracy of attribute logits > 0, same images"}
     metrics.update(calibration_metrics(cm))
-    metrics.update(fidelity_metrics(data_dir, cpt))
     if "r_precision" in dm:
         metrics["damsm_r_precision_test_seen"] = {
             "value": dm["r_precision"],
             "how": "real test images of seen classes with one of their own captions among 100 "
                    "(99 from other classes), cosine of cnn_code and sent_emb, top-1; mean of %d draws "
                    "(std %.4f), %d images" % (dm.get("folds", 1), dm.get("r_precision_std", 0.0), dm.get("n", 0))}
-    m = write_classifier_dir(model_dir, data_dir, cpt, dpt, metrics, name=os.path.basename(model_dir.rstrip("/")))
+    m = write_classifier_dir(model_dir, data_dir, cpt, dpt, metrics,
+                             name=name or os.path.basename(model_dir.rstrip("/")))
     print("wrote %s (%s)" % (model_dir, ", ".join(sorted(m["graphs"]))))
 
 
 def cmd_export(argv):
     p = argparse.ArgumentParser(prog="fgtrain export",
-                                description="export classifier.pt + damsm.pt of a run to a model dir")
+                                description="export a classifier (+ its DAMSM, if any) of a run to a model dir")
     p.add_argument("--data", required=True)
-    p.add_argument("--run", required=True, help="run directory with classifier.pt and damsm.pt")
+    p.add_argument("--run", required=True, help="run directory with the classifier (and DAMSM) checkpoints")
     p.add_argument("--out", required=True, help="model directory to write (e.g. models/classifier-birds)")
+    p.add_argument("--name", help="model name in model.json (default: the --out folder's name); "
+                   "generators name their scorer by it")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--classifier", default="classifier", help="the classifier checkpoint in --run (<name>.pt)")
     p.add_argument("--damsm-name", default="damsm_scorer",
-                   help="the scorer's DAMSM checkpoint in --run (<name>.pt)")
+                   help="the scorer's DAMSM checkpoint in --run (<name>.pt); without it the model dir "
+                        "holds the classifier alone")
+    p.add_argument("--classifier-only", action="store_true", help="leave the DAMSM encoders out")
     p.add_argument("--judge", action="store_true",
                    help="write the evaluation network's model dir from <run>/judge.pt instead")
+    p.add_argument("--skip-missing", action="store_true",
+                   help="leave out images listed in images.txt whose files are missing")
     a = p.parse_args(argv)
+    _skip_missing(a)
     setup(a.threads, 0)
     if a.judge:
         from .export import write_judge_dir
-        m = write_judge_dir(a.out, a.data, os.path.join(a.run, "judge.pt"))
+        kw = {"name": a.name} if a.name else {}
+        m = write_judge_dir(a.out, a.data, os.path.join(a.run, "judge.pt"), **kw)
         print("wrote %s (%s)" % (a.out, ", ".join(sorted(m["graphs"]))))
         return
-    _export(a.data, a.run, a.out, damsm_name=a.damsm_name)
+    _export(a.data, a.run, a.out, damsm_name=a.damsm_name, classifier=a.classifier, name=a.name,
+            classifier_only=a.classifier_only)
 
 
 def cmd_eval(argv):
     p = argparse.ArgumentParser(prog="fgtrain eval", description=(
-        "classifier top-1 on the test split of seen classes and DAMSM R-precision of real test "
-        "images; from a run's checkpoints (--run) or an exported model dir (--models, runs the "
-        "ONNX graphs with the reference evaluator)"))
+        "classifier top-1 on the test split of seen classes and, when there is a DAMSM, its "
+        "R-precision on real test images; from a run's checkpoints (--run) or an exported model dir "
+        "(--models, runs the ONNX graphs with the reference evaluator)"))
     p.add_argument("--data", required=True)
-    p.add_argument("--run", help="run directory with classifier.pt and damsm.pt")
+    p.add_argument("--run", help="run directory with the classifier (and damsm.pt, if any)")
+    p.add_argument("--classifier", default="classifier", help="the classifier checkpoint in --run (<name>.pt)")
+    p.add_argument("--damsm-name", default="damsm", help="the DAMSM checkpoint in --run, if any (<name>.pt)")
     p.add_argument("--models", help="exported classifier model dir (slow: reference evaluator)")
     p.add_argument("--out", help="write the metrics as JSON here")
     p.add_argument("--limit", type=int, help="evaluate at most N test images")
@@ -181,13 +240,17 @@ def cmd_eval(argv):
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--skip-missing", action="store_true",
+                   help="leave out images listed in images.txt whose files are missing")
     a = p.parse_args(argv)
+    _skip_missing(a)
     setup(a.threads, a.seed)
     if not a.run and not a.models:
         p.error("give --run or --models")
     if a.quick:
         a.limit, a.folds = min(a.limit or 64, 64), 1
-    m = evaluate_real(a.data, run_dir=a.run, model_dir=a.models, limit=a.limit, folds=a.folds, seed=a.seed)
+    m = evaluate_real(a.data, run_dir=a.run, model_dir=a.models, limit=a.limit, folds=a.folds, seed=a.seed,
+                      classifier=a.classifier, damsm_name=a.damsm_name)
     text = json.dumps(m, indent=1)
     print(text)
     if a.out:
@@ -196,21 +259,32 @@ def cmd_eval(argv):
             f.write(text + "\n")
 
 
-def evaluate_real(data_dir, run_dir=None, model_dir=None, limit=None, folds=5, seed=0) -> dict:
+def evaluate_real(data_dir, run_dir=None, model_dir=None, limit=None, folds=5, seed=0,
+                  classifier="classifier", damsm_name="damsm") -> dict:
     """Classifier top-1, attribute accuracy, FID(test vs train), IS and intra-class diversity of
-    real images, and DAMSM R-precision of real test images of seen classes."""
+    real images, and (with a DAMSM) its R-precision on real test images of seen classes."""
     import numpy as np
     import torch
 
     from . import data, metrics
     if run_dir:
-        scorer = metrics.Scorer.from_checkpoints(os.path.join(run_dir, "classifier.pt"),
-                                                 os.path.join(run_dir, "damsm.pt"))
+        cpt, dpt = os.path.join(run_dir, classifier + ".pt"), os.path.join(run_dir, damsm_name + ".pt")
+        if not os.path.exists(cpt):
+            raise SystemExit("fgtrain eval: no %s" % cpt)
+        scorer = metrics.Scorer.from_checkpoints(cpt, dpt if os.path.exists(dpt) else None)
     else:
         scorer = metrics.Scorer.from_model_dir(model_dir)
     idx = data.load_index(data_dir)
-    test = data.CUBDataset(data_dir, "test", "seen", 64, vocab=scorer.vocab, index=idx, seed=seed)
-    train = data.CUBDataset(data_dir, "train", "seen", 64, with_captions=False, index=idx)
+    S = scorer.size
+    if scorer.image_encoder is not None:
+        try:
+            idx = data.use_captions(idx, scorer.captions, "DAMSM R-precision (fgtrain eval)")
+        except data.NoCaptionsError as e:
+            print("fgtrain eval: classifier only: %s" % e, file=sys.stderr)
+            scorer.image_encoder = scorer.text_encoder = scorer.vocab = None
+    test = data.CUBDataset(data_dir, "test", "seen", S, vocab=scorer.vocab, index=idx, seed=seed,
+                           with_captions=scorer.vocab is not None)
+    train = data.CUBDataset(data_dir, "train", "seen", S, with_captions=False, index=idx)
     n = len(test) if limit is None else min(limit, len(test))
     sel = torch.arange(n)
     f, p = scorer.features(test.images[sel], with_probs=True)
@@ -223,15 +297,53 @@ def evaluate_real(data_dir, run_dir=None, model_dir=None, limit=None, folds=5, s
     if scorer.image_encoder is not None:
         import random
         rng = random.Random(seed)
-        ic, _ = scorer.codes(test.images[sel])
+        keep = sel[(test.caption_lens[sel] > 0).any(1)]  # images with an encodable caption
+        ic, _ = scorer.codes(test.images[keep])
         rs = []
         for k in range(folds):
-            b = test.batch(sel, rng=rng)
+            b = test.batch(keep, rng=rng)
             _, sc = scorer.codes(None, b["caption"], b["cap_len"])
-            rs.append(metrics.r_precision(ic, sc, labels, seed=seed + k))
+            rs.append(metrics.r_precision(ic, sc, test.labels[keep].numpy(), seed=seed + k))
         out["r_precision_test_seen"] = float(np.mean(rs))
         out["r_precision_std"] = float(np.std(rs))
     return out
+
+
+def cmd_check(argv):
+    p = argparse.ArgumentParser(prog="fgtrain check", description=(
+        "read a data set as every trainer will and say what it holds and what is missing: classes, "
+        "images (and listed files that are not there), class split, bounding boxes, captions, "
+        "attribute annotations; exit 1 when a trainer would stop"))
+    p.add_argument("--data", required=True)
+    a = p.parse_args(argv)
+    from . import data
+    problems = []
+    try:
+        idx = data.load_index(a.data)
+    except data.MissingFilesError as e:
+        problems.append(str(e))
+        idx = data.load_index(a.data, skip_missing=True)
+    except (FileNotFoundError, ValueError) as e:
+        print("fgtrain check: %s" % e, file=sys.stderr)
+        return 1
+    imgs = idx["images"]
+    train = sum(1 for i in imgs if idx["split"][i] == 1)
+    with_caps = sum(1 for i in imgs if data.read_captions(idx["text_dir"], imgs[i])) if idx["text_dir"] else 0
+    print("data set      %s (metadata in %s)" % (a.data, idx["meta_dir"]))
+    print("classes       %d: %d seen, %d held out%s" % (len(idx["classes"]), len(idx["seen"]), len(idx["heldout"]),
+          "" if idx["heldout"] else " (no testclasses.txt / trainvalclasses.txt: every class is seen)"))
+    print("images        %d (%d train, %d test)%s" % (len(imgs), train, len(imgs) - train,
+          ("; %d listed but missing (--skip-missing leaves them out)" % len(idx["missing"])) if idx["missing"] else ""))
+    print("boxes         %s" % ("%d images" % sum(1 for i in imgs if i in idx["bboxes"]) if idx["bboxes"]
+                                else "none (whole images are used)"))
+    print("captions      %s" % ("%s: %d of %d images" % (idx["text_dir"], with_caps, len(imgs)) if idx["text_dir"]
+                                else "none: text models need --captions attributes or Reed et al.'s text_c10/"))
+    print("attributes    %s" % ("%d, annotated for %d images (--captions attributes can use them)" % (
+        len(idx["attributes"]), sum(1 for i in imgs if i in idx["image_attributes"])) if idx["image_attributes"]
+        else "none"))
+    for msg in problems:
+        print("problem       %s" % msg)
+    return 1 if problems else 0
 
 
 def cmd_bench(argv):
@@ -240,7 +352,7 @@ def cmd_bench(argv):
 
 
 COMMANDS = {"classifier": cmd_classifier, "damsm": cmd_damsm, "export": cmd_export, "eval": cmd_eval,
-            "bench": cmd_bench}
+            "bench": cmd_bench, "check": cmd_check}
 
 
 def main(argv=None) -> int:
@@ -250,6 +362,14 @@ def main(argv=None) -> int:
         print(__doc__)
         return 0 if argv else 2
     cmd, rest = argv[0], argv[1:]
+    try:
+        return _run(cmd, rest, names)
+    finally:
+        from .dist import current
+        current().close()  # leave the process group of a distributed run
+
+
+def _run(cmd, rest, names) -> int:
     if cmd in COMMANDS:
         return COMMANDS[cmd](rest) or 0
     if cmd in MODULE_COMMANDS:

@@ -72,18 +72,50 @@ def real_pyramid(images: torch.Tensor, sizes) -> list[torch.Tensor]:
     return [images if s == images.shape[-1] else F.adaptive_avg_pool2d(images, s) for s in sizes]
 
 
-def train_step(m: AttnGAN, opts: dict, text_enc, img_enc, batch: dict, g: torch.Generator) -> dict:
+class StageLogits(nn.Module):
+    """A stage discriminator as one forward (what DistributedDataParallel wraps): the unconditional
+    logits of images and their conditional logits with each sentence batch given."""
+
+    def __init__(self, D: StageD):
+        super().__init__()
+        self.D = D
+
+    def forward(self, x, *sents):
+        f = self.D(x)
+        return (self.D.uncond_logits(f),) + tuple(self.D.cond_logits(f, s) for s in sents)
+
+
+def train_step(m: AttnGAN, opts: dict, text_enc, img_enc, batch: dict, g: torch.Generator,
+               nets=None, dist=None) -> dict:
     """One AttnGAN step on a batch dict (image, caption, cap_len, label). Returns losses as floats.
 
-    With a mode-seeking weight, the fake half of the step renders the first B/2 captions twice with
-    different noise and G is also pushed to keep those pairs apart (Mao et al., CVPR 2019)."""
+    With a mode-seeking weight, the fake half of the step renders the first B/2 captions twice (rows
+    2i and 2i+1) with different noise and G is also pushed to keep those pairs apart (Mao et al.,
+    CVPR 2019).
+
+    Distributed (fgtrain.dist): caption, cap_len and label are the global batch's, image this rank's
+    rows of it (batch["rows"]); nets has G and the stage discriminators (StageLogits) wrapped in
+    DistributedDataParallel. Noise is drawn for the global batch; means are global-batch means and
+    the DAMSM losses (negatives: the rest of the batch) are computed on the gathered generated
+    images, so the step is the one-process step on the global batch."""
+    from . import dist as fdist
     from .damsm import sent_loss, words_loss
 
+    Dd = dist or fdist.Dist()
     cfg, w = m.cfg, m.w
+    Gnet = nets["G"] if nets else m.G
+    Dnets = nets["Ds"] if nets else [StageLogits(D) for D in m.Ds]
     bce = F.binary_cross_entropy_with_logits
     words, sent, mask = encode_text(text_enc, batch["caption"], batch["cap_len"])
     B = words.shape[0]
+    rrows = batch.get("rows", slice(None)) if Dd.enabled else slice(None)
     labels = batch["label"]
+
+    def gmean(t, n):
+        """This rank's part of the mean over n samples of the global batch (t: per-sample rows)."""
+        per = t[0].numel() if t.dim() > 0 and len(t) else 1
+        return t.sum() * (Dd.world / (n * per))
+
     # wrong captions for D: the next sample's sentence, counted only where the classes differ
     dev = words.device  # noise from the CPU generator, moved: the same run on any device
     roll = torch.roll(torch.arange(B, device=dev), 1)
@@ -91,56 +123,67 @@ def train_step(m: AttnGAN, opts: dict, text_enc, img_enc, batch: dict, g: torch.
     real_sent, wrong_sent = sent, sent[roll]
 
     pairs = w.ms > 0 and B >= 4
-    pick = torch.arange(B // 2, device=dev).repeat(2) if pairs else torch.arange(B, device=dev)
+    pick = torch.arange(B // 2, device=dev).repeat_interleave(2) if pairs else torch.arange(B, device=dev)
     words, sent, mask, cap_lens, labels = (words[pick], sent[pick], mask[pick], batch["cap_len"][pick],
                                            labels[pick])
     Bg = len(pick)
     z = torch.randn(Bg, cfg.z_dim, generator=g).to(dev)
     eps = torch.randn(Bg, cfg.cond_dim, generator=g).to(dev)
-    outs = m.G(z, eps, sent, words, mask)
+    if pairs:  # this rank's generated rows: whole pairs
+        pr = Dd.shard(Bg // 2)
+        frows = slice(2 * pr.start, 2 * pr.stop)
+    else:
+        frows = Dd.shard(Bg)
+    outs = Gnet(z[frows], eps[frows], sent[frows], words[frows], mask[frows])
     n = len(cfg.stage_sizes)
     fakes, mu, logvar = outs[:n], outs[-2], outs[-1]
     reals = real_pyramid(batch["image"], cfg.stage_sizes)
 
     loss_d, logs = 0.0, {}
-    for i, (D, real, fake) in enumerate(zip(m.Ds, reals, fakes)):
-        fr, ff = D(real), D(fake.detach())
-        lr_, lf_ = D.uncond_logits(fr), D.uncond_logits(ff)
-        cr, cf, cw = D.cond_logits(fr, real_sent), D.cond_logits(ff, sent), D.cond_logits(fr, wrong_sent)
-        wrong = (bce(cw, torch.zeros_like(cw), reduction="none") * wrong_w).sum() / wrong_w.sum().clamp(min=1)
-        li = ((bce(lr_, torch.ones_like(lr_)) + bce(cr, torch.ones_like(cr))) / 2
-              + (bce(lf_, torch.zeros_like(lf_)) + bce(cf, torch.zeros_like(cf)) + wrong) / 3)
+    wrong_n = wrong_w.sum().clamp(min=1)
+    for i, (Dn, real, fake) in enumerate(zip(Dnets, reals, fakes)):
+        lr_, cr, cw = Dn(real, real_sent[rrows], wrong_sent[rrows])
+        lf_, cf = Dn(fake.detach(), sent[frows])
+        wrong = (bce(cw, torch.zeros_like(cw), reduction="none") * wrong_w[rrows]).sum() * (Dd.world / wrong_n)
+        li = ((gmean(bce(lr_, torch.ones_like(lr_), reduction="none"), B)
+               + gmean(bce(cr, torch.ones_like(cr), reduction="none"), B)) / 2
+              + (gmean(bce(lf_, torch.zeros_like(lf_), reduction="none"), Bg)
+                 + gmean(bce(cf, torch.zeros_like(cf), reduction="none"), Bg) + wrong) / 3)
         loss_d = loss_d + li
-        logs["d%d" % i] = li.item()
-        logs["d%d_real" % i] = torch.sigmoid(cr).mean().item()
-        logs["d%d_fake" % i] = torch.sigmoid(cf).mean().item()
+        logs["d%d" % i] = li
+        logs["d%d_real" % i] = gmean(torch.sigmoid(cr), B)
+        logs["d%d_fake" % i] = gmean(torch.sigmoid(cf), Bg)
     opts["D"].zero_grad(set_to_none=True)
     loss_d.backward()
     opts["D"].step()
 
     adv = 0.0
-    for D, fake in zip(m.Ds, fakes):
-        f = D(fake)
-        u, c = D.uncond_logits(f), D.cond_logits(f, sent)
-        adv = adv + w.uncond * bce(u, torch.ones_like(u)) + bce(c, torch.ones_like(c))
+    for Dn, fake in zip(Dnets, fakes):
+        u, c = Dn(fake, sent[frows])
+        adv = adv + w.uncond * gmean(bce(u, torch.ones_like(u), reduction="none"), Bg) \
+            + gmean(bce(c, torch.ones_like(c), reduction="none"), Bg)
     region, code = img_enc(fakes[-1])
+    region, code = Dd.gather(region), Dd.gather(code)  # the contrastive losses see the whole batch
     w0, w1, _ = words_loss(region, words, cap_lens, labels)
     s0, s1, _ = sent_loss(code, sent, labels)
     damsm = w0 + w1 + s0 + s1
-    kl = (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp())).mean()
+    kl = gmean(-0.5 * (1 + logvar - mu.pow(2) - logvar.exp()), Bg)
     loss_g = adv + w.damsm * damsm + w.kl * kl
     if pairs:
-        h = Bg // 2
-        img, noise = fakes[-1].flatten(1), torch.cat([z, eps], 1)
-        ratio = (img[:h] - img[h:]).abs().mean(1) / (noise[:h] - noise[h:]).abs().mean(1)
-        loss_g = loss_g + w.ms * (1.0 / (ratio + 1e-5)).mean()
-        logs["ms_ratio"] = ratio.mean().item()
+        img, noise = fakes[-1].flatten(1), torch.cat([z[frows], eps[frows]], 1)
+        ratio = (img[0::2] - img[1::2]).abs().mean(1) / (noise[0::2] - noise[1::2]).abs().mean(1)
+        loss_g = loss_g + w.ms * gmean(1.0 / (ratio + 1e-5), Bg // 2)
+        logs["ms_ratio"] = gmean(ratio, Bg // 2)
     opts["G"].zero_grad(set_to_none=True)
     loss_g.backward()
     opts["G"].step()
-    logs.update(loss_d=loss_d.item(), loss_g=loss_g.item(), adv=adv.item(), damsm=damsm.item(),
-                w_loss=(w0 + w1).item(), s_loss=(s0 + s1).item(), kl=kl.item())
-    return logs
+    logs.update(loss_d=loss_d, loss_g=loss_g, adv=adv, damsm=damsm, w_loss=w0 + w1, s_loss=s0 + s1, kl=kl)
+    out = {k: float(v.item()) if torch.is_tensor(v) else float(v) for k, v in logs.items()}
+    if Dd.enabled:  # every value is this rank's share x world (global terms: the value itself)
+        t = torch.tensor([v / Dd.world for v in out.values()], dtype=torch.float64)
+        t = Dd.sum_(t.to(Dd.device) if str(Dd.device).startswith("cuda") else t).cpu()
+        out = dict(zip(out, t.tolist()))
+    return out
 
 
 def make_optimizers(m: AttnGAN, lr_g: float, lr_d: float) -> dict:
@@ -233,6 +276,7 @@ def evaluate(G: Generator, classifier_path: str, damsm_path: str, data_dir: str,
 
     scorer = Scorer.from_checkpoints(classifier_path, damsm_path)
     idx = index if index is not None else data.load_index(data_dir)
+    data.use_captions(idx, scorer.captions, "AttnGAN evaluation (fgtrain attngan --classifier)")
     size = G.cfg.stage_sizes[-1]
     test = data.CUBDataset(data_dir, "test", "seen", size, vocab=scorer.vocab, index=idx, seed=seed)
     check_classes(classifier_path, test.class_ids)
@@ -327,8 +371,15 @@ def export_graphs(out_dir: str, G: Generator, text_enc, img_enc, n_words: int, i
 
 
 def write_model(model_dir: str, m: AttnGAN, ck: dict, data_dir: str, damsm_path: str, metrics: dict | None,
-                scorer: str = "classifier-birds", log=print) -> dict:
+                scorer: str = "classifier-birds", log=print, name: str | None = None,
+                scorer_classes=None) -> dict:
+    """The model directory; name defaults to the directory's name. A scorer whose classes do not
+    include the generator's (scorer_classes, or the scorer's model dir beside model_dir) is refused."""
     from . import export as ex
+
+    name = name or os.path.basename(os.path.normpath(model_dir))
+    known = ex.scorer_classes(os.path.dirname(os.path.abspath(model_dir)), scorer)
+    ex.check_scorer(name, ck["class_names"], scorer, known if known is not None else scorer_classes)
     from .cvaegan import with_how
     from .damsm import load_damsm
     from .tokenizer import golden_tokenizer
@@ -358,10 +409,15 @@ def write_model(model_dir: str, m: AttnGAN, ck: dict, data_dir: str, damsm_path:
              "padding mask is applied per sample; attention over padding words is exactly 0. Graphs "
              "verified against PyTorch (max abs diff <= 1e-4) at batch sizes 1 and 4 and caption "
              "lengths 5 and 18, with padded rows.")
-    return ex.write_model_dir(model_dir, "attngan-birds", "attngan", entries, sizes, desc, vocab=vocab,
+    captions = ck["args"].get("captions", "text")
+    if captions == "attributes":
+        notes += (" Its captions were made from CUB's attribute annotations (attributes present with "
+                  "certainty 'probably' or 'definitely', as sentences), not written by people: it knows "
+                  "attribute phrases, not free descriptions.")
+    return ex.write_model_dir(model_dir, name, "attngan", entries, sizes, desc, vocab=vocab,
                               classes=ex.classes_json(idx, ck["class_ids"]),
                               metrics=with_how(metrics) if metrics else None, training=training,
-                              scorer=scorer, notes=notes)
+                              scorer=scorer, notes=notes, extra={"captions": captions})
 
 
 REFERENCE_WORDS = 5450  # the reference CUB vocabulary size
@@ -405,43 +461,57 @@ def export_reference(out_dir: str, seed: int = 0, verify: bool = True, log=print
 
 # ---------------------------------------------------------------- training loop
 
-def train(args) -> tuple[AttnGAN, dict]:
+def train(args) -> tuple[AttnGAN, dict | None]:
     """Train or continue (--resume; the configuration and loss weights then come from the
-    checkpoint) within --minutes; returns the model and the final checkpoint dict."""
+    checkpoint) within --minutes; returns the model and the final checkpoint dict (None on ranks
+    other than 0 of a distributed run, which write nothing)."""
     import random
 
-    from .damsm import load_damsm
+    from . import dist as fdist
+    from .damsm import load_damsm_model
 
+    Dd = fdist.init(args.device)
+    device, main = Dd.device, Dd.is_main
     os.makedirs(args.out, exist_ok=True)
-    log = Logger(args.out, "attngan")
-    text_enc, img_enc, vocab = load_damsm(args.damsm)
+    log = Logger(args.out, "attngan") if main else fdist.NullLogger()
+    dm, vocab, dck = load_damsm_model(args.damsm)
+    text_enc, img_enc = dm.text, dm.image
     for p in list(text_enc.parameters()) + list(img_enc.parameters()):
         p.requires_grad_(False)
-    text_enc.to(args.device)
-    img_enc.to(args.device)
+    text_enc.to(device)
+    img_enc.to(device)
     idx = data.load_index(args.data)
+    captions = (dck.get("config") or {}).get("captions", "text")  # the DAMSM's caption source
+    data.use_captions(idx, captions, "fgtrain attngan")
     ds = data.CUBDataset(args.data, "train", "seen", args.size, vocab=vocab, index=idx, seed=args.seed)
     keep = (ds.caption_lens > 0).any(1).nonzero().flatten()  # images with an encodable caption
+    if len(keep) == 0:
+        raise ValueError("fgtrain attngan: no train image of a seen class has a caption the DAMSM's "
+                         "vocabulary can encode")
     path = os.path.join(args.out, "attngan.pt")
     step, seconds = 0, 0.0
+    ck = None
     if args.resume and os.path.exists(path):
         m, ck = load_attngan(path)
-        m.to(args.device)
-        opts = make_optimizers(m, args.lr_g, args.lr_d)
-        for k, o in opts.items():
-            o.load_state_dict(ck["opts"][k])
-        step, seconds = ck["step"], ck["seconds"]
-        log(event="resume", step=step, seconds=round(seconds, 1))
+        m.to(device)
     else:
         cfg = AttnGANConfig(text_dim=text_enc.out_dim, ngf=args.ngf, ndf=args.ndf,
                             stage_sizes=[args.size // 2, args.size], n_res=args.n_res,
                             max_words=vocab.max_words)
-        m = AttnGAN(cfg, loss_weights(args)).to(args.device)
-        opts = make_optimizers(m, args.lr_g, args.lr_d)
+        m = AttnGAN(cfg, loss_weights(args)).to(device)
+    nets = {"G": Dd.wrap(m.G), "Ds": [Dd.wrap(StageLogits(D)) for D in m.Ds]}  # before the optimizers
+    opts = make_optimizers(m, args.lr_g, args.lr_d)
+    if ck:
+        for k, o in opts.items():
+            o.load_state_dict(ck["opts"][k])
+        step, seconds = ck["step"], ck["seconds"]
+        log(event="resume", step=step, seconds=round(seconds, 1))
     args_dict = {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool, type(None)))}
-    budget = Budget(args.minutes, seconds, step + args.quick_steps if args.quick else None, step)
+    args_dict.update(processes=Dd.world, captions=captions)
+    budget = fdist.budget(Budget(args.minutes, seconds, step + args.quick_steps if args.quick else None, step), Dd)
     log(event="start", train=len(keep), vocab=len(vocab), params_G=n_params(m.G), params_D=n_params(m.Ds),
-        minutes=args.minutes, batch=args.batch, stages=m.cfg.stage_sizes)
+        minutes=args.minutes, batch=args.batch, stages=m.cfg.stage_sizes, captions=captions,
+        processes=Dd.world)
     g = torch.Generator().manual_seed(args.seed * 1000003 + step)
     rng = random.Random(args.seed * 7919 + step)
     n, B = len(keep), min(args.batch, len(keep))
@@ -450,6 +520,8 @@ def train(args) -> tuple[AttnGAN, dict]:
     calib = dict(batches=1, batch=16) if args.quick else {}  # BatchNorm statistics of G_ema
 
     def save(step: int, final: bool = False):
+        if not main:
+            return None
         calibrate_ema(m, text_enc, ds, seed=args.seed, **calib)
         ck = checkpoint(m, opts, step, budget.elapsed(), ds, args_dict, args.damsm)
         save_atomic(ck, path)
@@ -461,16 +533,22 @@ def train(args) -> tuple[AttnGAN, dict]:
         nonlocal perm, pos
         if pos + B > n:
             perm, pos = keep[torch.randperm(n, generator=g)], 0
-        b = {k: v.to(args.device) if torch.is_tensor(v) else v
-             for k, v in ds.batch(perm[pos:pos + B], rng=rng).items()}
+        ids = perm[pos:pos + B]  # the global batch (captions for all of it; images: this rank's rows)
+        rows = Dd.shard(len(ids))
+        b = ds.batch(ids, rng=rng)
+        b["image"] = b["image"][rows]
+        b = {k: v.to(device) if torch.is_tensor(v) else v for k, v in b.items()}
+        b["rows"] = rows
         pos += B
         return b
 
     m.G.train()
     m.Ds.train()
     step = run_steps(m, args, budget, log, save, step, next_batch,
-                     lambda b, _step: train_step(m, opts, text_enc, img_enc, b, g))
-    return m, save(step, final=True)
+                     lambda b, _step: train_step(m, opts, text_enc, img_enc, b, g, nets=nets, dist=Dd))
+    ck = save(step, final=True)
+    Dd.barrier()
+    return m, ck
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -502,6 +580,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ckpt-minutes", type=float, default=3.0)
     p.add_argument("--log-every", type=int, default=25)
     p.add_argument("--no-export", action="store_true", help="skip the model directory")
+    p.add_argument("--name", help="model name in model.json (default: the model directory's name)")
+    p.add_argument("--scorer", default="classifier-birds",
+                   help="name of the classifier model that scores this generator's images (checked: its "
+                        "classes must include the generator's)")
+    p.add_argument("--skip-missing", action="store_true",
+                   help="leave out images listed in images.txt whose files are missing")
     p.add_argument("--eval-only", action="store_true", help="evaluate/export <out>/attngan.pt, no training")
     for f in LossWeights.__dataclass_fields__:
         p.add_argument("--w-" + f.replace("_", "-"), dest="w_" + f, type=float, default=None,
@@ -512,6 +596,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv) -> int:
     p = build_parser()
     args = p.parse_args(argv)
+    if args.skip_missing:
+        data.SKIP_MISSING = True
     setup(args.threads, args.seed)
     if args.export_reference:
         export_reference(args.export_reference, args.seed, verify=not args.no_verify)
@@ -519,13 +605,24 @@ def main(argv) -> int:
     if not (args.data and args.out):
         p.error("--data and --out are required")
     path = os.path.join(args.out, "attngan.pt")
+    model_dir = args.model_dir or os.path.join(args.out, "attngan-birds")
     if args.eval_only:
         m, ck = load_attngan(path)
         args.damsm = args.damsm or ck["damsm"]
-    else:
-        if not args.damsm:
-            p.error("--damsm is required for training")
+    elif not args.damsm:
+        p.error("--damsm is required for training")
+    if not args.no_export:  # a scorer that does not know the classes stops us now, not after training
+        from .export import preflight_scorer
+        if args.eval_only:
+            names = ck["class_names"]
+        else:
+            idx = data.load_index(args.data)
+            names = [idx["classes"][c] for c in idx["seen"]]
+        preflight_scorer(model_dir, args.name, args.scorer, names, args.classifier)
+    if not args.eval_only:
         m, ck = train(args)
+        if ck is None:  # not the main process of a distributed run
+            return 0
         m.to("cpu")  # evaluation and export run on the CPU
     log = Logger(args.out, "attngan")
     metrics = None
@@ -535,6 +632,6 @@ def main(argv) -> int:
         with open(os.path.join(args.out, "attngan_metrics.json"), "w", encoding="utf-8") as f:
             json.dump({**metrics, "steps": ck["step"], "seconds": round(ck["seconds"], 1)}, f, indent=1)
     if not args.no_export:
-        write_model(args.model_dir or os.path.join(args.out, "attngan-birds"), m, ck, args.data, args.damsm,
-                    metrics, log=lambda s: log(event="export", msg=s))
+        write_model(model_dir, m, ck, args.data, args.damsm, metrics, log=lambda s: log(event="export", msg=s),
+                    name=args.name, scorer=args.scorer)
     return 0

@@ -1,7 +1,10 @@
-"""Image classifiers: a compact CNN for 64x64 fine-grained images, and a small ResNet.
+"""Image classifiers: a compact CNN for 64x64 fine-grained images, and ResNets.
 
-image [B,3,64,64] in [-1,1] -> logits [B,K], features [B,F] (penultimate, pooled), attributes [B,A]
-(multi-label logits). Trained on train images of seen classes only (a tenth of them kept apart as a
+image [B,3,S,S] in [-1,1] -> logits [B,K], features [B,F] (penultimate, pooled), attributes [B,A]
+(multi-label logits). S is 64 for the sample world; photos (real CUB-200-2011) want 128 or 224 with
+`--arch resnet`, which from 96 px up is the ResNet-18 layout (torchvision's names, widths w..8w;
+w = 64 is ResNet-18 and can start from its ImageNet weights, --pretrained), with photo augmentation
+(random resized crops). Training runs on several processes under torchrun (fgtrain.dist). Trained on train images of seen classes only (a tenth of them kept apart as a
 validation split), with random crop/flip and small colour jitter, cross-entropy (label smoothing 0.1)
 + 0.5 x attribute BCE, AdamW, cosine schedule over a wall-clock budget. Afterwards two temperatures are
 fitted on the validation split (calibrate): one for the class softmax and one for the softmax within
@@ -66,6 +69,72 @@ class _Block(nn.Module):
         return F.relu(self.b(self.a(x)) + self.short(x))
 
 
+class BasicBlock(nn.Module):
+    """ResNet's basic block with torchvision's names (conv1, bn1, conv2, bn2, downsample)."""
+
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.downsample = (nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+                           if stride != 1 or cin != cout else None)
+
+    def forward(self, x):
+        y = F.relu(self.bn1(self.conv1(x)))
+        y = self.bn2(self.conv2(y))
+        return F.relu(y + (self.downsample(x) if self.downsample is not None else x))
+
+
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+class PhotoResTrunk(nn.Module):
+    """The ResNet-18 layout for photos (96 px and up): 7x7/2 conv, 3x3/2 max pool, four stages of
+    two basic blocks (widths w, 2w, 4w, 8w; strides 1, 2, 2, 2): 224 -> 7x7, 128 -> 4x4. Inputs in
+    [-1,1] are normalised as ImageNet models expect, so that --pretrained weights fit."""
+
+    def __init__(self, width: int = 64):
+        super().__init__()
+        w = width
+        self.width = w
+        self.conv1 = nn.Conv2d(3, w, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(w)
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        self.layer1 = nn.Sequential(BasicBlock(w, w, 1), BasicBlock(w, w, 1))
+        self.layer2 = nn.Sequential(BasicBlock(w, 2 * w, 2), BasicBlock(2 * w, 2 * w, 1))
+        self.layer3 = nn.Sequential(BasicBlock(2 * w, 4 * w, 2), BasicBlock(4 * w, 4 * w, 1))
+        self.layer4 = nn.Sequential(BasicBlock(4 * w, 8 * w, 2), BasicBlock(8 * w, 8 * w, 1))
+        self.out_channels = 8 * w
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, x):
+        x = ((x + 1) / 2 - self.mean) / self.std
+        x = self.maxpool(F.relu(self.bn1(self.conv1(x))))
+        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+
+
+def load_pretrained(trunk: nn.Module, path: str) -> int:
+    """Load a torchvision ResNet-18 state dict (e.g. resnet18-f37072fd.pth, ImageNet) into a
+    PhotoResTrunk of width 64; its fc layer is left out. Returns the number of tensors loaded."""
+    from . import load_checkpoint
+    sd = load_checkpoint(path)
+    sd = sd.get("state_dict", sd) if isinstance(sd, dict) else sd
+    sd = {k[len("module."):] if k.startswith("module.") else k: v for k, v in sd.items()}
+    sd = {k: v for k, v in sd.items() if not k.startswith("fc.")}
+    own = trunk.state_dict()
+    bad = [k for k, v in sd.items() if k not in own or own[k].shape != v.shape]
+    missing = [k for k in own if k not in sd]
+    if bad or missing:
+        raise ValueError("%s does not fit the ResNet trunk (width %d; ResNet-18 weights need --width 64 "
+                         "--arch resnet --size 96 or more): unexpected %s, missing %s" % (
+                             path, trunk.width, bad[:3], missing[:3]))
+    trunk.load_state_dict(sd)
+    return len(sd)
+
+
 class ResTrunk(nn.Module):
     """A small ResNet: 64 -> 32 -> 16 -> 8 -> 4 with one residual block per stage (widths w..8w)."""
 
@@ -85,15 +154,28 @@ class ResTrunk(nn.Module):
 ARCHS = {"cnn": Trunk, "resnet": ResTrunk}
 
 
+def make_trunk(arch: str, width: int, size: int = 64) -> nn.Module:
+    """The trunk of an architecture at an input size: "resnet" is ResTrunk up to 64 px and the
+    ResNet-18 layout (PhotoResTrunk) from 96 px up."""
+    if arch not in ARCHS:
+        raise ValueError("arch must be one of %s" % sorted(ARCHS))
+    if size % 16:
+        raise ValueError("image size %d: want a multiple of 16 (64, 128, 224)" % size)
+    if arch == "resnet" and size >= 96:
+        return PhotoResTrunk(width)
+    return ARCHS[arch](width)
+
+
 class Classifier(nn.Module):
     def __init__(self, num_classes: int, num_attributes: int, width: int = 32, dropout: float = 0.2,
-                 arch: str = "cnn"):
+                 arch: str = "cnn", size: int = 64):
         super().__init__()
+        from .dist import RowDropout
         self.num_classes, self.num_attributes = num_classes, num_attributes
         self.arch = arch
-        self.trunk = ARCHS[arch](width)
+        self.trunk = make_trunk(arch, width, size)
         self.feature_dim = self.trunk.out_channels
-        self.drop = nn.Dropout(dropout)
+        self.drop = RowDropout(dropout)
         self.fc = nn.Linear(self.feature_dim, num_classes)
         self.attr = nn.Linear(self.feature_dim, max(1, num_attributes))
 
@@ -122,7 +204,7 @@ def load_classifier(path: str):
     ck = load_checkpoint(path)
     cfg = ck["config"]
     m = Classifier(len(ck["class_ids"]), len(ck["attr_names"]), cfg.get("width", 32),
-                   arch=cfg.get("arch", "cnn"))
+                   arch=cfg.get("arch", "cnn"), size=cfg.get("size", 64))
     m.load_state_dict(ck["state"])
     m.eval()
     return m, ck
@@ -276,43 +358,69 @@ def evaluate(model, ds, batch: int = 256) -> dict:
 def train(data_dir: str, out_dir: str, minutes: float = 6.0, quick: bool = False, resume: bool = False,
           seed: int = 0, batch: int = 64, lr: float = 2e-3, width: int = 32, ckpt_every: int = 200,
           eval_every: int = 500, size: int = 64, device: str = "cpu", log=None, name: str = "classifier",
-          arch: str = "cnn") -> dict:
+          arch: str = "cnn", augment: str | None = None, pretrained: str | None = None) -> dict | None:
     """Train (or continue) a classifier; writes <out>/<name>.pt (calibrated at the end). Returns the
-    final metrics."""
+    final metrics (None on ranks other than 0 of a distributed run, which write nothing).
+
+    augment: "light" (pad-crop, flip, +-10 % colour; default up to 64 px) or "photo" (random resized
+    crop, flip, +-25 % colour; default above). pretrained: torchvision ResNet-18 weights for the trunk
+    (arch resnet, width 64, size >= 96), which then learns at a tenth of the rate."""
+    from . import dist as fdist
+    D = fdist.init(device)
+    device, main = D.device, D.is_main
     os.makedirs(out_dir, exist_ok=True)
-    log = log or Logger(out_dir, name)
+    log = log or (Logger(out_dir, name) if main else fdist.NullLogger())
     idx = data.load_index(data_dir)
+    path = os.path.join(out_dir, name + ".pt")
+    ck = load_checkpoint(path) if resume and os.path.exists(path) else None
+    if ck:
+        width = ck["config"].get("width", width)
+        arch = ck["config"].get("arch", "cnn")
+        size = ck["config"].get("size", 64)
+        augment = ck["config"].get("augment") or augment
+    augment = augment or ("photo" if size > 64 else "light")
+    if augment not in ("light", "photo"):
+        raise ValueError("augment must be light or photo")
     train_ds = data.CUBDataset(data_dir, "train", "seen", size, with_captions=False, index=idx, seed=seed)
     test_ds = data.CUBDataset(data_dir, "test", "seen", size, with_captions=False, index=idx, seed=seed)
     K, A = len(train_ds.class_ids), len(train_ds.attr_names)
-    path = os.path.join(out_dir, name + ".pt")
-    ck = load_checkpoint(path) if resume and os.path.exists(path) else None
-    width = ck["config"].get("width", width) if ck else width
-    arch = ck["config"].get("arch", "cnn") if ck else arch
-    model = Classifier(K, A, width, arch=arch)
+    model = Classifier(K, A, width, arch=arch, size=size)
     if ck:
         if ck["class_ids"] != train_ds.class_ids:
             raise ValueError("resume: the checkpoint's classes differ from the data set's")
         model.load_state_dict(ck["state"])
+    elif pretrained:
+        n = load_pretrained(model.trunk, pretrained)
+        log(event="pretrained", path=os.path.basename(pretrained), tensors=n)
+    pretrained = pretrained or (ck or {}).get("config", {}).get("pretrained")
     model.to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=5e-4)
+    net = D.wrap(model)  # DistributedDataParallel under torchrun (BatchNorm made synchronous first)
+    trunk_ids = {id(p) for p in model.trunk.parameters()}
+    groups = [{"params": [p for p in model.parameters() if id(p) not in trunk_ids], "scale": 1.0},
+              {"params": list(model.trunk.parameters()), "scale": 0.1 if pretrained else 1.0}]
+    opt = torch.optim.AdamW(groups, lr=lr, weight_decay=5e-4)
     step, seconds = 0, 0.0
     if ck:
         if ck.get("opt"):
-            opt.load_state_dict(ck["opt"])
+            try:
+                opt.load_state_dict(ck["opt"])
+            except ValueError:  # a checkpoint from before the trunk's own parameter group
+                log(event="resume", note="optimizer state not restored (older checkpoint)")
         step, seconds = ck["step"], ck["seconds"]
         log(event="resume", step=step, seconds=round(seconds, 1))
     max_steps = step + 8 if quick else None
-    budget = Budget(minutes, seconds, max_steps, step)
+    budget = fdist.budget(Budget(minutes, seconds, max_steps, step), D)
     config = {"width": width, "batch": batch, "lr": lr, "size": size, "seed": seed, "data": data_dir,
-              "device": str(device), "arch": arch, "name": name}
+              "device": str(device), "arch": arch, "name": name, "augment": augment,
+              "pretrained": os.path.basename(pretrained) if pretrained else None, "processes": D.world}
     val_mask = train_ds.image_ids % 10 == VAL_MOD
     val_pos = val_mask.nonzero().flatten()
     fit_pos = (~val_mask).nonzero().flatten()
     if len(val_pos) == 0 or len(fit_pos) == 0:  # tiny data sets (tests): calibrate on what there is
         val_pos = fit_pos = torch.arange(len(train_ds))
     log(event="start", classes=K, attributes=A, train=len(fit_pos), val=len(val_pos),
-        test=len(test_ds), params=n_params(model), minutes=minutes, arch=arch)
+        test=len(test_ds), params=n_params(model), minutes=minutes, arch=arch, size=size,
+        augment=augment, processes=D.world)
 
     g = torch.Generator().manual_seed(seed + step)
     n = len(fit_pos)
@@ -323,30 +431,41 @@ def train(data_dir: str, out_dir: str, minutes: float = 6.0, quick: bool = False
         model.train()
         if pos + batch > n:
             perm, pos = torch.randperm(n, generator=g), 0
-        ids = fit_pos[perm[pos:pos + min(batch, n)]]
+        ids = fit_pos[perm[pos:pos + min(batch, n)]]  # the global batch, the same on every rank
         pos += batch
-        b = train_ds.batch(ids)
-        x = data.augment(b["image"], g).to(device)
+        rows = D.shard(len(ids))
+        mine = ids[rows]
+        x = data.to_float(train_ds.images[mine].to(device))
+        if augment == "photo":
+            x = data.photo_augment(x, g, total=len(ids), rows=rows)
+        else:
+            x = data.augment(x, g, total=len(ids), rows=rows)
         for group in opt.param_groups:
-            group["lr"] = cosine_lr(lr, budget.frac())
-        logits, _, attrs = model(x)
-        loss_c = F.cross_entropy(logits, b["label"].to(device), label_smoothing=0.1)
-        loss_a = F.binary_cross_entropy_with_logits(attrs, b["attrs"].to(device)) if A else logits.new_zeros(())
+            group["lr"] = cosine_lr(lr, budget.frac()) * group["scale"]
+        with fdist.batch_rows(len(ids), rows):
+            logits, _, attrs = net(x)
+        loss_c = F.cross_entropy(logits, train_ds.labels[mine].to(device), label_smoothing=0.1)
+        loss_a = (F.binary_cross_entropy_with_logits(attrs, train_ds.attrs[mine].to(device)) if A
+                  else logits.new_zeros(()))
         loss = loss_c + 0.5 * loss_a
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss * D.weight(len(ids))).backward()
         opt.step()
         step += 1
         budget.step = step
         run_loss = loss.item() if run_loss is None else 0.95 * run_loss + 0.05 * loss.item()
-        if step % 50 == 0 or quick:
-            log(step=step, loss=loss.item(), loss_cls=loss_c.item(), loss_attr=loss_a.item(),
-                avg=run_loss, lr=opt.param_groups[0]["lr"], s=round(budget.elapsed(), 1))
-        if step % eval_every == 0:
+        if step % 50 == 0 or quick:  # the global batch's losses (avg: this rank's running mean)
+            lv, lc, la = D.global_mean([loss.item(), loss_c.item(), loss_a.item()], len(ids))
+            log(step=step, loss=lv, loss_cls=lc, loss_attr=la, avg=run_loss, lr=opt.param_groups[0]["lr"],
+                s=round(budget.elapsed(), 1))
+        if step % eval_every == 0 and main:
             metrics = evaluate(model, test_ds)
             log(step=step, eval="test", **metrics)
-        if step % ckpt_every == 0:
+        if step % ckpt_every == 0 and main:
             save_checkpoint(path, model, opt, step, budget.elapsed(), train_ds, metrics, config)
+    if not main:
+        D.barrier()  # rank 0 evaluates, calibrates and writes the checkpoint
+        return None
     metrics = evaluate(model, test_ds)
     metrics["train_top1"] = evaluate(model, train_ds)["top1"]
     groups = attribute_groups(train_ds.attr_names)
@@ -358,4 +477,5 @@ def train(data_dir: str, out_dir: str, minutes: float = 6.0, quick: bool = False
     metrics.update(steps=step, seconds=round(budget.elapsed(), 1), params=n_params(model))
     save_checkpoint(path, model, opt, step, budget.elapsed(), train_ds, metrics, config, cal)
     log(event="done", **metrics)
+    D.barrier()
     return metrics

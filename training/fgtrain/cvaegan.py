@@ -108,7 +108,8 @@ def run_steps(m: nn.Module, args, budget: Budget, log: Logger, save, step: int, 
             log(step=step, s=round(budget.elapsed(), 1), sec_per_step=round(t_steps / n_steps, 3),
                 **{k: round(v, 5) for k, v in losses.items()})
             t_steps, n_steps = 0.0, 0
-        if time.monotonic() - last_ckpt >= args.ckpt_minutes * 60 and not budget.done():
+        # (the budget's own clock: in a distributed run done() is a collective, and only rank 0 saves)
+        if time.monotonic() - last_ckpt >= args.ckpt_minutes * 60 and not getattr(budget, "inner", budget).done():
             save(step)
             last_ckpt = time.monotonic()
     return step
@@ -178,80 +179,121 @@ def rel_mse(a: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def train_step(m: CVAEGAN, opts: dict, x: torch.Tensor, y: torch.Tensor, g: torch.Generator,
-               group: int = 4, augment: bool = True, ramp: float = 1.0) -> dict:
+               group: int = 4, augment: bool = True, ramp: float = 1.0, nets=None, dist=None,
+               y_all: torch.Tensor | None = None) -> dict:
     """One CVAE-GAN step (D, C, then E+G). Returns the losses as floats.
 
     `ramp` in [0, 1] scales the terms that use D's and C's features (warm-up: while D and C are still
-    untrained their input gradients are noise, and G first learns from pixels, as a CVAE)."""
+    untrained their input gradients are noise, and G first learns from pixels, as a CVAE).
+
+    Distributed (fgtrain.dist): x, y are this rank's rows of a global batch whose labels are y_all;
+    nets holds E, G, D, C wrapped in DistributedDataParallel. Random numbers are drawn for the global
+    batch, random samples come in whole groups per rank, means are global-batch means and batch
+    statistics (feature means, class centres, relative-error scales) are summed over ranks, so the
+    step is the one-process step on the global batch."""
+    from . import dist as fdist
+    Dd = dist or fdist.Dist()
+    nets = nets or m
     w, cfg = m.w, m.cfg
     B = x.shape[0]
-    group = max(2, min(group, B))
-    n_groups = max(1, B // group)
+    y_all = y if y_all is None else y_all
+    B_all = y_all.shape[0]
+    rows = Dd.shard(B_all)
+    group = max(2, min(group, B_all))
+    n_groups_all = max(1, B_all // group)
+    grows = Dd.shard(n_groups_all)
+    n_groups = grows.stop - grows.start
+    P_all = n_groups_all * group  # random samples in the global batch
     bce = F.binary_cross_entropy_with_logits
 
-    # random samples in groups of the same class (classes drawn from the batch)
+    def gmean(t, n):
+        """This rank's part of the mean over n samples of the global batch (t: per-sample rows)."""
+        per = t[0].numel() if t.dim() > 0 and len(t) else 1
+        return t.sum() * (Dd.world / (n * per))
+
+    def gsum(t):  # a statistic summed over ranks (no gradients)
+        return Dd.sum_(t.detach().clone())
+
+    def rel_scale(target, n):  # mean square of a target over the global batch
+        per = target[0].numel() if target.dim() > 0 else 1
+        return (gsum(target.pow(2).sum()) / (n * per)).clamp(min=1e-8)
+
+    # random samples in groups of the same class (classes drawn from the global batch)
     dev = x.device  # noise from the CPU generator, moved: the same run on any device
-    pick = torch.randint(0, B, (n_groups,), generator=g).to(dev)
-    y_p = y[pick].repeat_interleave(group)
-    z_p = torch.randn(n_groups * group, cfg.z_dim, generator=g).to(dev)
+    pick = torch.randint(0, B_all, (n_groups_all,), generator=g)
+    y_p = y_all[pick].repeat_interleave(group).view(n_groups_all, group)[grows].reshape(-1).to(dev)
+    z_p = torch.randn(P_all, cfg.z_dim, generator=g).view(n_groups_all, group, -1)[grows].reshape(-1, cfg.z_dim).to(dev)
     oh, oh_p = m.onehot(y), m.onehot(y_p)
 
-    mu, logvar = m.E(x, oh)
-    z = mu + torch.randn(mu.shape, generator=g).to(dev) * torch.exp(0.5 * logvar)
-    fake = m.G(torch.cat([z, z_p]), torch.cat([oh, oh_p]))
+    with fdist.batch_rows(B_all, rows):
+        mu, logvar = nets.E(x, oh)
+    z = mu + torch.randn((B_all,) + tuple(mu.shape[1:]), generator=g)[rows].to(dev) * torch.exp(0.5 * logvar)
+    fake = nets.G(torch.cat([z, z_p]), torch.cat([oh, oh_p]))
     x_r, x_p = fake[:B], fake[B:]
 
     # D: standard GAN loss; its real features (before this update) are the targets below
-    d_real, fd_real = m.D(x)
-    d_fake, _ = m.D(fake.detach())
-    loss_d = bce(d_real, torch.ones_like(d_real)) + bce(d_fake, torch.zeros_like(d_fake))
+    d_real, fd_real = nets.D(x)
+    d_fake, _ = nets.D(fake.detach())
+    loss_d = (gmean(bce(d_real, torch.ones_like(d_real), reduction="none"), B_all)
+              + gmean(bce(d_fake, torch.zeros_like(d_fake), reduction="none"), B_all + P_all))
     opts["D"].zero_grad(set_to_none=True)
     loss_d.backward()
     opts["D"].step()
     fd_real = fd_real.detach()
 
     # C: real images only (augmented), BatchNorm in train mode; features below in eval mode
-    m.C.train()
-    logits, _ = m.C(data.augment(x, g) if augment else x)
-    loss_c = F.cross_entropy(logits, y)
+    nets.C.train()
+    logits, _ = nets.C(data.augment(x, g, total=B_all, rows=rows) if augment else x)
+    loss_c = gmean(F.cross_entropy(logits, y, reduction="none"), B_all)
     opts["C"].zero_grad(set_to_none=True)
     loss_c.backward()
     opts["C"].step()
-    m.C.eval()
+    nets.C.eval()
 
     # E + G
     with torch.no_grad():
         _, fc_real = m.C(x)
-        m._update_centres(fc_real, y)
-    d_out, fd_fake = m.D(fake)
-    c_logits, fc_fake = m.C(fake)
+        m._update_centres(Dd.gather(fc_real), Dd.gather(y))  # centres from the global batch
+    d_out, fd_fake = nets.D(fake)
+    c_logits, fc_fake = nets.C(fake)
     fd_r, fd_p = fd_fake[:B], fd_fake[B:]
     fc_r, fc_p = fc_fake[:B], fc_fake[B:]
 
-    kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(1).mean()
-    rec_pix = F.mse_loss(x_r, x)
-    rec_feat = rel_mse(fd_r, fd_real) + rel_mse(fc_r, fc_real)
-    fd_mean = fd_real.mean(0)
-    fm_d = rel_mse(fd_p.mean(0), fd_mean) + rel_mse(fd_r.mean(0), fd_mean)
+    kl = gmean(0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(1), B_all)
+    rec_pix = gmean((x_r - x).pow(2), B_all)
+    rec_feat = (gmean((fd_r - fd_real).pow(2), B_all) / rel_scale(fd_real, B_all)
+                + gmean((fc_r - fc_real).pow(2), B_all) / rel_scale(fc_real, B_all))
+    fd_mean = gsum(fd_real.sum(0)) / B_all
+    # batch means of generated features are global-batch means (summed over ranks with gradients)
+    fd_p_mean = Dd.all_sum(fd_p.sum(0)) / P_all
+    fd_r_mean = Dd.all_sum(fd_r.sum(0)) / B_all
+    fm_d = rel_mse(fd_p_mean, fd_mean) + rel_mse(fd_r_mean, fd_mean)
     group_means = fc_p.view(n_groups, group, -1).mean(1)
-    fm_c = rel_mse(group_means, m.centres[y_p.view(n_groups, group)[:, 0]])
+    centres = m.centres[y_p.view(n_groups, group)[:, 0]]
+    fm_c = gmean((group_means - centres).pow(2), n_groups_all) / rel_scale(centres, n_groups_all)
     # mode seeking on the pairs (0,1), (2,3), ... inside each group
     xp = x_p.view(n_groups, group, -1)[:, : group // 2 * 2].reshape(n_groups * (group // 2), 2, -1)
     zp = z_p.view(n_groups, group, -1)[:, : group // 2 * 2].reshape(n_groups * (group // 2), 2, -1)
     ratio = (xp[:, 0] - xp[:, 1]).abs().mean(1) / (zp[:, 0] - zp[:, 1]).abs().mean(1)
-    ms = (1.0 / (ratio + 1e-5)).mean()
-    cls = F.cross_entropy(c_logits[B:], y_p)
-    adv = bce(d_out[B:], torch.ones_like(d_out[B:]))
+    ms = gmean(1.0 / (ratio + 1e-5), n_groups_all * (group // 2))
+    cls = gmean(F.cross_entropy(c_logits[B:], y_p, reduction="none"), P_all)
+    adv = gmean(bce(d_out[B:], torch.ones_like(d_out[B:]), reduction="none"), P_all)
     loss_g = (w.kl * kl + w.rec * rec_pix + w.ms * ms
               + ramp * (w.rec_feat * rec_feat + w.fm_d * fm_d + w.fm_c * fm_c + w.cls * cls + w.adv * adv))
     opts["EG"].zero_grad(set_to_none=True)
     loss_g.backward()
     opts["EG"].step()
 
-    return dict(loss_d=loss_d.item(), loss_c=loss_c.item(), loss_g=loss_g.item(), kl=kl.item(),
-                rec_pix=rec_pix.item(), rec_feat=rec_feat.item(), fm_d=fm_d.item(), fm_c=fm_c.item(),
-                ms_ratio=ratio.mean().item(), cls=cls.item(), adv=adv.item(),
-                d_real=torch.sigmoid(d_real).mean().item(), d_fake=torch.sigmoid(d_fake).mean().item())
+    # logged values: the global batch's (means over ranks of this rank's shares)
+    vals = dict(loss_d=loss_d, loss_c=loss_c, loss_g=loss_g, kl=kl, rec_pix=rec_pix, rec_feat=rec_feat,
+                fm_d=fm_d, fm_c=fm_c, ms_ratio=gmean(ratio, n_groups_all * (group // 2)), cls=cls, adv=adv,
+                d_real=gmean(torch.sigmoid(d_real), B_all), d_fake=gmean(torch.sigmoid(d_fake), B_all + P_all))
+    out = {k: float(v.item()) for k, v in vals.items()}
+    if Dd.enabled:  # every value is this rank's share x world (global terms: the value itself)
+        t = torch.tensor([v / Dd.world for v in out.values()], dtype=torch.float64)
+        t = Dd.sum_(t.to(Dd.device) if str(Dd.device).startswith("cuda") else t).cpu()
+        out = dict(zip(out, t.tolist()))
+    return out
 
 
 def make_optimizers(m: CVAEGAN, lr: float, lr_c: float = 1e-3) -> dict:
@@ -340,7 +382,9 @@ def evaluate(G: Generator, classifier_path: str, data_dir: str, seed: int = 0, i
 def check_classes(classifier_path: str, class_ids) -> None:
     ck = load_checkpoint(classifier_path)
     if list(ck["class_ids"]) != list(class_ids):
-        raise ValueError("the classifier's classes differ from the data set's seen classes")
+        raise ValueError("the classifier %s was trained on %d classes, not on the %d seen classes of the "
+                         "data set: pass --classifier of a classifier trained on this data set" % (
+                             classifier_path, len(ck["class_ids"]), len(class_ids)))
 
 
 def generator_metrics(scorer, real, real_labels, gen, gen_labels, seed: int = 0) -> dict:
@@ -439,8 +483,15 @@ def with_how(metrics: dict) -> dict:
 
 
 def write_model(model_dir: str, m: CVAEGAN, ck: dict, data_dir: str, metrics: dict | None,
-                scorer: str = "classifier-birds", log=print) -> dict:
+                scorer: str = "classifier-birds", log=print, name: str | None = None,
+                scorer_classes=None) -> dict:
+    """The model directory; name defaults to the directory's name. A scorer whose classes do not
+    include the generator's (scorer_classes, or the scorer's model dir beside model_dir) is refused."""
     from . import export as ex
+
+    name = name or os.path.basename(os.path.normpath(model_dir))
+    known = ex.scorer_classes(os.path.dirname(os.path.abspath(model_dir)), scorer)
+    ex.check_scorer(name, ck["class_names"], scorer, known if known is not None else scorer_classes)
 
     os.makedirs(os.path.join(model_dir, "golden"), exist_ok=True)
     entries = export_graphs(m, model_dir, log=log)
@@ -461,7 +512,7 @@ def write_model(model_dir: str, m: CVAEGAN, ck: dict, data_dir: str, metrics: di
              "(BatchNorm statistics recomputed on prior samples). z ~ N(0, I) of size %d; class_onehot "
              "rows may be mixtures (they enter through a linear embedding). Graphs verified against "
              "PyTorch (max abs diff <= 1e-4) at batch sizes 1 and 4." % cfg.z_dim)
-    return ex.write_model_dir(model_dir, "cvaegan-birds", "cvaegan", entries, sizes, desc,
+    return ex.write_model_dir(model_dir, name, "cvaegan", entries, sizes, desc,
                               classes=ex.classes_json(idx, ck["class_ids"]),
                               metrics=with_how(metrics) if metrics else None, training=training,
                               scorer=scorer, notes=notes)
@@ -469,36 +520,50 @@ def write_model(model_dir: str, m: CVAEGAN, ck: dict, data_dir: str, metrics: di
 
 # ---------------------------------------------------------------- training loop
 
-def train(args) -> tuple[CVAEGAN, dict]:
+class _Nets:
+    """The players as a step calls them: DistributedDataParallel-wrapped in a distributed run."""
+
+    def __init__(self, m: CVAEGAN, dist):
+        self.E, self.G, self.D, self.C = (dist.wrap(mod) for mod in (m.E, m.G, m.D, m.C))
+
+
+def train(args) -> tuple[CVAEGAN, dict | None]:
     """Train or continue (--resume; the loss weights then come from the checkpoint) within --minutes;
-    returns the model and the final checkpoint dict."""
+    returns the model and the final checkpoint dict (None on ranks other than 0 of a distributed run,
+    which write nothing)."""
+    from . import dist as fdist
+    Dd = fdist.init(args.device)
+    device, main = Dd.device, Dd.is_main
     os.makedirs(args.out, exist_ok=True)
-    log = Logger(args.out, "cvaegan")
+    log = Logger(args.out, "cvaegan") if main else fdist.NullLogger()
     idx = data.load_index(args.data)
     ds = data.CUBDataset(args.data, "train", "seen", args.size, with_captions=False, index=idx,
                          seed=args.seed)
     path = os.path.join(args.out, "cvaegan.pt")
     step, seconds = 0, 0.0
+    ck = None
     if args.resume and os.path.exists(path):
         m, ck = load_cvaegan(path)
         if list(ck["class_ids"]) != list(ds.class_ids):
             raise ValueError("resume: the checkpoint's classes differ from the data set's")
-        m.to(args.device)
-        opts = make_optimizers(m, args.lr, args.lr_c)
+        m.to(device)
+    else:
+        cfg = CVAEGANConfig(num_classes=len(ds.class_ids), z_dim=args.z_dim, ngf=args.ngf,
+                            nef=args.ndf, ndf=args.ndf, ncf=args.ndf, image_size=args.size)
+        m = CVAEGAN(cfg, loss_weights(args)).to(device)
+    nets = _Nets(m, Dd)  # (BatchNorm made synchronous first: optimizers come after)
+    opts = make_optimizers(m, args.lr, args.lr_c)
+    if ck:
         for k, o in opts.items():
             o.load_state_dict(ck["opts"][k])
         step, seconds = ck["step"], ck["seconds"]
         log(event="resume", step=step, seconds=round(seconds, 1))
-    else:
-        cfg = CVAEGANConfig(num_classes=len(ds.class_ids), z_dim=args.z_dim, ngf=args.ngf,
-                            nef=args.ndf, ndf=args.ndf, ncf=args.ndf, image_size=args.size)
-        m = CVAEGAN(cfg, loss_weights(args)).to(args.device)
-        opts = make_optimizers(m, args.lr, args.lr_c)
     args_dict = {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool, type(None)))}
-    budget = Budget(args.minutes, seconds, step + args.quick_steps if args.quick else None, step)
+    args_dict["processes"] = Dd.world
+    budget = fdist.budget(Budget(args.minutes, seconds, step + args.quick_steps if args.quick else None, step), Dd)
     log(event="start", classes=m.cfg.num_classes, train=len(ds), params_G=n_params(m.G),
         params_E=n_params(m.E), params_D=n_params(m.D), params_C=n_params(m.C), minutes=args.minutes,
-        batch=args.batch)
+        batch=args.batch, processes=Dd.world)
     g = torch.Generator().manual_seed(args.seed * 1000003 + step)
     n, B = len(ds), min(args.batch, len(ds))
     perm, pos = torch.randperm(n, generator=g), 0
@@ -506,6 +571,8 @@ def train(args) -> tuple[CVAEGAN, dict]:
     calib = dict(batches=1, batch=16) if args.quick else {}  # BatchNorm statistics of G_ema
 
     def save(step: int, final: bool = False):
+        if not main:
+            return None
         calibrate_ema(m, seed=args.seed, **calib)
         ck = checkpoint(m, opts, step, budget.elapsed(), ds, args_dict)
         save_atomic(ck, path)
@@ -517,18 +584,22 @@ def train(args) -> tuple[CVAEGAN, dict]:
         nonlocal perm, pos
         if pos + B > n:
             perm, pos = torch.randperm(n, generator=g), 0
-        ids = perm[pos:pos + B]
+        ids = perm[pos:pos + B]  # the global batch; this rank trains on its rows
         pos += B
-        return ds.batch(ids)
+        mine = ids[Dd.shard(len(ids))]
+        return {"image": data.to_float(ds.images[mine]), "label": ds.labels[mine], "label_all": ds.labels[ids]}
 
     def one_step(b, step):
-        return train_step(m, opts, b["image"].to(args.device), b["label"].to(args.device), g, args.group,
-                          ramp=min(1.0, step / args.warmup) if args.warmup > 0 else 1.0)
+        return train_step(m, opts, b["image"].to(device), b["label"].to(device), g, args.group,
+                          ramp=min(1.0, step / args.warmup) if args.warmup > 0 else 1.0, nets=nets, dist=Dd,
+                          y_all=b["label_all"].to(device))
 
     for mod in (m.E, m.G, m.D):
         mod.train()
     step = run_steps(m, args, budget, log, save, step, next_batch, one_step)
-    return m, save(step, final=True)
+    ck = save(step, final=True)
+    Dd.barrier()
+    return m, ck
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -558,6 +629,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ckpt-minutes", type=float, default=3.0)
     p.add_argument("--log-every", type=int, default=25)
     p.add_argument("--no-export", action="store_true", help="skip the model directory")
+    p.add_argument("--name", help="model name in model.json (default: the model directory's name)")
+    p.add_argument("--scorer", default="classifier-birds",
+                   help="name of the classifier model that scores this generator's images (checked: its "
+                        "classes must include the generator's)")
+    p.add_argument("--skip-missing", action="store_true",
+                   help="leave out images listed in images.txt whose files are missing")
     p.add_argument("--eval-only", action="store_true", help="evaluate/export <out>/cvaegan.pt, no training")
     for f in LossWeights.__dataclass_fields__:
         p.add_argument("--w-" + f.replace("_", "-"), dest="w_" + f, type=float, default=None,
@@ -567,11 +644,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv) -> int:
     args = build_parser().parse_args(argv)
+    if args.skip_missing:
+        data.SKIP_MISSING = True
     setup(args.threads, args.seed)
+    model_dir = args.model_dir or os.path.join(args.out, "cvaegan-birds")
     if args.eval_only:
         m, ck = load_cvaegan(os.path.join(args.out, "cvaegan.pt"))
-    else:
+    if not args.no_export:  # a scorer that does not know the classes stops us now, not after training
+        from .export import preflight_scorer
+        if args.eval_only:
+            names = ck["class_names"]
+        else:
+            idx = data.load_index(args.data)
+            names = [idx["classes"][c] for c in idx["seen"]]
+        preflight_scorer(model_dir, args.name, args.scorer, names, args.classifier)
+    if not args.eval_only:
         m, ck = train(args)
+        if ck is None:  # not the main process of a distributed run
+            return 0
         m.to("cpu")  # evaluation and export run on the CPU
     log = Logger(args.out, "cvaegan")
     metrics = None
@@ -581,6 +671,6 @@ def main(argv) -> int:
         with open(os.path.join(args.out, "cvaegan_metrics.json"), "w", encoding="utf-8") as f:
             json.dump({**metrics, "steps": ck["step"], "seconds": round(ck["seconds"], 1)}, f, indent=1)
     if not args.no_export:
-        model_dir = args.model_dir or os.path.join(args.out, "cvaegan-birds")
-        write_model(model_dir, m, ck, args.data, metrics, log=lambda s: log(event="export", msg=s))
+        write_model(model_dir, m, ck, args.data, metrics, log=lambda s: log(event="export", msg=s),
+                    name=args.name, scorer=args.scorer)
     return 0

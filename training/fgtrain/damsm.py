@@ -55,8 +55,9 @@ class TextEncoder(nn.Module):
         super().__init__()
         self.n_words, self.emb_dim, self.hidden = n_words, emb_dim, hidden
         self.out_dim = 2 * hidden
+        from .dist import RowDropout
         self.embed = nn.Embedding(n_words, emb_dim, padding_idx=0)
-        self.drop = nn.Dropout(dropout)
+        self.drop = RowDropout(dropout)
         self.fwd = nn.LSTM(emb_dim, hidden, batch_first=True)
         self.bwd = nn.LSTM(emb_dim, hidden, batch_first=True)
         nn.init.uniform_(self.embed.weight, -0.1, 0.1)
@@ -260,14 +261,16 @@ def _trunk_cache(trunk, ds, batch: int = 128):
 @torch.no_grad()
 def evaluate(model: DAMSM, ds, folds: int = 3, seed: int = 0, batch: int = 128) -> dict:
     """R-precision (1 true caption among 100, 99 from other classes) of real images of `ds`
-    with their own captions (a random one per image and fold), and the mean sentence loss."""
+    with their own captions (a random one per image and fold), and the mean sentence loss. Images
+    without an encodable caption are left out."""
     from .metrics import r_precision
     model.eval()
     dev = next(model.parameters()).device
-    n = len(ds)
+    pos = (ds.caption_lens > 0).any(1).nonzero().flatten().tolist()
+    n = len(pos)
     codes = []
     for i in range(0, n, batch):
-        _, c = model.image(ds.batch(range(i, min(n, i + batch)))["image"].to(dev))
+        _, c = model.image(ds.batch(pos[i:i + batch])["image"].to(dev))
         codes.append(c.cpu())
     codes = torch.cat(codes).double().numpy()
     rng = __import__("random").Random(seed)
@@ -275,44 +278,78 @@ def evaluate(model: DAMSM, ds, folds: int = 3, seed: int = 0, batch: int = 128) 
     for f in range(folds):
         sents = []
         for i in range(0, n, batch):
-            b = ds.batch(range(i, min(n, i + batch)), rng=rng)
+            b = ds.batch(pos[i:i + batch], rng=rng)
             T = int(b["cap_len"].max())
             _, s = model.text(b["caption"][:, :T].to(dev), b["cap_len"].to(dev))
             sents.append(s.cpu())
         sents = torch.cat(sents).double().numpy()
-        scores.append(r_precision(codes, sents, ds.labels.numpy(), seed=seed + f))
+        scores.append(r_precision(codes, sents, ds.labels[pos].numpy(), seed=seed + f))
     return {"r_precision": float(sum(scores) / len(scores)),
             "r_precision_std": float(torch.tensor(scores).std()) if len(scores) > 1 else 0.0,
             "n": n, "folds": folds}
+
+
+class _LocalStep(nn.Module):
+    """One rank's part of a DAMSM step as one forward (what DistributedDataParallel wraps): the text
+    encoder on its captions and the image encoder (or its head, on cached trunk outputs)."""
+
+    def __init__(self, model: DAMSM):
+        super().__init__()
+        self.model = model
+
+    def forward(self, captions, cap_lens, images=None, region=None, last=None):
+        words, sent = self.model.text(captions, cap_lens)
+        if images is not None:
+            feats, code = self.model.image(images)
+        else:
+            feats, code = self.model.image.head(region, last)
+        return words, sent, feats, code
 
 
 def train(data_dir: str, out_dir: str, minutes: float = 8.0, quick: bool = False,
           resume: bool = False, seed: int = 0, batch: int = 48, lr: float = 2e-3, width: int = 32,
           init_classifier: str | None = None, freeze_trunk: bool | None = None,
           ckpt_every: int = 200, eval_every: int = 500, size: int = 64, max_words: int = 18,
-          device: str = "cpu", log=None, name: str = "damsm") -> dict:
-    """Train (or continue) DAMSM; writes <out>/<name>.pt (with the vocabulary). Returns metrics.
+          device: str = "cpu", log=None, name: str = "damsm", captions: str = "text") -> dict | None:
+    """Train (or continue) DAMSM; writes <out>/<name>.pt (with the vocabulary). Returns metrics (None
+    on ranks other than 0 of a distributed run).
 
     Two DAMSMs are trained for the sample models and share nothing: damsm.pt (trunk from lossnet.pt),
     the one AttnGAN trains against, and damsm_scorer.pt (trunk from classifier.pt), the scorer's
     separately named text-similarity measure.
 
+    captions: "text" (the caption files; a NoCaptionsError says where to get them when there are
+    none) or "attributes" (sentences made from CUB's certain attribute annotations; recorded in the
+    checkpoint's config, and so in the model card). Only images with an encodable caption are used.
+
     With init_classifier, the image encoder's trunk starts from the classifier's and, by default
     (freeze_trunk=None), stays frozen as AttnGAN keeps its Inception-v3: its outputs for every
     train image and its mirror image are computed once, and a step trains the text encoder and
-    the image encoder's two projections only."""
+    the image encoder's two projections only. Under torchrun every rank encodes its share of the
+    batch and the losses (whose negatives are the rest of the batch) are computed on the gathered
+    global batch, as one process would."""
     import os
 
     from . import Budget, Logger, cosine_lr, data
+    from . import dist as fdist
 
+    D = fdist.init(device)
+    device, main = D.device, D.is_main
     os.makedirs(out_dir, exist_ok=True)
-    log = log or Logger(out_dir, name)
+    log = log or (Logger(out_dir, name) if main else fdist.NullLogger())
     path = os.path.join(out_dir, name + ".pt")
     idx = data.load_index(data_dir)
     ck = load_checkpoint(path) if resume and os.path.exists(path) else None
+    captions = (ck or {}).get("config", {}).get("captions", captions)
+    data.use_captions(idx, captions, "fgtrain damsm")  # NoCaptionsError: what is missing, where to get it
     vocab = Vocab.from_json(ck["vocab"]) if ck else data.build_vocab(data_dir, max_words, idx)
+    if len(vocab) <= 1:
+        raise ValueError("fgtrain damsm: the captions of the train images of seen classes give no word")
     train_ds = data.CUBDataset(data_dir, "train", "seen", size, vocab=vocab, index=idx, seed=seed)
     test_ds = data.CUBDataset(data_dir, "test", "seen", size, vocab=vocab, index=idx, seed=seed)
+    usable = (train_ds.caption_lens > 0).any(1)  # images with an encodable caption
+    if not usable.any():
+        raise ValueError("fgtrain damsm: no train image of a seen class has an encodable caption")
     width = ck["width"] if ck else width
     model = DAMSM(len(vocab), 256, width)
     trunk_ids = {id(p) for p in model.image.trunk.parameters()}
@@ -320,6 +357,10 @@ def train(data_dir: str, out_dir: str, minutes: float = 8.0, quick: bool = False
     if init_classifier and not ck:
         from .classifier import load_classifier
         clf, cck = load_classifier(init_classifier)
+        if cck["config"].get("arch", "cnn") != "cnn":
+            raise ValueError("--init-classifier %s is a %s classifier; the DAMSM image trunk is the cnn "
+                             "one: train a classifier with --arch cnn, or pass --init-classifier none"
+                             % (init_classifier, cck["config"].get("arch")))
         if cck["config"].get("width", 32) != width:
             raise ValueError("init classifier has width %s, DAMSM %s" % (cck["config"].get("width"), width))
         model.image.trunk.load_state_dict(clf.trunk.state_dict())
@@ -335,6 +376,8 @@ def train(data_dir: str, out_dir: str, minutes: float = 8.0, quick: bool = False
     if ck:
         model.load_state_dict(ck["state"])
     model.to(device)
+    step_net = D.wrap(_LocalStep(model))  # (BatchNorm made synchronous: new parameters)
+    trunk_ids = {id(p) for p in model.image.trunk.parameters()}
     groups = [{"params": [p for p in model.parameters() if id(p) not in trunk_ids], "scale": 1.0}]
     if not freeze_trunk:
         groups.append({"params": list(model.image.trunk.parameters()), "scale": trunk_lr})
@@ -348,10 +391,12 @@ def train(data_dir: str, out_dir: str, minutes: float = 8.0, quick: bool = False
     config = {"width": width, "batch": batch, "lr": lr, "size": size, "seed": seed,
               "data": data_dir, "max_words": max_words,
               "init_classifier": init_classifier or (ck or {}).get("config", {}).get("init_classifier"),
-              "freeze_trunk": freeze_trunk, "device": str(device)}
-    budget = Budget(minutes, seconds, step + 8 if quick else None, step)
-    log(event="start", vocab=len(vocab), train=len(train_ds), test=len(test_ds),
-        classes=len(train_ds.class_ids), minutes=minutes)
+              "freeze_trunk": freeze_trunk, "device": str(device), "captions": captions,
+              "processes": D.world}
+    budget = fdist.budget(Budget(minutes, seconds, step + 8 if quick else None, step), D)
+    log(event="start", vocab=len(vocab), train=int(usable.sum()), test=len(test_ds),
+        without_caption=int((~usable).sum()), classes=len(train_ds.class_ids), minutes=minutes,
+        captions=captions, processes=D.world)
     g = torch.Generator().manual_seed(seed + step)
     rng = __import__("random").Random(seed + step)
     metrics: dict = {}
@@ -366,26 +411,33 @@ def train(data_dir: str, out_dir: str, minutes: float = 8.0, quick: bool = False
     cache = _trunk_cache(model.image.trunk, train_ds) if freeze_trunk else None
     if cache is not None:
         log(event="trunk_cache", images=len(train_ds), s=round(budget.elapsed(), 1))
+    pool = usable.nonzero().flatten()
     run = None
     while not budget.done():
         model.train()
         if freeze_trunk:
             model.image.trunk.eval()  # frozen BatchNorm statistics
-        ids = _class_balanced_batch(train_ds.labels, min(batch, len(train_ds)), g)
-        b = train_ds.batch(ids, rng=rng)
+        ids = pool[_class_balanced_batch(train_ds.labels[pool], min(batch, len(pool)), g)]
+        b = train_ds.batch(ids, rng=rng)  # the global batch: every rank draws the same
         T = int(b["cap_len"].max())
+        rows = D.shard(len(ids))
         for grp in opt.param_groups:
             grp["lr"] = cosine_lr(lr, budget.frac()) * grp["scale"]
-        if cache is not None:
-            flip = torch.randint(0, 2, (len(ids),), generator=g).to(device)
-            di = ids.to(device)
-            trunk_out = (cache[0][flip, di], cache[1][flip, di])
-            L = model.losses(None, b["caption"][:, :T].to(device), b["cap_len"].to(device),
-                             b["class_id"].to(device), trunk_out)
-        else:
-            x = data.augment(b["image"], g, jitter=0.0).to(device)  # colours are in the captions
-            L = model.losses(x, b["caption"][:, :T].to(device), b["cap_len"].to(device),
-                             b["class_id"].to(device))
+        caps, lens = b["caption"][rows, :T].to(device), b["cap_len"][rows].to(device)
+        with fdist.batch_rows(len(ids), rows):
+            if cache is not None:
+                flip = torch.randint(0, 2, (len(ids),), generator=g)[rows].to(device)
+                di = ids[rows].to(device)
+                words, sent, feats, code = step_net(caps, lens, region=cache[0][flip, di], last=cache[1][flip, di])
+            else:
+                x = data.augment(b["image"][rows], g, jitter=0.0, total=len(ids), rows=rows).to(device)
+                words, sent, feats, code = step_net(caps, lens, images=x)
+        if D.enabled:  # the losses' negatives are the whole global batch
+            words, sent, feats, code = (D.gather(t) for t in (words, sent, feats, code))
+        all_lens, cls = b["cap_len"].to(device), b["class_id"].to(device)
+        w0, w1, _ = words_loss(feats, words, all_lens, cls)
+        s0, s1, _ = sent_loss(code, sent, cls)
+        L = dict(w0=w0, w1=w1, s0=s0, s1=s1, total=w0 + w1 + s0 + s1)
         opt.zero_grad(set_to_none=True)
         L["total"].backward()
         torch.nn.utils.clip_grad_norm_(model.text.parameters(), 0.25)
@@ -396,13 +448,17 @@ def train(data_dir: str, out_dir: str, minutes: float = 8.0, quick: bool = False
         run = v["total"] if run is None else 0.95 * run + 0.05 * v["total"]
         if step % 50 == 0 or quick:
             log(step=step, avg=run, s=round(budget.elapsed(), 1), lr=opt.param_groups[0]["lr"], **v)
-        if step % eval_every == 0:
+        if step % eval_every == 0 and main:
             metrics = evaluate(model, test_ds, folds=1)
             log(step=step, eval="test", **metrics)
-        if step % ckpt_every == 0:
+        if step % ckpt_every == 0 and main:
             save()
+    if not main:
+        D.barrier()
+        return None
     metrics = evaluate(model, test_ds, folds=1 if quick else 5)
     metrics.update(steps=step, seconds=round(budget.elapsed(), 1))
     save()
     log(event="done", **metrics)
+    D.barrier()
     return metrics

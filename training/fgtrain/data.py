@@ -26,9 +26,11 @@ resized to `size` (Pillow's bicubic), and kept in memory as uint8.
 
 from __future__ import annotations
 
+import math
 import os
 import random
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -37,6 +39,7 @@ from PIL import Image
 from .tokenizer import NoKnownWordError, Vocab
 
 SPLITS = ("train", "test", "all")
+LOAD_THREADS = min(8, os.cpu_count() or 1)  # threads that decode images
 CLASS_SETS = ("seen", "heldout", "all")
 
 
@@ -415,9 +418,13 @@ class CUBDataset(torch.utils.data.Dataset):
         self.attrs = torch.from_numpy(attrs)
 
         imgs = np.zeros((len(ids), 3, size, size), dtype=np.uint8)
-        for k, i in enumerate(ids):
-            rel = idx["images"][i]
-            imgs[k] = load_image(os.path.join(idx["images_dir"], rel), idx["bboxes"].get(i), size)
+
+        def one(k):
+            i = ids[k]
+            imgs[k] = load_image(os.path.join(idx["images_dir"], idx["images"][i]), idx["bboxes"].get(i), size)
+        # Pillow decodes and resizes without the GIL: threads use the cores
+        with ThreadPoolExecutor(max(1, min(LOAD_THREADS, len(ids)))) as ex:
+            list(ex.map(one, range(len(ids))))
         self.images = torch.from_numpy(imgs)
 
         self.with_captions = with_captions
@@ -509,35 +516,78 @@ def collate(items: list[dict]) -> dict:
 
 
 def augment(images: torch.Tensor, generator: torch.Generator | None = None, pad: int = 4,
-            flip: bool = True, jitter: float = 0.1) -> torch.Tensor:
+            flip: bool = True, jitter: float = 0.1, total: int | None = None,
+            rows: slice | None = None) -> torch.Tensor:
     """Random crop (reflect-pad by `pad`, crop back), horizontal flip and brightness/contrast/
-    saturation jitter of +-`jitter`, for float images [B,3,S,S] in [-1,1]."""
+    saturation jitter of +-`jitter`, for float images [B,3,S,S] in [-1,1].
+
+    In a distributed run `images` are rows `rows` of a global batch of `total`: the random numbers
+    are drawn for the whole global batch (as one process would) and this rank's rows used."""
     B, _, S, _ = images.shape
+    total = B if total is None else total
+    rows = slice(None) if rows is None else rows
     g = generator
     x = images
     dev = x.device  # random numbers come from the (CPU) generator, so runs repeat on any device
     if pad > 0:
         x = torch.nn.functional.pad(x, (pad, pad, pad, pad), mode="reflect")
-        ox = torch.randint(0, 2 * pad + 1, (B,), generator=g).to(dev)
-        oy = torch.randint(0, 2 * pad + 1, (B,), generator=g).to(dev)
+        ox = torch.randint(0, 2 * pad + 1, (total,), generator=g)[rows].to(dev)
+        oy = torch.randint(0, 2 * pad + 1, (total,), generator=g)[rows].to(dev)
         ar = torch.arange(S, device=dev)
-        rows = (oy[:, None] + ar[None, :])  # [B,S]
+        rows_ = (oy[:, None] + ar[None, :])  # [B,S]
         cols = (ox[:, None] + ar[None, :])
         x = x[torch.arange(B, device=dev)[:, None, None, None], torch.arange(3, device=dev)[None, :, None, None],
-              rows[:, None, :, None], cols[:, None, None, :]]
+              rows_[:, None, :, None], cols[:, None, None, :]]
     if flip:
-        f = (torch.rand(B, generator=g) < 0.5).to(dev)
+        f = (torch.rand(total, generator=g)[rows] < 0.5).to(dev)
         x = torch.where(f[:, None, None, None], x.flip(3), x)
     if jitter > 0:
-        def r():
-            return (1 + (torch.rand(B, 1, 1, 1, generator=g) * 2 - 1) * jitter).to(dev)
-        x01 = (x + 1) / 2
-        x01 = x01 * r()  # brightness
-        m = x01.mean(dim=(1, 2, 3), keepdim=True)
-        x01 = (x01 - m) * r() + m  # contrast
-        gray = x01.mean(dim=1, keepdim=True)
-        x01 = (x01 - gray) * r() + gray  # saturation
-        x = x01.clamp(0, 1) * 2 - 1
+        x = _colour_jitter(x, g, jitter, total, rows)
+    return x.contiguous()
+
+
+def _colour_jitter(x, g, jitter, total, rows):
+    dev = x.device
+
+    def r():
+        return (1 + (torch.rand(total, 1, 1, 1, generator=g)[rows] * 2 - 1) * jitter).to(dev)
+    x01 = (x + 1) / 2
+    x01 = x01 * r()  # brightness
+    m = x01.mean(dim=(1, 2, 3), keepdim=True)
+    x01 = (x01 - m) * r() + m  # contrast
+    gray = x01.mean(dim=1, keepdim=True)
+    x01 = (x01 - gray) * r() + gray  # saturation
+    return x01.clamp(0, 1) * 2 - 1
+
+
+def photo_augment(images: torch.Tensor, generator: torch.Generator | None = None,
+                  scale=(0.35, 1.0), ratio=(3 / 4, 4 / 3), flip: bool = True, jitter: float = 0.25,
+                  total: int | None = None, rows: slice | None = None) -> torch.Tensor:
+    """Augmentation for photos, float images [B,3,S,S] in [-1,1]: a random resized crop (a share
+    `scale` of the area, aspect ratio in `ratio`, anywhere in the image, resampled bilinearly back to
+    S), horizontal flip and brightness/contrast/saturation jitter of +-`jitter`. Random numbers as
+    in augment (drawn for the global batch, from the CPU generator)."""
+    B, _, S, _ = images.shape
+    total = B if total is None else total
+    rows = slice(None) if rows is None else rows
+    g = generator
+    dev = images.device
+    area = torch.empty(total).uniform_(scale[0], scale[1], generator=g)[rows]
+    logr = torch.empty(total).uniform_(math.log(ratio[0]), math.log(ratio[1]), generator=g)[rows]
+    w = (area * logr.exp()).sqrt().clamp(max=1.0)
+    h = (area / logr.exp()).sqrt().clamp(max=1.0)
+    cx = (torch.rand(total, generator=g)[rows] * 2 - 1) * (1 - w)
+    cy = (torch.rand(total, generator=g)[rows] * 2 - 1) * (1 - h)
+    sx = w
+    if flip:
+        sx = torch.where(torch.rand(total, generator=g)[rows] < 0.5, -w, w)
+    theta = torch.zeros(B, 2, 3)
+    theta[:, 0, 0], theta[:, 0, 2], theta[:, 1, 1], theta[:, 1, 2] = sx, cx, h, cy
+    grid = torch.nn.functional.affine_grid(theta.to(dev), [B, 3, S, S], align_corners=False)
+    x = torch.nn.functional.grid_sample(images, grid, mode="bilinear", padding_mode="reflection",
+                                        align_corners=False)
+    if jitter > 0:
+        x = _colour_jitter(x, g, jitter, total, rows)
     return x.contiguous()
 
 

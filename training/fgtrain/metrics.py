@@ -134,24 +134,30 @@ class Scorer:
     """
 
     def __init__(self, classifier, image_encoder=None, text_encoder=None, vocab=None,
-                 real_stats: dict | None = None, batch: int = 128):
+                 real_stats: dict | None = None, batch: int = 128, size: int = 64,
+                 captions: str = "text"):
         self.classifier = classifier
         self.image_encoder = image_encoder
         self.text_encoder = text_encoder
         self.vocab = vocab
         self.real_stats = real_stats or {}
         self.batch = batch
+        self.size = size  # the classifier's input side
+        self.captions = captions  # what the DAMSM's captions were: "text" or "attributes"
 
     @classmethod
     def from_checkpoints(cls, classifier_pt: str, damsm_pt: str | None = None,
                          data_dir: str | None = None, size: int = 64):
         from .classifier import load_classifier
-        clf, _ = load_classifier(classifier_pt)
+        clf, cck = load_classifier(classifier_pt)
         ie = te = vocab = None
+        captions = "text"
         if damsm_pt:
-            from .damsm import load_damsm
-            te, ie, vocab = load_damsm(damsm_pt)
-        s = cls(clf, ie, te, vocab)
+            from .damsm import load_damsm_model
+            dm, vocab, dck = load_damsm_model(damsm_pt)
+            te, ie = dm.text, dm.image
+            captions = (dck.get("config") or {}).get("captions", "text")
+        s = cls(clf, ie, te, vocab, size=cck["config"].get("size", 64), captions=captions)
         if data_dir:
             from . import data
             idx = data.load_index(data_dir)
@@ -191,10 +197,14 @@ class Scorer:
                 if k in fs:
                     st[k] = (np.asarray(fs[k]["mean"]), np.asarray(fs[k]["cov"]))
         clf = graph("classifier")
+        size = int(manifest.get("sizes", {}).get("image_size", 64))
+        if "image_encoder" not in manifest["graphs"] or "text_encoder" not in manifest["graphs"]:
+            return cls(clf, None, None, None, st, batch=32, size=size)
         img = graph("image_encoder")
         txt = graph("text_encoder")
         vocab = Vocab.load(os.path.join(model_dir, "vocab.json"))
-        return cls(clf, lambda x: tuple(reversed(img(x))), txt, vocab, st, batch=32)
+        return cls(clf, lambda x: tuple(reversed(img(x))), txt, vocab, st, batch=32, size=size,
+                   captions=manifest.get("captions", "text"))
 
     def features(self, images, with_probs=False):
         return extract(self.classifier, images, self.batch, with_probs)
