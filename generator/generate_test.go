@@ -61,7 +61,7 @@ func exampleRequest(t testing.TB, m *catalog.Model, variant int) generator.Reque
 func generators(cat *catalog.Catalog) []*catalog.Model {
 	var res []*catalog.Model
 	for _, m := range cat.Models() {
-		if m.Manifest.Kind != catalog.KindClassifier {
+		if m.Manifest.Kind == catalog.KindAttnGAN || m.Manifest.Kind == catalog.KindCVAEGAN {
 			res = append(res, m)
 		}
 	}

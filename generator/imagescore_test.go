@@ -14,8 +14,17 @@ import (
 // the features are those the generator reported (up to 8-bit rounding),
 // and the top class is the same.
 func TestScoreImagesMatchesGeneration(t *testing.T) {
-	svc := loadService(t, sampleCatalog(t), generator.Config{MaxBatch: 3})
-	out, err := svc.Generate(t.Context(), "cvaegan-birds", []generator.Request{{Class: "1", N: 5, Seed: 11}})
+	cat := sampleCatalog(t)
+	svc := loadService(t, cat, generator.Config{MaxBatch: 3})
+	m, ok := cat.Get("cvaegan-birds")
+	if !ok {
+		t.Fatal("no cvaegan-birds in the sample models")
+	}
+	cls, err := m.ReadClasses()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := svc.Generate(t.Context(), "cvaegan-birds", []generator.Request{{Class: cls.Trained()[0].Name, N: 5, Seed: 11}})
 	if err != nil {
 		t.Fatal(err)
 	}
