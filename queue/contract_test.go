@@ -23,6 +23,7 @@ type backend interface {
 	GetBlob(ctx context.Context, client, id string, index, part int) (queue.Job, []byte, error)
 	Cancel(ctx context.Context, client, id string) (queue.Job, error)
 	Claim(ctx context.Context, worker string, max int, wait time.Duration) ([]queue.Lease, error)
+	ClaimCapped(ctx context.Context, worker string, max int, wait time.Duration, caps map[queue.Lane]int) ([]queue.Lease, error)
 	Extend(ctx context.Context, l queue.Lease) error
 	PutResult(ctx context.Context, l queue.Lease, r queue.Result) error
 	Ack(ctx context.Context, l queue.Lease) error
@@ -166,6 +167,7 @@ var contract = []struct {
 	{"concurrent workers get each job once", contractConcurrentWorkersGetEachJobOnce},
 	{"closed queue", contractClosedQueue},
 	{"results read one at a time", contractResultsReadOneAtATime},
+	{"claims capped per lane", contractClaimsCappedPerLane},
 }
 
 // runContract runs every sub-test of contract on the backend newBackend makes.
@@ -961,5 +963,30 @@ func contractResultsReadOneAtATime(t *testing.T, newBackend newBackendFunc) {
 	if len(full.Results) != 2 || string(full.Results[1].Data) != "png1" || len(full.Results[1].Parts) != 2 ||
 		string(full.Results[1].Parts[1]) != "att1-2" {
 		t.Fatalf("get: %+v", full.Results)
+	}
+}
+
+// ClaimCapped takes no more jobs from a lane than its cap (a worker's free
+// data-set slots), the other lanes up to the limit.
+func contractClaimsCappedPerLane(t *testing.T, newBackend newBackendFunc) {
+	t.Parallel()
+	q := newBackend(t, contractConfig())
+	ctx := t.Context()
+	for range 3 {
+		mustEnqueue(t, q, job("alice", queue.Batch, 1))
+	}
+	mustEnqueue(t, q, job("alice", queue.Interactive, 1))
+	if ls, err := q.ClaimCapped(ctx, "w1", 5, 0, map[queue.Lane]int{queue.Batch: 0, queue.Interactive: 0}); err != nil || len(ls) != 0 {
+		t.Fatalf("capped at 0 everywhere: %d leases, %v", len(ls), err)
+	}
+	ls, err := q.ClaimCapped(ctx, "w1", 5, 0, map[queue.Lane]int{queue.Batch: 1})
+	if err != nil || len(ls) != 2 || ls[0].Job.Lane != queue.Interactive || ls[1].Job.Lane != queue.Batch {
+		t.Fatalf("batch capped at 1: %d leases, %v", len(ls), err)
+	}
+	if ls, err := q.ClaimCapped(ctx, "w1", 5, 0, map[queue.Lane]int{queue.Batch: 0}); err != nil || len(ls) != 0 {
+		t.Fatalf("batch capped at 0: %d leases, %v", len(ls), err)
+	}
+	if ls, err := q.Claim(ctx, "w1", 5, 0); err != nil || len(ls) != 2 {
+		t.Fatalf("uncapped: %d leases, %v", len(ls), err)
 	}
 }

@@ -348,6 +348,12 @@ func (e *Embedded) start(j *ejob, worker string, t time.Time) Lease {
 // Claim returns up to limit jobs for worker, waiting up to wait for the
 // first. It returns no leases and no error when nothing came.
 func (e *Embedded) Claim(ctx context.Context, worker string, limit int, wait time.Duration) ([]Lease, error) {
+	return e.ClaimCapped(ctx, worker, limit, wait, nil)
+}
+
+// ClaimCapped is Claim taking at most caps[lane] jobs from a lane (a lane
+// not in caps: up to limit; 0: none).
+func (e *Embedded) ClaimCapped(ctx context.Context, worker string, limit int, wait time.Duration, caps map[Lane]int) ([]Lease, error) {
 	if worker == "" || limit < 1 {
 		return nil, fmt.Errorf("claim: %w", &InvalidError{Field: "worker", Reason: "worker name and max ≥ 1 required"})
 	}
@@ -357,7 +363,7 @@ func (e *Embedded) Claim(ctx context.Context, worker string, limit int, wait tim
 		if err != nil {
 			return nil, fmt.Errorf("claim: %w", err)
 		}
-		leases := e.claim(worker, limit, t)
+		leases := e.claim(worker, limit, caps, t)
 		wake := e.wake
 		e.mu.Unlock()
 		left := time.Until(deadline)
@@ -379,7 +385,7 @@ func (e *Embedded) Claim(ctx context.Context, worker string, limit int, wait tim
 // claim is one pass, as the Redis claim script: due retries back to the
 // head of their client's queue; per lane, interactive first, expired leases
 // then fresh jobs round-robin across clients.
-func (e *Embedded) claim(worker string, limit int, t time.Time) []Lease {
+func (e *Embedded) claim(worker string, limit int, caps map[Lane]int, t time.Time) []Lease {
 	due := make([]*ejob, 0)
 	for _, j := range e.delayed {
 		if !j.readyAt.After(t) {
@@ -394,6 +400,7 @@ func (e *Embedded) claim(worker string, limit int, t time.Time) []Lease {
 
 	var out []Lease
 	for _, lane := range Lanes() {
+		capAt := min(limit, len(out)+laneCap(caps, lane, limit))
 		expired := make([]*ejob, 0)
 		for _, j := range e.running {
 			if j.job.Lane == lane && j.leaseUntil.Before(t) {
@@ -402,7 +409,7 @@ func (e *Embedded) claim(worker string, limit int, t time.Time) []Lease {
 		}
 		sort.Slice(expired, func(a, b int) bool { return expired[a].leaseUntil.Before(expired[b].leaseUntil) })
 		for _, j := range expired {
-			if len(out) >= limit {
+			if len(out) >= capAt {
 				break
 			}
 			switch {
@@ -422,7 +429,7 @@ func (e *Embedded) claim(worker string, limit int, t time.Time) []Lease {
 			}
 		}
 		l := e.lanes[lane]
-		for len(out) < limit {
+		for len(out) < capAt {
 			j := l.next()
 			if j == nil {
 				break

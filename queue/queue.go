@@ -373,6 +373,14 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// laneCap is how many jobs a claim may take from lane.
+func laneCap(caps map[Lane]int, lane Lane, limit int) int {
+	if c, ok := caps[lane]; ok {
+		return max(0, min(c, limit))
+	}
+	return limit
+}
+
 // validate checks a NewJob and fills its defaults.
 func (n NewJob) validate() (NewJob, error) {
 	if n.Lane == "" {

@@ -329,6 +329,13 @@ func (r *Redis) Cancel(ctx context.Context, client, id string) (Job, error) {
 // Claim returns up to limit jobs for worker, waiting up to wait for the first.
 // It returns no leases and no error when nothing came.
 func (r *Redis) Claim(ctx context.Context, worker string, limit int, wait time.Duration) ([]Lease, error) {
+	return r.ClaimCapped(ctx, worker, limit, wait, nil)
+}
+
+// ClaimCapped is Claim taking at most caps[lane] jobs from a lane (a lane
+// not in caps: up to limit; 0: none), so that a worker claims no more
+// jobs of a kind than it has free slots for.
+func (r *Redis) ClaimCapped(ctx context.Context, worker string, limit int, wait time.Duration, caps map[Lane]int) ([]Lease, error) {
 	if worker == "" || limit < 1 {
 		return nil, fmt.Errorf("claim: %w", &InvalidError{Field: "worker", Reason: "worker name and max ≥ 1 required"})
 	}
@@ -337,7 +344,7 @@ func (r *Redis) Claim(ctx context.Context, worker string, limit int, wait time.D
 		res, err := scriptClaim.Run(ctx, r.c,
 			[]string{r.k.stream(Interactive), r.k.stream(Batch), r.k.delayed()},
 			r.k.p, worker, limit, ms(r.cfg.LeaseTTL), r.cfg.MaxDeliveries, ms(r.cfg.ResultTTL), r.cfg.DeadLetterMax,
-			ms(r.cfg.ConsumerIdle),
+			ms(r.cfg.ConsumerIdle), laneCap(caps, Interactive, limit), laneCap(caps, Batch, limit),
 		).Slice()
 		if err != nil {
 			return nil, fmt.Errorf("claim: %w", r.mapErr(err))

@@ -150,6 +150,7 @@ return {'created', redis.call('HGETALL', jk)}
 //	KEYS[1] lane stream interactive  KEYS[2] lane stream batch  KEYS[3] delayed zset
 //	ARGV[2] worker  ARGV[3] max  ARGV[4] lease TTL ms  ARGV[5] max deliveries
 //	ARGV[6] result TTL ms  ARGV[7] dead-letter cap  ARGV[8] consumer idle ms before removal
+//	ARGV[9] most jobs from the interactive lane  ARGV[10] most jobs from the batch lane
 //
 // Steps: (0) at most once per ARGV[8] ms (key <p>gc), idle consumers with
 // no pending delivery leave the group; (1) retries whose backoff is over go back to the head of their
@@ -164,6 +165,7 @@ var scriptClaim = newScript(`
 local worker, max = ARGV[2], tonumber(ARGV[3])
 local lease, maxdel, ttl, deadcap = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local gcidle = tonumber(ARGV[8])
+local lanemax = {tonumber(ARGV[9]), tonumber(ARGV[10])}
 local now = now_ms()
 
 -- At most once per gcidle: remove the consumers that hold no delivery and
@@ -204,6 +206,8 @@ end
 
 for li, lane in ipairs({'interactive', 'batch'}) do
   if #out >= max then break end
+  -- This lane may fill up to cap: max overall, lanemax[li] from it.
+  local cap = math.min(max, #out + lanemax[li])
   local s = KEYS[li]
   if redis.call('EXISTS', s) == 0 then
     redis.call('XGROUP', 'CREATE', s, GROUP, '0', 'MKSTREAM')
@@ -213,7 +217,8 @@ for li, lane in ipairs({'interactive', 'batch'}) do
   -- the pending list must not hide an expired one behind them.
   local cursor, pages = '0-0', 0
   repeat
-    local r = redis.call('XAUTOCLAIM', s, GROUP, worker, lease, cursor, 'COUNT', max - #out)
+    if #out >= cap then break end
+    local r = redis.call('XAUTOCLAIM', s, GROUP, worker, lease, cursor, 'COUNT', cap - #out)
     cursor, pages = r[1], pages + 1
     for _, e in ipairs(r[2]) do
       local eid, id = e[1], e[2][2]
@@ -237,10 +242,10 @@ for li, lane in ipairs({'interactive', 'batch'}) do
         start(id, eid)
       end
     end
-  until cursor == '0-0' or #out >= max or pages >= 10
+  until cursor == '0-0' or #out >= cap or pages >= 10
 
   local rr, wk = k_rr(lane), k_waiting(lane)
-  while #out < max do
+  while #out < cap do
     local client = redis.call('LMOVE', rr, rr, 'LEFT', 'RIGHT')
     if not client then break end
     local cq = k_cq(lane, client)

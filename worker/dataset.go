@@ -31,14 +31,21 @@ func DatasetDir(root, jobID string) string { return filepath.Join(root, jobID) }
 // startDataset runs a dataset job beside the loop: it has its own
 // heartbeat, waits for one of Config.DatasetSlots, and never holds the
 // loop (data sets take minutes; the loop keeps serving images).
-func (l *loop) startDataset(ctx context.Context, ls queue.Lease, spec jobspec.Spec) {
+//
+// slot says the job holds a dataset slot reserved by its claim; otherwise
+// it counts itself in.
+func (l *loop) startDataset(ctx context.Context, ls queue.Lease, spec jobspec.Spec, slot bool) {
 	w := l.w
 	if w.cfg.Datasets == nil {
 		l.fail(ctx, ls, errNoDatasets, false)
 		return
 	}
 	log := l.log.With("job_id", ls.Job.ID, "kind", jobspec.Dataset)
+	if !slot {
+		w.datasetsHeld.Add(1)
+	}
 	w.datasets.Go(func() {
+		defer w.datasetsHeld.Add(-1)
 		(&loop{w: w, name: l.name, log: log}).runDataset(ctx, ls, spec)
 	})
 }
@@ -168,12 +175,15 @@ func (l *loop) heartbeatOne(ctx context.Context, ls queue.Lease, stop context.Ca
 
 // Maker is the DatasetMaker of a worker process: dataset.Make with the
 // process's generation service, its model catalogue and the novelty
-// reference (nil: no novelty check, and min_novelty > 0 fails the job
+// reference (none: no novelty check, and min_novelty > 0 fails the job
 // naming the field).
 type Maker struct {
-	Service   dataset.Service
-	Models    *catalog.Catalog
-	Reference *dataset.Reference
+	Service dataset.Service
+	Models  *catalog.Catalog
+	// Reference is the novelty reference of every job; when nil,
+	// References gives the one of the job's model (nil: none).
+	Reference  *dataset.Reference
+	References func(ctx context.Context, model string) (*dataset.Reference, error)
 	// Batch is the number of images per generator call (default 64).
 	Batch int
 }
@@ -184,5 +194,12 @@ func (m *Maker) MakeDataset(ctx context.Context, spec dataset.Spec, dir string, 
 	if !ok {
 		return nil, &dataset.SpecError{Field: "model", Msg: fmt.Sprintf("no model %q on this worker", spec.Model)}
 	}
-	return dataset.Make(ctx, m.Service, model, spec, dir, dataset.Options{Reference: m.Reference, Batch: m.Batch, Progress: progress})
+	ref := m.Reference
+	if ref == nil && m.References != nil {
+		var err error
+		if ref, err = m.References(ctx, spec.Model); err != nil {
+			return nil, fmt.Errorf("novelty reference: %w", err)
+		}
+	}
+	return dataset.Make(ctx, m.Service, model, spec, dir, dataset.Options{Reference: ref, Batch: m.Batch, Progress: progress})
 }

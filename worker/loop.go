@@ -131,7 +131,10 @@ func (l *loop) fill(ctx, work context.Context) error {
 // claim asks the queue for up to limit jobs and accepts them; it returns
 // how many leases came.
 func (l *loop) claim(ctx, work context.Context, limit int, wait time.Duration) (int, error) {
-	leases, err := l.w.q.Claim(ctx, l.name, limit, wait)
+	leases, reserved, err := l.w.claim(ctx, l.name, limit, wait)
+	// Each batch-lane lease takes one of the dataset slots reserved for
+	// this claim; those left over are free again.
+	defer func() { l.w.datasetsHeld.Add(-int32(reserved)) }()
 	if err != nil {
 		switch {
 		case ctx.Err() != nil:
@@ -149,7 +152,11 @@ func (l *loop) claim(ctx, work context.Context, limit int, wait time.Duration) (
 		return 0, nil
 	}
 	for _, ls := range leases {
-		l.accept(ctx, work, ls)
+		slot := reserved > 0 && ls.Job.Lane == queue.Batch
+		if slot {
+			reserved--
+		}
+		l.accept(ctx, work, ls, slot)
 	}
 	return len(leases), nil
 }
@@ -158,11 +165,14 @@ func (l *loop) claim(ctx, work context.Context, limit int, wait time.Duration) (
 // spec is unusable. A dataset job runs beside the loop and stops with
 // runCtx (Run's context, not the drain context: it is handed back and
 // continued by the next delivery).
-func (l *loop) accept(runCtx, ctx context.Context, ls queue.Lease) {
+func (l *loop) accept(runCtx, ctx context.Context, ls queue.Lease, slot bool) {
 	spec, err := jobspec.Unmarshal(ls.Job.Spec)
 	if err == nil && spec.Kind == jobspec.Dataset && ls.Job.Total == spec.Total() {
-		l.startDataset(runCtx, ls, spec)
+		l.startDataset(runCtx, ls, spec, slot)
 		return
+	}
+	if slot { // a batch-lane job that is no data set
+		l.w.datasetsHeld.Add(-1)
 	}
 	if err == nil {
 		err = checkJob(ls.Job, spec, l.w.gen)
@@ -258,6 +268,29 @@ func (l *loop) settle(ctx context.Context, t *task) {
 	default:
 		l.fail(ctx, t.lease, errShutdown, true)
 	}
+}
+
+// claim asks for up to limit jobs. When the queue can cap a claim per lane
+// and this worker makes data sets, it first reserves every free dataset
+// slot (so that two loops claiming at once cannot both take the last one)
+// and takes at most that many batch-lane jobs; it returns how many slots
+// it reserved, which the caller hands to batch-lane leases or frees.
+func (w *Worker) claim(ctx context.Context, name string, limit int, wait time.Duration) ([]queue.Lease, int, error) {
+	cq, ok := w.q.(CappedQueue)
+	if !ok || w.cfg.Datasets == nil {
+		leases, err := w.q.Claim(ctx, name, limit, wait)
+		return leases, 0, err
+	}
+	free := 0
+	for {
+		held := w.datasetsHeld.Load()
+		free = max(0, w.cfg.DatasetSlots-int(held))
+		if free == 0 || w.datasetsHeld.CompareAndSwap(held, held+int32(free)) {
+			break
+		}
+	}
+	leases, err := cq.ClaimCapped(ctx, name, limit, wait, map[queue.Lane]int{queue.Batch: free})
+	return leases, free, err
 }
 
 // persist runs a queue write, repeating it with backoff (100ms doubling

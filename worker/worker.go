@@ -53,6 +53,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -119,7 +120,9 @@ type Config struct {
 	// directory per dataset job (<DatasetsDir>/<job id>); the API serves
 	// downloads from the same folder, so with several machines it must be
 	// shared storage. DatasetSlots is how many data sets run at once
-	// (default 1); a claimed dataset job waits, heartbeated, for a slot.
+	// (default 1): a claim takes no more batch-lane jobs than there are
+	// free slots (when the queue can cap claims: CappedQueue), so the
+	// others stay queued for workers with room.
 	Datasets     DatasetMaker
 	DatasetsDir  string
 	DatasetSlots int
@@ -169,6 +172,14 @@ type Worker struct {
 
 	datasets     sync.WaitGroup // running dataset jobs
 	datasetSlots chan struct{}
+	datasetsHeld atomic.Int32 // dataset jobs claimed and not yet ended
+}
+
+// CappedQueue is a Queue that can cap the jobs one claim takes per lane
+// (*queue.Redis and *queue.Embedded are): the worker claims no more
+// batch-lane (data-set) jobs than it has free DatasetSlots.
+type CappedQueue interface {
+	ClaimCapped(ctx context.Context, worker string, max int, wait time.Duration, caps map[queue.Lane]int) ([]queue.Lease, error)
 }
 
 // New makes a worker and registers its metrics with reg (nil: none).
