@@ -132,19 +132,23 @@ def build_module(e: dict, run_dir: str | None) -> tuple[nn.Module, str | None]:
         return p if p and os.path.isfile(p) else None
 
     if role in ("text_encoder", "image_encoder"):
-        p = ck("damsm.pt")
+        # the scorer's DAMSM is its own (damsm_scorer.pt); AttnGAN's is the one it trained against
+        p = (ck("damsm_scorer.pt") if kind == "classifier" else None) or ck("damsm.pt")
         dcfg = tr.get("damsm") if isinstance(tr.get("damsm"), dict) else {}
         return _damsm_module(role, sizes, dcfg.get("config", {}), p), p
-    if kind == "classifier" and role == "classifier":
+    if kind in ("classifier", "evaluator") and role == "classifier":
         from .classifier import Classifier, load_classifier
         from .export import _ClassifierGraph
-        p = ck("classifier.pt")
+        p = ck("classifier.pt" if kind == "classifier" else "judge.pt")
+        cal = m.get("calibration")  # the temperatures the exported graph applies
         if p:
-            clf, _ = load_classifier(p)
+            clf, cck = load_classifier(p)
+            cal = cck.get("calibration") or cal
         else:
-            width = tr.get("classifier", {}).get("config", {}).get("width", 32)
-            clf = Classifier(int(sizes["num_classes"]), int(sizes["num_attributes"]), int(width))
-        return _ClassifierGraph(clf), p
+            cfg = tr.get("classifier", {}).get("config") or tr.get("config", {})
+            clf = Classifier(int(sizes["num_classes"]), int(sizes["num_attributes"]),
+                             int(cfg.get("width", 32)), arch=cfg.get("arch", "cnn"))
+        return _ClassifierGraph(clf, cal), p
     if kind == "cvaegan":
         from .cvaegan import CVAEGAN, _EncoderGraph, load_cvaegan
         from .cvaegan_nets import CVAEGANConfig
