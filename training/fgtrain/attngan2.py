@@ -22,7 +22,9 @@ stabilisers of QUALITY.md, each with a switch for the ablations:
 
 Writes <out>/attngan2.pt (full checkpoint, every --ckpt-minutes and at the end), <out>/attngan2_ema.pt
 (the EMA generator and what export needs; <= 15 MiB, so the GPU script can bring it back),
-<out>/attngan2.log.jsonl, <out>/samples/attngan2_<step>.png, <out>/attngan2_metrics.json (with
+<out>/attngan2.log.jsonl, <out>/samples/attngan2_<step>.png (per row: a real image, its caption by each
+stage, more seeds) and attngan2_words_<step>.png (a caption and the same caption with one colour word
+changed, same seeds, with the attention map of that word), <out>/attngan2_metrics.json (with
 --classifier) and a model directory (--model-dir, default <out>/attngan-birds-v2) in the same contract
 as v1: generator.onnx (img32, img64, img128, att1, att2, mu, logvar), the DAMSM text_encoder.onnx and
 an image_encoder.onnx that takes the 128-px image (pooled to the DAMSM's 64 px inside the graph).
@@ -243,6 +245,62 @@ def make_optimizers(m: AttnGAN2) -> dict:
     betas = (rc.beta1, rc.beta2)
     return {"G": torch.optim.Adam(m.G.parameters(), rc.lr_g, betas=betas),
             "D": torch.optim.Adam(m.Ds.parameters(), rc.lr_d, betas=betas)}
+
+
+COLOURS = ("red", "blue", "yellow", "black", "white", "brown", "grey", "green", "orange", "purple", "buff",
+           "olive", "iridescent", "pink", "rufous")
+
+
+@torch.no_grad()
+def write_word_edit(path: str, G: Generator2, text_enc, ds: data.CUBDataset, n_seeds: int = 6) -> str | None:
+    """One training caption with its first colour word changed to another colour, both rendered with
+    the same seeds: rows = caption A, caption B, then G's last attention map of the changed word for A
+    and for B (upsampled, white = most attention). Returns the edit ("red -> blue") or None."""
+    vocab = ds.vocab
+    colours = [c for c in COLOURS if c in vocab]
+    for k in range(len(ds)):
+        for cap in ds.captions[k]:
+            words = cap.lower().split()
+            hit = [i for i, w in enumerate(words) if w in colours]
+            if hit and len(colours) > 1:
+                i = hit[0]
+                other = colours[(colours.index(words[i]) + 1) % len(colours)]
+                b = " ".join(words[:i] + [other] + words[i + 1:])
+                return _render_edit(path, G, text_enc, vocab, cap, b, words[i], other, n_seeds)
+    return None
+
+
+def _render_edit(path, G, text_enc, vocab, a, b, wa, wb, n_seeds):
+    from .cvaegan import save_grid
+    from .tokenizer import tokenize
+
+    dev = next(G.parameters()).device
+    ids, lens, pos = [], [], []
+    for cap, w in ((a, wa), (b, wb)):
+        e, n = vocab.encode_padded(cap, vocab.max_words)
+        toks = [t for t in tokenize(cap) if t in vocab][:n]
+        ids.append(e)
+        lens.append(n)
+        pos.append(toks.index(w) if w in toks else 0)
+    caps = torch.tensor(ids).repeat_interleave(n_seeds, 0)
+    lens_t = torch.tensor(lens).repeat_interleave(n_seeds, 0)
+    words, sent, mask = encode_text(text_enc, caps.to(dev), lens_t.to(dev))
+    g = torch.Generator().manual_seed(777)
+    z = torch.randn(n_seeds, G.cfg.z_dim, generator=g).repeat(2, 1).to(dev)
+    eps = torch.zeros(2 * n_seeds, G.cfg.cond_dim, device=dev)
+    G.eval()
+    out = G(z, eps, sent, words, mask)
+    n = len(G.cfg.stage_sizes)
+    img, att = out[n - 1].cpu(), out[2 * n - 2].cpu()
+    S = img.shape[-1]
+    rows = [list(img[:n_seeds]), list(img[n_seeds:])]
+    for r in range(2):
+        maps = att[r * n_seeds:(r + 1) * n_seeds, pos[r]]
+        maps = maps / maps.flatten(1).max(1)[0].clamp(min=1e-8).view(-1, 1, 1)
+        maps = F.interpolate(maps.unsqueeze(1), size=(S, S), mode="nearest").repeat(1, 3, 1, 1) * 2 - 1
+        rows.append(list(maps))
+    save_grid(path, rows)
+    return "%s -> %s in %r" % (wa, wb, a)
 
 
 # ---------------------------------------------------------------- checkpoints
@@ -466,7 +524,9 @@ def train(args) -> tuple[AttnGAN2, dict]:
         save_atomic(slim_checkpoint(ck, m), os.path.join(args.out, NAME + "_ema.pt"))
         write_samples(os.path.join(args.out, "samples", "%s_%06d.png" % (NAME, step)), m, text_enc, ds,
                       **(dict(n_rows=2, n_z=2) if args.quick else {}))
-        log(event="checkpoint", step=step, s=round(budget.elapsed(), 1), final=final)
+        edit = write_word_edit(os.path.join(args.out, "samples", "%s_words_%06d.png" % (NAME, step)), m.G_ema,
+                               text_enc, ds, n_seeds=2 if args.quick else 6)
+        log(event="checkpoint", step=step, s=round(budget.elapsed(), 1), final=final, word_edit=edit)
         return ck
 
     def next_batch():
