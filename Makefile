@@ -13,7 +13,7 @@ export ORT_LIB_PATH ?= $(ORT_LIB)
 # Browser tests write their screenshots here (kept by CI as artifacts).
 export STUDIO_ARTIFACTS ?= $(CURDIR)/artifacts
 
-.PHONY: run test test-unit build setup setup-test test-go test-fuzz test-python data train fmt vet clean bench
+.PHONY: run test test-unit build setup setup-test test-go test-fuzz test-python data train fmt vet clean bench tour
 
 ## run: install what is missing, build, and start the studio on :8080
 run: setup build
@@ -73,6 +73,11 @@ train:
 ## (scripts/bench.sh; THREADS, ROUNDS, WORKERS, LIVE=0 ... tune it)
 bench: setup-test
 	scripts/bench.sh
+
+## tour: the README's three screenshots of the web studio (docs/tour), made by the browser test
+## TestTour on the real studio; STUDIO_MODELS_DIR and STUDIO_EXAMPLES_DIR pick other models and examples
+tour: setup-test
+	$(GO) test -count=1 -run '^TestTour$$' ./test/browser -args -tour $(CURDIR)/docs/tour
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

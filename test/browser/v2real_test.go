@@ -27,11 +27,17 @@ import (
 )
 
 // serveAt starts `studio serve` on addr (so that a restarted server
-// keeps the page's origin, and with it the browser's store).
+// keeps the page's origin, and with it the browser's store), with the
+// models of modelsDir and the class examples of $STUDIO_EXAMPLES_DIR or
+// samples/examples/birds.
 func serveAt(t *testing.T, addr string, extraArgs ...string) *studioServer {
 	t.Helper()
+	examples := os.Getenv("STUDIO_EXAMPLES_DIR")
+	if examples == "" {
+		examples = studiotest.RepoPath(t, "samples/examples/birds")
+	}
 	args := append([]string{"serve", "--addr", addr, "--models-dir", modelsDir(t), "--ort-lib", studiotest.ORTLib(t),
-		"--examples-dir", studiotest.RepoPath(t, "samples/examples/birds"), "--threads", "1", "--log-level", "debug"}, extraArgs...)
+		"--examples-dir", examples, "--threads", "1", "--log-level", "debug"}, extraArgs...)
 	cmd := exec.Command(studiotest.Studio(t), args...)
 	cmd.Env = os.Environ()
 	s := &studioServer{URL: "http://" + addr, Process: studiotest.Start(t, cmd)}
