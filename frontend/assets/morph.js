@@ -102,45 +102,55 @@ export function morphFrom(src) {
   $("morph-class-search").focus();
 }
 
-// paintPick lists the generated images as choices.
-let picked = ""; // the images the pick shows, so that it is redrawn only when they change
-
+// paintPick lists the generated images as choices, newest first. Items
+// already shown are left in place (a click on one is never lost to a
+// redraw while new images arrive); new ones are inserted, old ones dropped.
 export function paintPick(force) {
   if ($("panel-morph").hidden) return;
-  if (force) picked = "";
+  const box = $("morph-pick");
+  if (force) clear(box);
   const imgs = [];
   for (const run of runs.all().reverse()) {
     if (run.kind !== "generate") continue;
     for (const img of run.images) if (img && img.url && (img.blob || (img.kept?.blob && !img.kept.thumb))) imgs.push({ run, img });
   }
-  const key = imgs
-    .slice(0, 24)
-    .map(({ img }) => img.url)
-    .join(" ");
-  if (key === picked) return;
-  picked = key;
-  const box = clear($("morph-pick"));
-  $("morph-pick-hint").hidden = !imgs.length;
-  for (const { run, img } of imgs.slice(0, 24)) {
-    const label = `${run.label}, seed ${img.seed}`;
-    box.append(
-      h(
-        "label",
-        { class: "pick-item", title: label },
-        h("input", {
-          type: "radio",
-          name: "morph-pick",
-          class: "visually-hidden",
-          checked: source && source.url === img.url,
-          onchange: () => {
-            $("morph-file").value = "";
-            setSource({ blob: img.blob || img.kept.blob, url: img.url, name: `seed${img.seed}.png`, label });
-          },
-        }),
-        h("img", { src: img.url, alt: label, width: img.size || 64, height: img.size || 64, class: "pixelated" }),
-      ),
-    );
+  const want = imgs.slice(0, 24);
+  const urls = new Set(want.map(({ img }) => img.url));
+  const have = new Map();
+  for (const el of [...box.children]) {
+    if (urls.has(el.dataset.url)) have.set(el.dataset.url, el);
+    else el.remove();
   }
+  $("morph-pick-hint").hidden = !imgs.length;
+  let next = box.firstElementChild;
+  for (const { run, img } of want) {
+    const el = have.get(img.url);
+    if (el) {
+      if (el === next) next = next.nextElementSibling;
+      else box.insertBefore(el, next);
+      continue;
+    }
+    box.insertBefore(pickItem(run, img), next);
+  }
+}
+
+function pickItem(run, img) {
+  const label = `${run.label}, seed ${img.seed}`;
+  return h(
+    "label",
+    { class: "pick-item", title: label, dataset: { url: img.url } },
+    h("input", {
+      type: "radio",
+      name: "morph-pick",
+      class: "visually-hidden",
+      checked: source && source.url === img.url,
+      onchange: () => {
+        $("morph-file").value = "";
+        setSource({ blob: img.blob || img.kept.blob, url: img.url, name: `seed${img.seed}.png`, label });
+      },
+    }),
+    h("img", { src: img.url, alt: label, width: img.size || 64, height: img.size || 64, class: "pixelated" }),
+  );
 }
 
 async function morph() {

@@ -1,3 +1,5 @@
+//go:build !unit
+
 package browser
 
 import (
@@ -20,7 +22,9 @@ func TestKeyboardEveryAction(t *testing.T) {
 	p := openPage(t, s.URL, 1280, 900)
 	waitModels(p)
 	dl := p.downloads()
-	focused := func() string { return eval[string](p, `document.activeElement ? document.activeElement.className : ""`) }
+	focused := func() string {
+		return eval[string](p, `document.activeElement ? document.activeElement.className : ""`)
+	}
 
 	// Compose: a prompt, a typed seed (Random goes off), Ctrl+Enter.
 	p.tabTo("#prompt", 20)

@@ -452,6 +452,7 @@ func TestDatasetBuilderLive(t *testing.T) {
 		t.Errorf("estimate %q", est)
 	}
 	p.click("#ds-go")
+	p.wait("the job's card", `!!document.querySelector("#ds-jobs .ds-job")`, 5*time.Second)
 	body := s.lastPosted()
 	if body["per_class"] != float64(3) || body["min_fidelity"] != 0.6 || body["fidelity_measure"] != "class_prob" || len(body["classes"].([]any)) != 4 {
 		t.Errorf("posted %v", body)

@@ -1,3 +1,5 @@
+//go:build !unit
+
 package browser
 
 import (
@@ -93,7 +95,7 @@ func TestNoSidewaysScroll(t *testing.T) {
 			p.click(`#class-list [data-name="005.White_crowned_Red_breasted_Long_tailed_Warbler"]`)
 			check("generate, class picker")
 			p.click("#generate")
-			p.wait("the class run", `document.querySelectorAll("#runs .run").length === 3`, 5*time.Second)
+			p.wait("the class run", `document.querySelectorAll("#runs .run").length === 3 && `+imagesLoaded("#runs .run:first-child", 4), 10*time.Second)
 
 			p.click("#tab-morph")
 			p.wait("the pick", `document.querySelectorAll("#morph-pick .pick-item").length > 0`, 5*time.Second)
