@@ -208,7 +208,7 @@ func (a *attnGAN) run(ctx context.Context, reqs []Request, chunk []item) ([]Imag
 	sreqs := make([]scoreRequest, b)
 	for i, it := range chunk {
 		r := reqs[it.req]
-		sreqs[i].prompt = r.Prompt
+		sreqs[i].prompt, sreqs[i].fidelityOnly = r.Prompt, r.FidelityOnly
 		if r.Class != "" {
 			if c, ok := a.classes.Lookup(r.Class); ok {
 				sreqs[i].class = &c

@@ -7,6 +7,7 @@ import (
 	"math"
 	"path/filepath"
 	"sort"
+	"sync"
 
 	"github.com/fgstudio/fgstudio/generator/evalstat"
 	"github.com/fgstudio/fgstudio/internal/catalog"
@@ -26,6 +27,10 @@ type Scorer struct {
 	attrs   []string
 	attrIdx map[string]int   // "group::value" → attribute index
 	lex     *lexicon.Lexicon // reads the attributes a prompt names; nil without one
+
+	// parallel: run the DAMSM encoders beside the classifier (the cores
+	// hold both runs' intra-op threads).
+	parallel bool
 
 	classifier *graph
 	imageEnc   *graph // optional: DAMSM image side
@@ -186,10 +191,20 @@ func (s *Scorer) close() {
 type scoreRequest struct {
 	class  *catalog.Class // may be nil
 	prompt string         // may be empty
+	// fidelityOnly: the DAMSM measure only when it is the image's
+	// fidelity measure (Request.FidelityOnly).
+	fidelityOnly bool
 }
 
 // score runs the classifier (and DAMSM encoders for prompts) on a batch of
 // CHW images of side size and returns one Scores per image.
+//
+// The DAMSM image and text encoders run beside the classifier, on their
+// own sessions, when the cores hold both runs' threads (parallel), so that
+// scoring takes about as long as its slowest graph. When every request is fidelityOnly they run
+// after it instead, and only for the images whose fidelity measure is
+// damsm_similarity (prompts naming no attribute the head judges): the
+// others skip the image encoder.
 func (s *Scorer) score(ctx context.Context, images []float32, size int, reqs []scoreRequest) ([]Scores, error) {
 	b := len(reqs)
 	in := images
@@ -197,7 +212,27 @@ func (s *Scorer) score(ctx context.Context, images []float32, size int, reqs []s
 		in = resizeBatch(images, b, size, s.size)
 	}
 	img := ort.F32Tensor(in, int64(b), 3, int64(s.size), int64(s.size))
+	lazy := true
+	for _, r := range reqs {
+		lazy = lazy && r.fidelityOnly
+	}
+	var (
+		dm    damsm
+		dmErr error
+		wg    sync.WaitGroup
+	)
+	switch {
+	case lazy:
+	case s.parallel:
+		wg.Go(func() { dm, dmErr = s.damsm(ctx, img, reqs) })
+	default:
+		dm, dmErr = s.damsm(ctx, img, reqs)
+	}
 	out, err := s.classifier.run(ctx, map[string]ort.Tensor{"image": img})
+	wg.Wait()
+	if err == nil {
+		err = dmErr
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -217,9 +252,35 @@ func (s *Scorer) score(ctx context.Context, images []float32, size int, reqs []s
 			s.attributeScores(&res[i], a.F32[i*n:(i+1)*n], reqs[i])
 		}
 	}
-	if err := s.textScores(ctx, img, reqs, res); err != nil {
+	if !lazy {
+		dm.apply(reqs, res, nil)
+		return res, nil
+	}
+	// Only the images whose measure is damsm_similarity.
+	var need []int
+	for i, r := range reqs {
+		if r.prompt != "" && res[i].ClassProb == nil && res[i].AttributeAgreement == nil {
+			need = append(need, i)
+		}
+	}
+	if len(need) == 0 {
+		return res, nil
+	}
+	sub, subReqs := img, reqs
+	if len(need) < b {
+		plane := 3 * s.size * s.size
+		data := make([]float32, 0, len(need)*plane)
+		subReqs = make([]scoreRequest, len(need))
+		for k, i := range need {
+			data = append(data, in[i*plane:(i+1)*plane]...)
+			subReqs[k] = reqs[i]
+		}
+		sub = ort.F32Tensor(data, int64(len(need)), 3, int64(s.size), int64(s.size))
+	}
+	if dm, err = s.damsm(ctx, sub, subReqs); err != nil {
 		return nil, err
 	}
+	dm.apply(subReqs, res, need)
 	return res, nil
 }
 
@@ -341,10 +402,18 @@ func (s *Scorer) attributeScores(sc *Scores, logits []float32, req scoreRequest)
 	}
 }
 
-// textScores fills DAMSMSimilarity and TextSimilarity for the images that came from prompts.
-func (s *Scorer) textScores(ctx context.Context, img ort.Tensor, reqs []scoreRequest, res []Scores) error {
+// damsm is what the DAMSM encoders say of a batch: each image's code and
+// each prompt's sentence vector.
+type damsm struct {
+	codes ort.Tensor
+	sents map[string][]float32
+}
+
+// damsm runs the DAMSM image and text encoders on the images that came
+// from prompts (none when the scorer has no DAMSM or no image a prompt).
+func (s *Scorer) damsm(ctx context.Context, img ort.Tensor, reqs []scoreRequest) (damsm, error) {
 	if s.imageEnc == nil || s.textEnc == nil {
-		return nil
+		return damsm{}, nil
 	}
 	var prompts []string
 	for _, r := range reqs {
@@ -353,32 +422,43 @@ func (s *Scorer) textScores(ctx context.Context, img ort.Tensor, reqs []scoreReq
 		}
 	}
 	if len(prompts) == 0 {
-		return nil
+		return damsm{}, nil
 	}
 	out, err := s.imageEnc.run(ctx, map[string]ort.Tensor{"image": img})
 	if err != nil {
-		return err
+		return damsm{}, err
 	}
-	codes := out["cnn_code"]
-	d := int(codes.Shape[1])
 	sents, err := encodeSentences(ctx, s.textEnc, s.vocab, uniq(prompts))
 	if err != nil {
-		return err
+		return damsm{}, err
 	}
-	for i, r := range reqs {
+	return damsm{codes: out["cnn_code"], sents: sents}, nil
+}
+
+// apply fills DAMSMSimilarity and TextSimilarity of the images that came
+// from prompts: image k of the batch is res[at[k]] (res[k] when at is nil).
+func (dm damsm) apply(reqs []scoreRequest, res []Scores, at []int) {
+	if dm.sents == nil {
+		return
+	}
+	d := int(dm.codes.Shape[1])
+	for k, r := range reqs {
 		if r.prompt == "" {
 			continue
 		}
-		sent, ok := sents[r.prompt]
+		sent, ok := dm.sents[r.prompt]
 		if !ok {
 			continue // no word the scorer's vocabulary knows
 		}
-		res[i].Code = codes.F32[i*d : (i+1)*d]
+		i := k
+		if at != nil {
+			i = at[k]
+		}
+		res[i].Code = dm.codes.F32[k*d : (k+1)*d]
 		c := evalstat.Cosine(res[i].Code, sent)
-		d := clamp01(c)
-		res[i].TextSimilarity, res[i].DAMSMSimilarity = &c, &d
+		cl := clamp01(c)
+		res[i].TextSimilarity, res[i].DAMSMSimilarity = &c, &cl
 	}
-	return nil
 }
 
 func (s *Scorer) indexOf(c *catalog.Class) int {

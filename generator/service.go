@@ -11,12 +11,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/fgstudio/fgstudio/internal/catalog"
+	"github.com/fgstudio/fgstudio/internal/ort"
 )
 
 // Config bounds the work of a Service.
@@ -36,6 +38,10 @@ type Config struct {
 	// large graph); Load takes that much longer. The morph encoder is
 	// left cold.
 	Warm bool
+	// ParallelScoring runs the scorer's DAMSM encoders beside its
+	// classifier: 0 when the machine has cores for both runs' intra-op
+	// threads (NumCPU ≥ 2 × IntraOpThreads), 1 always, -1 never.
+	ParallelScoring int
 }
 
 func (c Config) withDefaults() Config {
@@ -59,6 +65,13 @@ type Request struct {
 	Class  string `json:"class,omitempty"`
 	N      int    `json:"n"`
 	Seed   uint64 `json:"seed"`
+	// FidelityOnly scores each image by its fidelity measure alone: the
+	// DAMSM image encoder runs only for images whose measure is
+	// damsm_similarity (a prompt that names no attribute the classifier's
+	// head judges), so the others carry no damsm_similarity,
+	// text_similarity or Code. A batch mixing requests with and without it
+	// scores every image fully.
+	FidelityOnly bool `json:"fidelity_only,omitempty"`
 }
 
 // Image is one generated image with its scores.
@@ -125,6 +138,7 @@ func Load(rt Runtime, cat *catalog.Catalog, cfg Config, log *slog.Logger) *Servi
 			s.fail(m.Manifest.Name, err)
 			continue
 		}
+		sc.parallel = cfg.ParallelScoring > 0 || (cfg.ParallelScoring == 0 && parallelScoring(rt))
 		s.scorers[m.Manifest.Name] = sc
 		log.Info("model loaded", "model", m.Manifest.Name, "kind", m.Manifest.Kind, "version", m.Manifest.Version)
 	}
@@ -158,6 +172,17 @@ func Load(rt Runtime, cat *catalog.Catalog, cfg Config, log *slog.Logger) *Servi
 		log.Info("model loaded", "model", m.Manifest.Name, "kind", m.Manifest.Kind, "version", m.Manifest.Version)
 	}
 	return s
+}
+
+// parallelScoring: the classifier and the DAMSM encoders may run at once
+// when the machine has cores for both runs' intra-op threads.
+func parallelScoring(rt Runtime) bool {
+	c, ok := rt.(interface{ Config() ort.Config })
+	if !ok {
+		return false
+	}
+	t := c.Config().IntraOpThreads
+	return t > 0 && runtime.NumCPU() >= 2*t
 }
 
 // warm runs sessions one-image generations at once, so that each pool

@@ -153,7 +153,9 @@ func (l *loop) generate(ctx context.Context, b *batch) ([]generator.Image, error
 				continue
 			}
 		}
-		reqs = append(reqs, generator.Request{Prompt: s.t.spec.Prompt, Class: s.t.spec.Class, N: 1, Seed: seed})
+		// Scored by the fidelity measure alone: the DAMSM image encoder
+		// runs only for images whose measure it is.
+		reqs = append(reqs, generator.Request{Prompt: s.t.spec.Prompt, Class: s.t.spec.Class, N: 1, Seed: seed, FidelityOnly: true})
 	}
 	out, err := l.w.gen.Generate(ctx, b.model, reqs)
 	if err != nil {

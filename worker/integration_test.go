@@ -152,7 +152,7 @@ func TestRealModelsThroughQueue(t *testing.T) {
 		for i, s := range specs {
 			j := waitState(t, q, jobs[i].ID, queue.Succeeded)
 			for k, meta := range metas(t, j) {
-				alone, err := svc.Generate(t.Context(), s.Model, []generator.Request{{Prompt: s.Prompt, Class: s.Class, N: 1, Seed: meta.Seed}})
+				alone, err := svc.Generate(t.Context(), s.Model, []generator.Request{{Prompt: s.Prompt, Class: s.Class, N: 1, Seed: meta.Seed, FidelityOnly: true}})
 				if err != nil {
 					t.Fatal(err)
 				}
