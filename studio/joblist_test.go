@@ -1,11 +1,13 @@
 package studio_test
 
 import (
+	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/fgstudio/fgstudio/studio"
 	"github.com/fgstudio/fgstudio/studio/api"
+	"github.com/fgstudio/fgstudio/studio/client"
 )
 
 func listJobs(t *testing.T, e *env, opts ...opt) []api.JobSummary {
@@ -80,6 +82,24 @@ func TestJobListShowsTheCallersUnfinishedJobs(t *testing.T) {
 			t.Errorf("after one finished and one cancelled: %s", ids(got))
 		}
 	})
+}
+
+// The Go client lists them too.
+func TestJobListFromTheClient(t *testing.T) {
+	e := newEnv(t, envOpts{requireAuth: true})
+	k := e.createKey("client", "generate")
+	c, err := client.New(e.url, k.Token, &http.Client{Transport: checkingTransport{t}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := c.Generate(t.Context(), api.GenerationRequest{Model: textModel, Prompt: knownWords(t, e)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs, err := c.Jobs(t.Context())
+	if err != nil || len(jobs) != 1 || jobs[0].ID != j.ID || jobs[0].Kind != "generate" {
+		t.Fatalf("%+v %v", jobs, err)
+	}
 }
 
 // With the active-job quota off, jobs are still listed.

@@ -155,6 +155,14 @@ func (c *Client) Job(ctx context.Context, id string) (api.Job, error) {
 	return j, err
 }
 
+// Jobs lists the key's queued and running jobs, oldest first (every kind
+// its scopes reach; a data set's links are under /v1/datasets).
+func (c *Client) Jobs(ctx context.Context) ([]api.JobSummary, error) {
+	var l api.JobList
+	_, err := c.request(ctx, http.MethodGet, "/v1/jobs", "", nil, nil, &l)
+	return l.Jobs, err
+}
+
 // Cancel cancels a job.
 func (c *Client) Cancel(ctx context.Context, id string) (api.Job, error) {
 	var j api.Job
