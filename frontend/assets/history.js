@@ -35,9 +35,24 @@ export async function migrate() {
       total: e.request?.n || 1,
       request: e.request || {},
       images: [],
+      source: e.image ? { blob: blobOfDataURL(e.image), label: (e.label || "").split(" → ")[0], name: "source.png" } : null,
+      targetLabel: e.kind === "morph" ? (e.label || "").split(" → ")[1] || "" : "",
     });
   }
   localStorage.removeItem(OLD_KEY);
+}
+
+function blobOfDataURL(url) {
+  try {
+    const [head, b64] = url.split(",", 2);
+    const type = /data:([^;]+)/.exec(head)?.[1] || "image/png";
+    const bin = atob(b64);
+    const bytes = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+    return new Blob([bytes], { type });
+  } catch {
+    return null;
+  }
 }
 
 const STATES = { queued: "queued", running: "running", succeeded: "done", failed: "failed", cancelled: "cancelled", lost: "lost by the server" };

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"fmt"
 	"image/png"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -556,4 +557,34 @@ func TestQueueViewOnAnOlderServer(t *testing.T) {
 		t.Errorf("%d jobs listed, want this browser's one", n)
 	}
 	s.release()
+}
+
+// TestFirstStudioHistoryMoves: the first studio's history (localStorage)
+// moves into the gallery once, its images fetched while the server has
+// the job.
+func TestFirstStudioHistoryMoves(t *testing.T) {
+	s := newStub(t)
+	p := openPage(t, s.URL, 1280, 900)
+	waitModels(p)
+	res, err := http.Post(s.URL+"/v1/generations", "application/json", strings.NewReader(`{"model":"attngan-stub","prompt":"a small bird with a red crown","n":2,"seed":5}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	old := `[{"id":"r1","kind":"generate","model":"attngan-stub","request":{"model":"attngan-stub","prompt":"a small bird with a red crown","n":2,"seed":5},` +
+		`"label":"“a small bird with a red crown”","jobId":"job-1","at":"2026-01-02T03:04:05Z","state":"succeeded"}]`
+	eval[bool](p, fmt.Sprintf(`(localStorage.setItem("fgstudio.history.v1", %q), true)`, old))
+	time.Sleep(2 * stubStep)
+	p.do(chromedp.Reload())
+	waitModels(p)
+	p.wait("the old run with its images", imagesLoaded("#runs .run", 2), 10*time.Second)
+	if got := tileSeeds(p, "#runs .run"); !slices.Equal(got, []string{"seed 5", "seed 6"}) {
+		t.Errorf("seeds %q", got)
+	}
+	if eval[bool](p, `localStorage.getItem("fgstudio.history.v1") !== null`) {
+		t.Error("the old history is still in localStorage")
+	}
+	if n := p.count("#history-list li"); n != 1 {
+		t.Errorf("history lists %d runs", n)
+	}
 }
