@@ -39,8 +39,8 @@ func (s *Server) createDataset(c *fiber.Ctx) error {
 		return err
 	}
 	spec := datasetspec.Spec{Model: req.Model, Classes: req.Classes, PerClass: req.PerClass, MinFidelity: req.MinFidelity,
-		Measure: req.FidelityMeasure, MaxAttempts: req.MaxAttempts, MinNovelty: req.MinNovelty, Prompts: req.Prompts,
-		ShardSize: req.ShardSize}
+		Measure: req.FidelityMeasure, MaxAttempts: req.MaxAttempts, MinNovelty: req.MinNovelty, MinNoveltyAuto: req.MinNoveltyAuto,
+		Prompts: req.Prompts, ShardSize: req.ShardSize}
 	if req.Seed != nil {
 		if *req.Seed > jobspec.MaxSeed {
 			return problem(fiber.StatusUnprocessableEntity, api.TypeInvalidField, "seed",
@@ -126,8 +126,9 @@ func (s *Server) datasetEvents(c *fiber.Ctx) error {
 }
 
 // downloadDataset is GET /v1/datasets/{id}/download: a tar of the
-// finished data set, manifest.json first, then every file it lists,
-// checked against the manifest first (datasetspec.Verify).
+// finished data set, checked against its manifest first
+// (datasetspec.Verify): manifest.json, then SHA256SUMS, then every file
+// the manifest lists.
 func (s *Server) downloadDataset(c *fiber.Ctx) error {
 	j, err := s.datasetJob(c)
 	if err != nil {
@@ -149,11 +150,15 @@ func (s *Server) downloadDataset(c *fiber.Ctx) error {
 		}
 		return err
 	}
-	files := []string{"manifest.json"}
+	files := []string{datasetspec.ManifestFile}
 	for _, f := range m.Files {
 		files = append(files, f.Path)
 	}
 	sort.Strings(files[1:])
+	if _, err := os.Stat(filepath.Join(dir, datasetspec.SumsFile)); err == nil {
+		// The sums file (sha256sum -c) follows the manifest it repeats.
+		files = append(files[:1], append([]string{datasetspec.SumsFile}, files[1:]...)...)
+	}
 	c.Set(fiber.HeaderContentType, "application/x-tar")
 	c.Set(fiber.HeaderContentDisposition, `attachment; filename="dataset-`+j.ID+`.tar"`)
 	log := s.log.With("job_id", j.ID)

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fgstudio/fgstudio/generator/dataset"
 	"github.com/fgstudio/fgstudio/internal/ort"
 	"github.com/fgstudio/fgstudio/queue"
 )
@@ -114,6 +115,18 @@ func options() []*option {
 		{name: "datasets-dir", env: "STUDIO_DATASETS_DIR", def: "data/datasets", cmds: both,
 			usage: "folder of the data sets that dataset jobs make (<dir>/<job id>); the API serves downloads from it, so with Redis and several machines it must be shared storage",
 			set:   nonEmpty(func(c *Config) *string { return &c.DatasetsDir })},
+		{name: "data", env: "STUDIO_DATA", def: "data/birds", cmds: both,
+			usage: "real data set (CUB layout) that dataset jobs check novelty against, scored once per scorer and kept in --feature-cache; a missing folder = no novelty check (jobs with min_novelty_auto run without one, min_novelty > 0 fails naming the field)",
+			set:   func(c *Config, v string) error { c.Data = v; return nil }},
+		{name: "feature-cache", env: "STUDIO_FEATURE_CACHE", def: "<user cache dir>/fgstudio/features", cmds: both,
+			usage: "folder of the real images' features by scorer, keyed by the model's and the data's hashes (reused across runs); empty = keep none",
+			set: func(c *Config, v string) error {
+				if v == "<user cache dir>/fgstudio/features" {
+					v = dataset.DefaultFeatureCacheDir()
+				}
+				c.FeatureCache = v
+				return nil
+			}},
 		{name: "body-limit", env: "STUDIO_BODY_LIMIT", def: "8388608", cmds: []string{"serve"},
 			usage: "largest request body in bytes",
 			set: func(c *Config, v string) error {
@@ -180,7 +193,11 @@ type Config struct {
 	ModelsDir   string
 	ExamplesDir string
 	DatasetsDir string
-	ORT         ort.Config
+	// Data is the real data set of the novelty check of dataset jobs,
+	// FeatureCache where its scored features are kept.
+	Data         string
+	FeatureCache string
+	ORT          ort.Config
 	// RequireProvider fails readiness when sessions run on another
 	// execution provider than ORT.Provider (CUDA fell back to CPU).
 	RequireProvider bool

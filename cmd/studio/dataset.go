@@ -34,12 +34,6 @@ const datasetUsage = `usage: studio dataset <make|verify> [flags]
 
 Run "studio dataset make -h" for its flags.`
 
-// nearCopyQuantile is the share of real training images that are closer
-// to their nearest other training image than the automatic novelty
-// threshold: a generated image closer than that to a training image is a
-// near-copy.
-const nearCopyQuantile = 0.01
-
 func runDataset(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return &usageError{"a subcommand is required: make or verify (see studio dataset -h)"}
@@ -81,11 +75,11 @@ func runDatasetMake(ctx context.Context, args []string, getenv func(string) stri
 	fs := flag.NewFlagSet("studio dataset make", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	model := fs.String("model", "", "generator: cvaegan (seen classes) or attngan (any class that can be described)")
-	classes := fs.String("classes", "all", `comma-separated class names, ids or labels, or "seen", "heldout", "all" (all the model can make)`)
+	classes := fs.String("classes", "all", `comma-separated classes: ids (5 or 005), names (005.Name), folder names (005_Name) or labels, or "seen", "heldout", "all" (all the model can make)`)
 	perClass := fs.Int("per-class", 100, "images kept per class")
 	minFid := fs.Float64("min-fidelity", 0.5, "keep images whose fidelity (class probability; attribute match for held-out classes; DAMSM similarity for prompts) reaches this")
 	measure := fs.String("fidelity-measure", "", "force a fidelity measure: class_probability, attribute_agreement or damsm_similarity (default: the scorer's choice: class_probability for trained classes, attribute_agreement over the attributes of held-out ones)")
-	maxAttempts := fs.Int("max-attempts", 4, "regeneration budget: at most this many images made per image kept, per class")
+	maxAttempts := fs.Int("max-attempts", 4, "regeneration budget: at most this many images made per image kept, on average over the classes (a hard class gets what easy ones left unused)")
 	novelty := fs.String("min-novelty", "auto", `reject images closer than this (classifier feature distance) to their nearest real training image; "auto" = closer than 99% of real training images are to their nearest neighbour; 0 = keep all (distances still recorded)`)
 	seed := fs.Uint64("seed", 0, "job seed; attempt k of class c uses seed hash(seed, c) + k")
 	prompts := fs.String("prompts", "attributes", `text models: "attributes" (descriptions written from each class's attributes), "captions" (the data set's captions of the class), or a file of "class<TAB>prompt" lines`)
@@ -98,7 +92,8 @@ func runDatasetMake(ctx context.Context, args []string, getenv func(string) stri
 	models := fs.String("models-dir", envOr(getenv, "STUDIO_MODELS_DIR", "samples/models"), "folder of model directories (env STUDIO_MODELS_DIR)")
 	lib := fs.String("ort-lib", envOr(getenv, "ORT_LIB_PATH", ort.DefaultLibraryPath()), "ONNX Runtime library (env ORT_LIB_PATH)")
 	threads := fs.Int("threads", 0, "intra-op threads; 0 = number of CPUs")
-	server := fs.String("server", envOr(getenv, "STUDIO_SERVER", ""), "make the data set on a studio server at this URL instead of in this process, then download it into --out and verify it; Ctrl-C/SIGTERM cancels the server's job (not with --data, --batch, --models-dir, --ort-lib, --threads; --min-novelty auto means 0 there) (env STUDIO_SERVER)")
+	cache := fs.String("feature-cache", envOr(getenv, "STUDIO_FEATURE_CACHE", dataset.DefaultFeatureCacheDir()), `folder of the real images' features (novelty reference), keyed by the scorer's and the data's hashes and reused across runs; "" = keep none (env STUDIO_FEATURE_CACHE)`)
+	server := fs.String("server", envOr(getenv, "STUDIO_SERVER", ""), "make the data set on a studio server at this URL instead of in this process, then download it into --out and verify it; Ctrl-C/SIGTERM cancels the server's job; the server checks novelty against its own real data (not with --data, --batch, --models-dir, --ort-lib, --threads, --feature-cache) (env STUDIO_SERVER)")
 	token := fs.String("token", "", "API key for --server (env STUDIO_API_KEY)")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
@@ -117,8 +112,8 @@ func runDatasetMake(ctx context.Context, args []string, getenv func(string) stri
 	}
 	spec := dataset.Spec{Model: *model, Classes: splitList(*classes), PerClass: *perClass, MinFidelity: *minFid,
 		Measure: *measure, MaxAttempts: *maxAttempts, Seed: *seed, ShardSize: *shard}
-	autoNovelty := *novelty == "auto"
-	if !autoNovelty {
+	spec.MinNoveltyAuto = *novelty == "auto"
+	if !spec.MinNoveltyAuto {
 		v, err := strconv.ParseFloat(*novelty, 64)
 		if err != nil || v < 0 {
 			return &usageError{fmt.Sprintf("invalid --min-novelty=%q: want auto or a distance ≥ 0", *novelty)}
@@ -137,22 +132,23 @@ func runDatasetMake(ctx context.Context, args []string, getenv func(string) stri
 		return remoteDatasetMake(ctx, fs, *server, key, req, *out, mode, stdout, stderr)
 	}
 
-	return localDatasetMake(ctx, localMake{spec: spec, autoNovelty: autoNovelty, models: *models, data: *data, prompts: *prompts,
+	return localDatasetMake(ctx, localMake{spec: spec, models: *models, data: *data, prompts: *prompts, cache: *cache,
 		lib: *lib, threads: *threads, batch: *batch, out: *out, mode: mode, skipMissing: *skipMissing}, stdout, stderr)
 }
 
 // localMake are the flags of `studio dataset make` without --server.
 type localMake struct {
-	spec                                  dataset.Spec
-	autoNovelty                           bool
-	models, data, prompts, lib, out, mode string
-	threads, batch                        int
-	skipMissing                           bool
+	spec                                         dataset.Spec
+	models, data, prompts, cache, lib, out, mode string
+	threads, batch                               int
+	skipMissing                                  bool
 }
 
-// localDatasetMake makes the data set in this process.
+// localDatasetMake makes the data set in this process. Everything that
+// can be wrong with the flags, the spec and --out is found before any
+// model is loaded or any image scored.
 func localDatasetMake(ctx context.Context, a localMake, stdout, stderr io.Writer) error {
-	spec, autoNovelty := a.spec, a.autoNovelty
+	spec := a.spec
 	cat, err := catalog.Open(a.models)
 	if err != nil {
 		return err
@@ -166,14 +162,16 @@ func localDatasetMake(ctx context.Context, a localMake, stdout, stderr io.Writer
 		if ds, err = cub.OpenWith(a.data, cub.Options{SkipMissing: a.skipMissing}); err != nil {
 			return fmt.Errorf("%w; or pass --data \"\" to skip the novelty check", dataSetError(a.data, err))
 		}
-	} else if autoNovelty {
-		spec.MinNovelty = 0
-		autoNovelty = false
+	} else if spec.MinNoveltyAuto {
+		spec.MinNoveltyAuto = false
 	}
 	if m.Manifest.Kind == catalog.KindAttnGAN {
 		if spec.Prompts, spec.PromptSource, err = loadPrompts(a.prompts, ds); err != nil {
 			return err
 		}
+	}
+	if _, err := dataset.Preflight(nil, m, spec, a.out, ds != nil); err != nil {
+		return specFlagError(err, a.out)
 	}
 
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -186,10 +184,13 @@ func localDatasetMake(ctx context.Context, a localMake, stdout, stderr io.Writer
 	if err, bad := svc.Failed()[spec.Model]; bad {
 		return fmt.Errorf("model %s did not load: %w", spec.Model, err)
 	}
+	if _, err := dataset.Preflight(svc, m, spec, a.out, ds != nil); err != nil {
+		return specFlagError(err, a.out)
+	}
 
 	var ref *dataset.Reference
 	if ds != nil {
-		if ref, err = noveltyReference(ctx, svc, ds, a.data, a.out, &spec, autoNovelty, stderr); err != nil {
+		if ref, err = noveltyReference(ctx, svc, cat, ds, a, stderr); err != nil {
 			return err
 		}
 	}
@@ -201,14 +202,53 @@ func localDatasetMake(ctx context.Context, a localMake, stdout, stderr io.Writer
 		if errors.Is(err, context.Canceled) {
 			return fmt.Errorf("%w; run the same command again to continue", err)
 		}
-		return err
+		return specFlagError(err, a.out)
 	}
 	printDatasetReport(stdout, rep)
-	if len(rep.Short) > 0 {
-		return fmt.Errorf("%d classes ran out of budget before %d images (%s): run again with a larger --max-attempts (kept images are reused), or lower --min-fidelity with a new --out",
-			len(rep.Short), rep.PerClass, strings.Join(rep.Short, ", "))
-	}
+	printShort(stderr, rep, "run the same command with a larger --max-attempts to make more of them (kept images are reused), or lower --min-fidelity with a new --out")
 	return nil
+}
+
+// specFlags names the flag of each spec field.
+var specFlags = map[string]string{"model": "--model", "classes": "--classes", "per_class": "--per-class", "min_fidelity": "--min-fidelity",
+	"fidelity_measure": "--fidelity-measure", "max_attempts": "--max-attempts", "min_novelty": "--min-novelty",
+	"prompts": "--prompts", "shard_size": "--shard-size"}
+
+// specFlagError words a spec or directory error in terms of the flags:
+// a usage error naming the flag, or --out for a directory that holds
+// something else.
+func specFlagError(err error, out string) error {
+	var se *dataset.SpecError
+	switch {
+	case errors.As(err, &se):
+		if f, ok := specFlags[se.Field]; ok {
+			return &usageError{fmt.Sprintf("invalid %s: %s", f, se.Msg)}
+		}
+	case errors.Is(err, dataset.ErrSpecChanged), errors.Is(err, dataset.ErrNotEmpty):
+		return &usageError{fmt.Sprintf("invalid --out=%q: %v", out, err)}
+	}
+	return err
+}
+
+// printShort says which classes fell short of --per-class and by how
+// much, and what to do about it; a data set with short classes is still
+// a data set (the command succeeds).
+func printShort(w io.Writer, rep *dataset.Report, advice string) {
+	if len(rep.Short) == 0 {
+		return
+	}
+	missing := 0
+	for _, c := range rep.Classes {
+		missing += max(0, rep.PerClass-c.Accepted)
+	}
+	fmt.Fprintf(w, "warning: %d of %d classes have fewer than %d images (%d images short in all):\n", len(rep.Short), len(rep.Classes), rep.PerClass, missing)
+	for _, c := range rep.Classes {
+		if c.Accepted < rep.PerClass {
+			fmt.Fprintf(w, "  %s: %d of %d (%d short) after %d attempts, %.0f%% accepted (%d below the fidelity bar, %d near-copies)\n",
+				c.Class, c.Accepted, rep.PerClass, rep.PerClass-c.Accepted, c.Attempts, 100*c.AcceptanceRate, c.RejectedFidelity, c.RejectedNovelty)
+		}
+	}
+	fmt.Fprintf(w, "%s\n", advice)
 }
 
 // progressMode resolves --progress: auto is a bar on a terminal, else lines.
@@ -234,7 +274,8 @@ func progressMode(progress string, stderr io.Writer) (string, error) {
 func datasetRequest(spec dataset.Spec, prompts string) (api.DatasetRequest, error) {
 	seed := spec.Seed
 	req := api.DatasetRequest{Model: spec.Model, Classes: spec.Classes, PerClass: spec.PerClass, MinFidelity: spec.MinFidelity,
-		FidelityMeasure: spec.Measure, MaxAttempts: spec.MaxAttempts, MinNovelty: spec.MinNovelty, Seed: &seed, ShardSize: spec.ShardSize}
+		FidelityMeasure: spec.Measure, MaxAttempts: spec.MaxAttempts, MinNovelty: spec.MinNovelty, MinNoveltyAuto: spec.MinNoveltyAuto,
+		Seed: &seed, ShardSize: spec.ShardSize}
 	switch prompts {
 	case "", "attributes":
 	case "captions":
@@ -248,47 +289,59 @@ func datasetRequest(spec dataset.Spec, prompts string) (api.DatasetRequest, erro
 	return req, nil
 }
 
-// noveltyReference scores the real images of ds (the folder data) with the
-// model's scorer and, with auto, sets spec's novelty threshold: the one a
-// continued job out started with, else the near-copy distance of the real
-// training images.
-func noveltyReference(ctx context.Context, svc *generator.Service, ds *cub.Dataset, data, out string, spec *dataset.Spec, auto bool, stderr io.Writer) (*dataset.Reference, error) {
-	scorer, err := svc.ScorerName(spec.Model)
+// noveltyReference is the real images of ds scored by the scorer of the
+// model of a.spec: from the feature cache (a.cache) when it holds them for
+// this scorer and these images, else scored and kept there.
+func noveltyReference(ctx context.Context, svc *generator.Service, cat *catalog.Catalog, ds *cub.Dataset, a localMake, stderr io.Writer) (*dataset.Reference, error) {
+	scorer, err := svc.ScorerName(a.spec.Model)
 	if err != nil {
 		return nil, err
+	}
+	sm, ok := cat.Get(scorer)
+	if !ok {
+		return nil, fmt.Errorf("scorer %s of %s is not in %s", scorer, a.spec.Model, a.models)
 	}
 	t0 := time.Now()
-	fmt.Fprintf(stderr, "scoring the real images of %s with %s (novelty reference) ...\n", data, scorer)
-	ref, err := dataset.BuildReference(ctx, svc, scorer, ds, nil)
+	fmt.Fprintf(stderr, "novelty reference: the real images of %s scored by %s ...\n", a.data, scorer)
+	ref, hit, err := dataset.FeatureCache{Dir: a.cache}.Reference(ctx, svc, sm, ds)
 	if err != nil {
 		return nil, err
 	}
-	if auto {
-		// A job being continued keeps the threshold it started with (a
-		// recomputed one could differ in the last digit on another machine).
-		if old, err := dataset.ReadSpec(out); err == nil {
-			spec.MinNovelty = old.MinNovelty
-		} else {
-			spec.MinNovelty = roundDown(ref.NearCopyDistance(nearCopyQuantile), 3)
-		}
+	how := "scored"
+	if hit {
+		how = "read from the feature cache"
+	} else if a.cache != "" {
+		how = "scored and kept in " + a.cache
 	}
-	fmt.Fprintf(stderr, "%d real images (%d train) scored in %.1fs; novelty threshold %.3f\n",
-		len(ref.Images), ref.TrainCount(), time.Since(t0).Seconds(), spec.MinNovelty)
+	fmt.Fprintf(stderr, "%d real images (%d train) %s in %.1fs\n", len(ref.Images), ref.TrainCount(), how, time.Since(t0).Seconds())
 	return ref, nil
 }
 
 func printDatasetReport(w io.Writer, rep *dataset.Report) {
+	checked := rep.ReferenceImages > 0
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "class\tkept\tmade\taccept\trej fid\trej novel\tmean fid\tfidelity measure\tnovelty min\tdiversity\treal div\t")
 	for _, c := range rep.Classes {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f%%\t%d\t%d\t%.3f\t%s\t%.3f\t%.3f\t%.3f\t\n", c.Class, c.Accepted, c.Attempts, 100*c.AcceptanceRate,
-			c.RejectedFidelity, c.RejectedNovelty, c.MeanFidelity, c.FidelityMeasure, c.NoveltyMin, c.DiversityMean, c.RealDiversity)
+		novelty, real := "n/a", "n/a"
+		if checked {
+			novelty, real = fmt.Sprintf("%.3f", c.NoveltyMin), fmt.Sprintf("%.3f", c.RealDiversity)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f%%\t%d\t%d\t%.3f\t%s\t%s\t%.3f\t%s\t\n", c.Class, c.Accepted, c.Attempts, 100*c.AcceptanceRate,
+			c.RejectedFidelity, c.RejectedNovelty, c.MeanFidelity, c.FidelityMeasure, novelty, c.DiversityMean, real)
 	}
 	tw.Flush()
 	r := rep.Run
-	fmt.Fprintf(w, "\n%s: %d images kept of %d made (%.1f%%), %d classes; min fidelity %.2f, min novelty %.3f against %d real training images\n",
-		rep.Dir, rep.Accepted, rep.Attempts, 100*rep.AcceptanceRate, len(rep.Classes), rep.MinFidelity, rep.MinNovelty, rep.ReferenceImages)
-	fmt.Fprintf(w, "diversity (mean pairwise feature distance within a class): %.3f generated, %.3f real\n", rep.Diversity, rep.RealDiversity)
+	novelty := "no novelty check (no real data set)"
+	if checked {
+		novelty = fmt.Sprintf("min novelty %.3f against %d real training images", rep.MinNovelty, rep.ReferenceImages)
+	}
+	fmt.Fprintf(w, "\n%s: %d images kept of %d made (%.1f%%), %d classes; min fidelity %.2f, %s\n",
+		rep.Dir, rep.Accepted, rep.Attempts, 100*rep.AcceptanceRate, len(rep.Classes), rep.MinFidelity, novelty)
+	realDiv := "n/a"
+	if rep.RealDiversity > 0 {
+		realDiv = fmt.Sprintf("%.3f", rep.RealDiversity)
+	}
+	fmt.Fprintf(w, "diversity (mean pairwise feature distance within a class): %.3f generated, %s real\n", rep.Diversity, realDiv)
 	fmt.Fprintf(w, "this run: %d made, %d kept (%d from an earlier run) in %.1fs: %.1f kept/s, %.1f made/s; generator alone %.1f images/s (%.1fs)\n",
 		r.Made, r.Kept, r.Resumed, r.Seconds, r.KeptPerSec, r.MadePerSec, r.GeneratorPerSec, r.GenerateSeconds)
 }

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/fgstudio/fgstudio/contract/datasetspec"
 	"github.com/fgstudio/fgstudio/generator/dataset"
 	"github.com/fgstudio/fgstudio/studio/api"
 	"github.com/fgstudio/fgstudio/studio/client"
@@ -18,7 +20,7 @@ import (
 
 // inProcessDatasetFlags are the `studio dataset make` flags that only mean
 // something when the data set is made in this process.
-var inProcessDatasetFlags = []string{"data", "batch", "models-dir", "ort-lib", "threads"}
+var inProcessDatasetFlags = []string{"data", "batch", "models-dir", "ort-lib", "threads", "feature-cache"}
 
 // remoteDatasetMake is `studio dataset make --server URL`: the job runs on
 // the server's workers; this process follows it, downloads the tar and
@@ -88,6 +90,9 @@ func remoteDatasetMake(ctx context.Context, fs *flag.FlagSet, server, token stri
 	if err != nil {
 		return fmt.Errorf("download of dataset job %s: %w (download again with a new --out: GET %s)", job.ID, err, job.Links.Download)
 	}
+	if err := writeSums(out); err != nil {
+		return fmt.Errorf("downloaded data set %s: %w", out, err)
+	}
 	m, err := dataset.Verify(out)
 	if err != nil {
 		return fmt.Errorf("downloaded data set %s: %w", out, err)
@@ -102,9 +107,20 @@ func remoteDatasetMake(ctx context.Context, fs *flag.FlagSet, server, token stri
 		imgs += cl.Count
 	}
 	fmt.Fprintf(stdout, "%s: %d files downloaded from dataset job %s match the manifest (%d images, %d classes)\n", out, n, job.ID, imgs, len(m.Classes))
-	if len(rep.Short) > 0 {
-		return fmt.Errorf("%d classes ran out of budget before %d images (%s): make it again with a larger --max-attempts",
-			len(rep.Short), rep.PerClass, strings.Join(rep.Short, ", "))
-	}
+	printShort(stderr, &rep, "make it again with a larger --max-attempts, or a lower --min-fidelity")
 	return nil
+}
+
+// writeSums writes SHA256SUMS from the manifest when the download had
+// none (a server from before it served them); Verify then checks it.
+func writeSums(dir string) error {
+	p := filepath.Join(dir, datasetspec.SumsFile)
+	if _, err := os.Stat(p); err == nil {
+		return nil
+	}
+	m, err := dataset.ReadManifest(dir)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(p, []byte(datasetspec.Sums(m)), 0o644)
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/fgstudio/fgstudio/generator/dataset"
+	"github.com/fgstudio/fgstudio/internal/cub/cubtest"
 	"github.com/fgstudio/fgstudio/test/studiotest"
 )
 
@@ -172,8 +173,13 @@ func TestDatasetMakeResumesAfterSIGKILL(t *testing.T) {
 	}
 }
 
+// Errors of the flags, the spec and --out come before any model is
+// loaded or any real image scored.
 func TestDatasetMakeUsage(t *testing.T) {
 	bin := studiotest.Studio(t)
+	notEmpty, otherSpec := t.TempDir(), t.TempDir()
+	os.WriteFile(filepath.Join(notEmpty, "notes.txt"), []byte("mine"), 0o644)
+	os.WriteFile(filepath.Join(otherSpec, "spec.json"), []byte(`{"model":"cvaegan-birds","classes":["x"],"per_class":100,"min_fidelity":0.5,"max_attempts":4,"min_novelty":0,"seed":0,"shard_size":1000}`), 0o644)
 	for _, c := range []struct {
 		args []string
 		code int
@@ -183,7 +189,11 @@ func TestDatasetMakeUsage(t *testing.T) {
 		{[]string{"dataset", "make", "--out", "x"}, 2, "--model is required"},
 		{[]string{"dataset", "make", "--model", "cvaegan-birds"}, 2, "--out is required"},
 		{[]string{"dataset", "make", "--model", "cvaegan-birds", "--out", "x", "--min-novelty", "close"}, 2, "--min-novelty"},
-		{[]string{"dataset", "make", "--model", "cvaegan-birds", "--classes", "heldout", "--data", "", "--out", filepath.Join(t.TempDir(), "d")}, 1, "held-out"},
+		{[]string{"dataset", "make", "--model", "cvaegan-birds", "--classes", "heldout", "--data", "", "--out", filepath.Join(t.TempDir(), "d")}, 2, "held-out"},
+		{[]string{"dataset", "make", "--model", "cvaegan-birds", "--classes", "999", "--data", "", "--out", filepath.Join(t.TempDir(), "d")}, 2, "invalid --classes"},
+		{[]string{"dataset", "make", "--model", "cvaegan-birds", "--per-class", "0", "--data", "", "--out", filepath.Join(t.TempDir(), "d")}, 2, "invalid --per-class"},
+		{[]string{"dataset", "make", "--model", "cvaegan-birds", "--data", "", "--out", notEmpty}, 2, "invalid --out"},
+		{[]string{"dataset", "make", "--model", "cvaegan-birds", "--data", "", "--out", otherSpec}, 2, "classes differs"},
 		{[]string{"dataset", "verify", t.TempDir()}, 1, "manifest.json"},
 		{[]string{"fewshot", "eval"}, 2, "--heldout-synthetic"},
 		{[]string{"fewshot", "eval", "--heldout-synthetic", "x", "--classifier", "svm"}, 2, "--classifier"},
@@ -191,8 +201,8 @@ func TestDatasetMakeUsage(t *testing.T) {
 		cmd := exec.Command(bin, c.args...)
 		cmd.Env = testEnv(t)
 		out, _ := cmd.CombinedOutput()
-		if code := cmd.ProcessState.ExitCode(); code != c.code || !strings.Contains(string(out), c.msg) {
-			t.Errorf("studio %s: exit %d, want %d with %q:\n%s", strings.Join(c.args, " "), code, c.code, c.msg, out)
+		if code := cmd.ProcessState.ExitCode(); code != c.code || !strings.Contains(string(out), c.msg) || strings.Contains(string(out), "novelty reference") {
+			t.Errorf("studio %s: exit %d, want %d with %q before any scoring:\n%s", strings.Join(c.args, " "), code, c.code, c.msg, out)
 		}
 	}
 }
@@ -204,16 +214,23 @@ func TestDatasetMakeOnServer(t *testing.T) {
 	bin := studiotest.Studio(t)
 	env := testEnv(t)
 	addr := studiotest.FreeAddr(t)
-	srv := exec.Command(bin, "serve", "--addr", addr, "--datasets-dir", filepath.Join(t.TempDir(), "datasets"), "--threads", "1")
+	// A small real data set: the server's worker checks novelty against it.
+	real := filepath.Join(t.TempDir(), "birds")
+	if _, err := cubtest.Make(filepath.Join("..", ".."), real, "--classes", "10", "--per-class", "4", "--size", "64"); err != nil {
+		t.Fatal(err)
+	}
+	cache := filepath.Join(t.TempDir(), "cache")
+	srv := exec.Command(bin, "serve", "--addr", addr, "--datasets-dir", filepath.Join(t.TempDir(), "datasets"), "--threads", "1",
+		"--data", real, "--feature-cache", cache)
 	srv.Env = append(env, "REDIS_URL=")
 	srvLog := studiotest.Start(t, srv)
 	t.Cleanup(func() { srvLog.Stop(t) })
 	url := "http://" + addr
-	srvLog.WaitStatus(t, url+"/readyz", 200, 20*time.Second)
+	srvLog.WaitStatus(t, url+"/readyz", 200, 90*time.Second) // model loading is slow on a loaded machine
 
 	out := filepath.Join(t.TempDir(), "set")
 	cmd := exec.Command(bin, "dataset", "make", "--server", url, "--model", "cvaegan-birds", "--classes", "54,46",
-		"--per-class", "2", "--min-fidelity", "0.4", "--max-attempts", "8", "--progress", "lines", "--out", out)
+		"--per-class", "2", "--min-fidelity", "0", "--max-attempts", "8", "--progress", "lines", "--out", out)
 	cmd.Env = env
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -230,6 +247,21 @@ func TestDatasetMakeOnServer(t *testing.T) {
 	}
 	if len(man.Classes) != 2 {
 		t.Fatalf("%d classes", len(man.Classes))
+	}
+	// The same checks as in-process: novelty against the real training
+	// images (the automatic threshold), SHA256SUMS beside the manifest.
+	if sums, err := os.ReadFile(filepath.Join(out, "SHA256SUMS")); err != nil || len(bytes.Split(bytes.TrimSpace(sums), []byte("\n"))) != len(man.Files) {
+		t.Errorf("SHA256SUMS: %v\n%s", err, sums)
+	}
+	rep, err := dataset.ReadReport(out)
+	if err != nil || rep.ReferenceImages == 0 || !man.Spec.MinNoveltyAuto || man.Spec.MinNovelty <= 0 {
+		t.Errorf("report %+v, spec %+v: want novelty checked with an automatic threshold (%v)", rep, man.Spec, err)
+	}
+	if !strings.Contains(stdout.String(), "real training images") {
+		t.Errorf("report without the novelty check:\n%s", stdout.String())
+	}
+	if files, _ := os.ReadDir(cache); len(files) != 1 {
+		t.Errorf("feature cache holds %d files, want 1", len(files))
 	}
 	for _, c := range man.Classes {
 		files, _ := os.ReadDir(filepath.Join(out, "images", c.Dir))

@@ -68,7 +68,7 @@ func runServe(ctx context.Context, cfg Config, log *slog.Logger) error {
 			reloadModels(ctx, rt, cat, cfg, 1, gen, prov, log)
 			return nil
 		}
-		if stopWorker, err = startInProcessWorker(ctx, cfg, eq, gen, datasetMaker(gen, cat), reg, log); err != nil {
+		if stopWorker, err = startInProcessWorker(ctx, cfg, eq, gen, datasetMaker(cfg, gen, cat, log), reg, log); err != nil {
 			return err
 		}
 	} else {

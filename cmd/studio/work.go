@@ -12,7 +12,9 @@ import (
 
 	"github.com/fgstudio/fgstudio/contract/jobspec"
 	"github.com/fgstudio/fgstudio/generator"
+	"github.com/fgstudio/fgstudio/generator/dataset"
 	"github.com/fgstudio/fgstudio/internal/catalog"
+	"github.com/fgstudio/fgstudio/internal/cub"
 	"github.com/fgstudio/fgstudio/queue"
 	"github.com/fgstudio/fgstudio/worker"
 )
@@ -101,11 +103,74 @@ func startInProcessWorker(ctx context.Context, cfg Config, q *queue.Embedded, ge
 }
 
 // datasetMaker makes the data sets of dataset jobs with the worker's
-// models (reloads included) and the catalogue it started with. It builds
-// no novelty reference: a job with min_novelty > 0 fails naming the field
-// (the CLI, with --data, checks novelty).
-func datasetMaker(gen *models, cat *catalog.Catalog) worker.DatasetMaker {
-	return &worker.Maker{Service: swapScorer{gen}, Models: cat}
+// models (reloads included) and the catalogue it started with. Novelty is
+// checked as the CLI checks it: against the real data set cfg.Data scored
+// by the job's scorer, on the first job that needs it, and kept in
+// cfg.FeatureCache for later jobs and processes. Without that data set
+// there is no reference: a job with min_novelty > 0 fails naming the
+// field, one with min_novelty_auto runs without the check (as the CLI
+// without --data), and reports say no novelty check ran.
+func datasetMaker(cfg Config, gen *models, cat *catalog.Catalog, log *slog.Logger) worker.DatasetMaker {
+	refs := &references{data: cfg.Data, cache: dataset.FeatureCache{Dir: cfg.FeatureCache}, gen: gen, cat: cat, log: log,
+		built: map[string]*dataset.Reference{}}
+	return &worker.Maker{Service: swapScorer{gen}, Models: cat, References: refs.get}
+}
+
+// references are the novelty references of a worker process, by scorer
+// and model hash.
+type references struct {
+	data  string
+	cache dataset.FeatureCache
+	gen   *models
+	cat   *catalog.Catalog
+	log   *slog.Logger
+
+	mu     sync.Mutex
+	ds     *cub.Dataset
+	noData bool
+	built  map[string]*dataset.Reference
+}
+
+func (r *references) get(ctx context.Context, model string) (*dataset.Reference, error) {
+	var scorer string
+	err := r.gen.With(func(s *generator.Service) (err error) {
+		scorer, err = s.ScorerName(model)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	m, ok := r.cat.Get(scorer)
+	if !ok {
+		return nil, fmt.Errorf("scorer %s is not in the catalogue", scorer)
+	}
+	hash, err := dataset.ModelHash(m)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if ref, ok := r.built[scorer+"@"+hash]; ok {
+		return ref, nil
+	}
+	if r.ds == nil && !r.noData {
+		if r.ds, err = cub.Open(r.data); err != nil {
+			r.log.Warn("dataset jobs get no novelty check: no real data set", "data", r.data, "err", err)
+			r.noData, r.ds = true, nil
+		}
+	}
+	if r.ds == nil {
+		return nil, nil
+	}
+	t0 := time.Now()
+	ref, hit, err := r.cache.Reference(ctx, swapScorer{r.gen}, m, r.ds)
+	if err != nil {
+		return nil, err
+	}
+	r.log.Info("novelty reference ready", "scorer", scorer, "images", len(ref.Images), "train", ref.TrainCount(),
+		"from_cache", hit, "seconds", time.Since(t0).Seconds())
+	r.built[scorer+"@"+hash] = ref
+	return ref, nil
 }
 
 // swapScorer adds the scorer of the current models to a Swap, for
@@ -118,4 +183,14 @@ func (s swapScorer) ScoreImages(ctx context.Context, model string, images [][]by
 		return err
 	})
 	return res, err
+}
+
+// ScorerInputSize lets real images be cropped and resized as the
+// classifier's training saw them (dataset.InputSizer), as in the CLI.
+func (s swapScorer) ScorerInputSize(model string) (n int, err error) {
+	err = s.With(func(m *generator.Service) error {
+		n, err = m.ScorerInputSize(model)
+		return err
+	})
+	return n, err
 }

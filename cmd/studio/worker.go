@@ -55,7 +55,7 @@ func runWorker(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	prov.probe(ctx, gen)
-	w, err := newWorker(cfg, cfg.WorkerConcurrency, q, gen, datasetMaker(gen, cat), reg, log)
+	w, err := newWorker(cfg, cfg.WorkerConcurrency, q, gen, datasetMaker(cfg, gen, cat, log), reg, log)
 	if err != nil {
 		return err
 	}

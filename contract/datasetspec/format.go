@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // Names of the files in a data set directory.
@@ -26,15 +27,21 @@ const (
 	ManifestFile = "manifest.json"
 	// SumsFile is the same list in sha256sum's format.
 	SumsFile = "SHA256SUMS"
+	// NamesFile lists every class of the model's world, one
+	// "<label> <class>" line each in label order (GlobalLabels): the
+	// names of the labels of every data set of that world.
+	NamesFile = "classes.txt"
 )
 
 // Record is one kept image as the layouts describe it: a line of
 // images/metadata.jsonl (Hugging Face imagefolder) and the .json of a
 // WebDataset sample.
 type Record struct {
-	FileName     string   `json:"file_name"` // relative to images/
-	Class        string   `json:"class"`     // the catalog's class name
-	Label        int      `json:"label"`     // torchvision's index: sorted folder names
+	FileName     string   `json:"file_name"`  // relative to images/
+	Class        string   `json:"class"`      // the catalog's class name, e.g. "005.Blue_crowned_Hookbill"
+	ClassName    string   `json:"class_name"` // its label in words, e.g. "Blue crowned Hookbill"
+	ClassID      int      `json:"class_id"`   // its id in the data set, e.g. 5
+	Label        int      `json:"label"`      // global label (GlobalLabels; classes.txt names them)
 	Prompt       string   `json:"prompt,omitempty"`
 	Seed         uint64   `json:"seed"`
 	Attempt      int      `json:"attempt"`
@@ -86,8 +93,10 @@ type Manifest struct {
 // ManifestClass is one class of the data set.
 type ManifestClass struct {
 	Class string `json:"class"`
-	Dir   string `json:"dir"` // safe name: folder under images/ and key prefix
-	Label int    `json:"label"`
+	Name  string `json:"name"` // the class's label in words
+	ID    int    `json:"id"`
+	Dir   string `json:"dir"`   // safe name: folder under images/ and key prefix
+	Label int    `json:"label"` // global label (classes.txt)
 	Count int    `json:"count"`
 }
 
@@ -220,7 +229,8 @@ func ReadManifest(dir string) (*Manifest, error) {
 var ErrCorrupt = errors.New("data set does not match its manifest")
 
 // Verify checks a finished data set: every file the manifest lists is
-// there with its size and sha256, and no other file is.
+// there with its size and sha256, no other file is, and SHA256SUMS, when
+// there, lists the same sums.
 func Verify(dir string) (*Manifest, error) {
 	m, err := ReadManifest(dir)
 	if err != nil {
@@ -237,6 +247,9 @@ func Verify(dir string) (*Manifest, error) {
 			return m, fmt.Errorf("%w: %s has sha256 %s (%d bytes), manifest says %s (%d bytes)", ErrCorrupt, f.Path, sum, size, f.SHA256, f.Size)
 		}
 	}
+	if raw, err := os.ReadFile(filepath.Join(dir, SumsFile)); err == nil && string(raw) != Sums(m) {
+		return m, fmt.Errorf("%w: %s does not list the manifest's sums", ErrCorrupt, SumsFile)
+	}
 	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -249,6 +262,16 @@ func Verify(dir string) (*Manifest, error) {
 		return nil
 	})
 	return m, err
+}
+
+// Sums is the SHA256SUMS of a manifest: "<sha256>  <path>" a file, in
+// the manifest's order (sha256sum -c checks it).
+func Sums(m *Manifest) string {
+	var b strings.Builder
+	for _, f := range m.Files {
+		fmt.Fprintf(&b, "%s  %s\n", f.SHA256, f.Path)
+	}
+	return b.String()
 }
 
 // ReadRecords reads images/metadata.jsonl of a data set.

@@ -101,6 +101,11 @@ type Spec struct {
 	// keeps every image (distances are recorded whenever a reference is
 	// given).
 	MinNovelty float64 `json:"min_novelty"`
+	// MinNoveltyAuto sets MinNovelty from the real training images: closer
+	// to its nearest real training image than 99 % of them are to theirs
+	// (a near-copy); a data set being continued keeps the threshold it
+	// started with. Make stores the threshold it used in MinNovelty.
+	MinNoveltyAuto bool `json:"min_novelty_auto,omitempty"`
 	// Seed: attempt k of class c uses seed hash(Seed, c) + k.
 	Seed uint64 `json:"seed"`
 	// Prompts are the descriptions per class for text models, used in
@@ -170,9 +175,12 @@ func Check(m *catalog.Model, spec Spec) (Spec, error) {
 
 // ClassPlan is one class of a job.
 type ClassPlan struct {
-	Class   catalog.Class
-	Dir     string // safe name: folder, file stem and key prefix
-	Label   int    // index in the sorted safe names (torchvision's order)
+	Class catalog.Class
+	Dir   string // safe name: folder, file stem and key prefix
+	// Label is the class's global label: its place (from 0) among all the
+	// classes of the model's data set ordered by id (GlobalLabels), the
+	// same in every data set of that world whatever classes it holds.
+	Label   int
 	Prompts []string
 	Seed    uint64 // seed of attempt 0; attempt k uses Seed + k
 }
@@ -235,19 +243,11 @@ func Plan(m *catalog.Model, spec *Spec) ([]ClassPlan, error) {
 		names[i] = c.Name
 	}
 	safe := safeNames(names)
-	var sorted []string
-	for _, n := range names {
-		sorted = append(sorted, safe[n])
-	}
-	sort.Strings(sorted)
-	label := map[string]int{}
-	for i, s := range sorted {
-		label[s] = i
-	}
+	labels := GlobalLabels(cls)
 	prompts := map[string][]string{}
 	plans := make([]ClassPlan, len(picked))
 	for i, c := range picked {
-		p := ClassPlan{Class: c, Dir: safe[c.Name], Label: label[safe[c.Name]], Seed: classSeed(spec.Seed, c.Name)}
+		p := ClassPlan{Class: c, Dir: safe[c.Name], Label: labels[c.Name], Seed: classSeed(spec.Seed, c.Name)}
 		if text {
 			p.Prompts = spec.Prompts[c.Name]
 			for _, alias := range []string{c.Label, fmt.Sprint(c.ID)} {
@@ -275,6 +275,26 @@ func Plan(m *catalog.Model, spec *Spec) ([]ClassPlan, error) {
 		spec.Prompts, spec.PromptSource = nil, ""
 	}
 	return plans, nil
+}
+
+// GlobalLabels gives every class of a model's data set its global label:
+// its place, from 0, among the classes ordered by id (ties by name). For
+// a data set in CUB's layout that is id − 1. Every data set made from
+// models of the same world labels a class the same way; NamesFile lists
+// them.
+func GlobalLabels(cls *catalog.Classes) map[string]int {
+	sorted := append([]catalog.Class(nil), cls.Classes...)
+	sort.SliceStable(sorted, func(i, j int) bool {
+		if sorted[i].ID != sorted[j].ID {
+			return sorted[i].ID < sorted[j].ID
+		}
+		return sorted[i].Name < sorted[j].Name
+	})
+	res := make(map[string]int, len(sorted))
+	for i, c := range sorted {
+		res[c.Name] = i
+	}
+	return res
 }
 
 // classSeed is the first seed of a class: a hash of the job seed and the

@@ -80,6 +80,7 @@ func records(m *catalog.Model, states []*classState) []Record {
 	for _, st := range states {
 		for _, a := range st.accepted {
 			r := Record{FileName: strings.TrimPrefix(a.File, imagesDir+"/"), Class: a.Class, Label: st.plan.Label,
+				ClassName: st.plan.Class.Label, ClassID: st.plan.Class.ID,
 				Prompt: a.Prompt, Seed: a.Seed, Attempt: a.Attempt, Model: m.Manifest.Name, ModelVersion: m.Manifest.Version,
 				Scores: Scores{Fidelity: a.Fidelity, Measure: a.Measure, ClassProb: a.ClassProb,
 					AttributeAgreement: a.AttributeAgreement, AttributeBasis: a.AttributeBasis, DAMSMSimilarity: a.DAMSMSimilarity,
@@ -216,11 +217,7 @@ func writeManifest(dir string, man *Manifest) error {
 	if err != nil {
 		return err
 	}
-	var sums strings.Builder
-	for _, f := range man.Files {
-		fmt.Fprintf(&sums, "%s  %s\n", f.SHA256, f.Path)
-	}
-	if err := writeAtomic(filepath.Join(dir, SumsFile), []byte(sums.String())); err != nil {
+	if err := writeAtomic(filepath.Join(dir, SumsFile), []byte(datasetspec.Sums(man))); err != nil {
 		return err
 	}
 	return writeAtomic(filepath.Join(dir, ManifestFile), append(raw, '\n'))
@@ -229,6 +226,9 @@ func writeManifest(dir string, man *Manifest) error {
 // finish writes everything but the images: layouts, report, manifest.
 func finish(ctx context.Context, svc Service, m *catalog.Model, spec Spec, dir string, states []*classState, ref *Reference) (*Report, error) {
 	recs := records(m, states)
+	if err := writeNames(dir, m); err != nil {
+		return nil, fmt.Errorf("data set %s: %w", dir, err)
+	}
 	shards, err := writeLayouts(dir, spec, recs)
 	if err != nil {
 		return nil, fmt.Errorf("data set %s: %w", dir, err)
@@ -240,9 +240,30 @@ func finish(ctx context.Context, svc Service, m *catalog.Model, spec Spec, dir s
 	man := &Manifest{Format: ManifestFormat, Model: m.Manifest.Name, ModelVersion: m.Manifest.Version, Spec: spec,
 		Layouts: Layouts{ImageFolder: imagesDir, HFMetadata: imagesDir + "/" + metadataFile, WebDataset: shards}}
 	for _, st := range states {
-		man.Classes = append(man.Classes, ManifestClass{Class: st.plan.Class.Name, Dir: st.plan.Dir, Label: st.plan.Label, Count: len(st.accepted)})
+		man.Classes = append(man.Classes, ManifestClass{Class: st.plan.Class.Name, Name: st.plan.Class.Label, ID: st.plan.Class.ID,
+			Dir: st.plan.Dir, Label: st.plan.Label, Count: len(st.accepted)})
 	}
 	sort.Slice(man.Classes, func(i, j int) bool { return man.Classes[i].Label < man.Classes[j].Label })
 	rep.SetManifest(man)
 	return rep, nil
+}
+
+// writeNames writes classes.txt: every class of the model's world,
+// "<label> <class>" in label order, so that the labels of every data set
+// of that world have the same names.
+func writeNames(dir string, m *catalog.Model) error {
+	cls, err := m.ReadClasses()
+	if err != nil {
+		return err
+	}
+	labels := datasetspec.GlobalLabels(cls)
+	names := make([]string, len(labels))
+	for name, l := range labels {
+		names[l] = name
+	}
+	var b strings.Builder
+	for l, name := range names {
+		fmt.Fprintf(&b, "%d %s\n", l, name)
+	}
+	return writeAtomic(filepath.Join(dir, datasetspec.NamesFile), []byte(b.String()))
 }

@@ -37,9 +37,29 @@ func (c *classState) judged(measure string) {
 	c.measures[measure]++
 }
 
-func (c *classState) need(per int) int     { return per - len(c.accepted) }
-func (c *classState) budget(s Spec) int    { return s.MaxAttempts*s.PerClass - c.attempts }
-func (c *classState) done(s Spec) bool     { return c.need(s.PerClass) <= 0 || c.budget(s) <= 0 }
+func (c *classState) need(per int) int  { return per - len(c.accepted) }
+func (c *classState) budget(s Spec) int { return s.MaxAttempts*s.PerClass - c.attempts }
+func (c *classState) done(s Spec, spare int) bool {
+	return c.need(s.PerClass) <= 0 || c.budget(s)+max(spare, 0) <= 0
+}
+
+// spareBudget is the budget that filled classes left unspent, less what
+// unfilled classes already took beyond their own: the budget adapts to
+// the classes, a hard class may make more attempts than MaxAttempts ×
+// PerClass when easy ones needed fewer, and the whole job never makes
+// more than MaxAttempts × PerClass × classes. It is a function of the
+// states alone, so a continued job plans as an uninterrupted one.
+func spareBudget(states []*classState, s Spec) int {
+	spare := 0
+	for _, st := range states {
+		if st.need(s.PerClass) <= 0 {
+			spare += st.budget(s)
+		} else {
+			spare += min(0, st.budget(s))
+		}
+	}
+	return spare
+}
 func (c *classState) file(k int) string    { return fmt.Sprintf("%s_%06d.png", c.plan.Dir, k) }
 func (c *classState) relPath(k int) string { return imagesDir + "/" + c.plan.Dir + "/" + c.file(k) }
 
@@ -64,21 +84,8 @@ func Make(ctx context.Context, svc Service, m *catalog.Model, spec Spec, dir str
 	if opt.Progress == nil {
 		opt.Progress = func(Progress) {}
 	}
-	spec = spec.WithDefaults()
-	if err := spec.Validate(); err != nil {
-		return nil, err
-	}
-	if m == nil || m.Manifest.Name != spec.Model {
-		return nil, &SpecError{Field: "model", Msg: fmt.Sprintf("no model %q", spec.Model)}
-	}
-	if spec.MinNovelty > 0 && opt.Reference == nil {
-		return nil, &SpecError{Field: "min_novelty", Msg: "a novelty threshold needs the real training images (a reference)"}
-	}
-	plans, err := datasetspec.Plan(m, &spec)
+	spec, plans, err := prepare(svc, m, spec, dir, opt.Reference, true)
 	if err != nil {
-		return nil, err
-	}
-	if err := validatePlans(svc, spec, plans); err != nil {
 		return nil, err
 	}
 	unlock, err := openDir(dir, spec)
@@ -126,6 +133,83 @@ func Make(ctx context.Context, svc Service, m *catalog.Model, spec Spec, dir str
 	}
 	r.report("done", "")
 	return rep, nil
+}
+
+// NearCopyQuantile is the share of real training images that are closer
+// to their nearest other training image than the automatic novelty
+// threshold (Spec.MinNoveltyAuto): a generated image closer than that to
+// a training image is a near-copy.
+const NearCopyQuantile = 0.01
+
+// Preflight makes every check Make makes before any work — the spec, its
+// classes and prompts against the model (and svc's Validate, when svc is
+// not nil and has one), a novelty threshold without a reference, and the
+// directory (empty, or holding a data set of the same spec) — and writes
+// nothing. withReference says whether Make will be given a reference.
+// It returns the spec as Make will store it; with MinNoveltyAuto its
+// threshold is the one a data set being continued started with, or 0 when
+// the reference still has to give it.
+func Preflight(svc Service, m *catalog.Model, spec Spec, dir string, withReference bool) (Spec, error) {
+	var ref *Reference
+	if withReference {
+		ref = &Reference{} // a stand-in: no threshold is computed
+	}
+	spec, _, err := prepare(svc, m, spec, dir, ref, false)
+	if err != nil {
+		return spec, err
+	}
+	if err := checkEmpty(dir); err != nil {
+		return spec, err
+	}
+	if old, err := ReadSpec(dir); err == nil {
+		if _, err := grow(*old, spec); err != nil {
+			return spec, err
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return spec, err
+	}
+	return spec, nil
+}
+
+// prepare checks spec against m (and svc, when not nil), resolves its
+// classes and prompts, and sets an automatic novelty threshold: the one
+// the data set in dir started with, else (threshold) the near-copy
+// distance of ref (without ref there is no threshold and no check).
+func prepare(svc Service, m *catalog.Model, spec Spec, dir string, ref *Reference, threshold bool) (Spec, []classPlan, error) {
+	spec = spec.WithDefaults()
+	if err := spec.Validate(); err != nil {
+		return spec, nil, err
+	}
+	if m == nil || m.Manifest.Name != spec.Model {
+		return spec, nil, &SpecError{Field: "model", Msg: fmt.Sprintf("no model %q", spec.Model)}
+	}
+	if spec.MinNoveltyAuto && ref == nil {
+		// No real images, no threshold to derive: no novelty check, as
+		// the CLI without --data (the report says none ran).
+		spec.MinNoveltyAuto = false
+	}
+	if spec.MinNoveltyAuto {
+		// A job being continued keeps the threshold it started with (a
+		// recomputed one could differ in the last digit on another machine).
+		if old, err := ReadSpec(dir); err == nil && old.MinNoveltyAuto {
+			spec.MinNovelty = old.MinNovelty
+		} else if threshold {
+			spec.MinNovelty = math.Floor(ref.NearCopyDistance(NearCopyQuantile)*1000) / 1000
+		}
+	}
+	if spec.MinNovelty > 0 && ref == nil {
+		return spec, nil, &SpecError{Field: "min_novelty", Msg: "a novelty threshold needs the real training images (a reference)"}
+	}
+	plans, err := datasetspec.Plan(m, &spec)
+	if err != nil {
+		return spec, nil, err
+	}
+	if svc != nil {
+		if err := validatePlans(svc, spec, plans); err != nil {
+			return spec, nil, err
+		}
+	}
+	return spec, plans, nil
 }
 
 // validatePlans asks a service that can (validator) whether each class
@@ -191,10 +275,11 @@ type run struct {
 func (r *run) report(phase, class string) {
 	target := r.spec.PerClass * len(r.states)
 	p := Progress{Phase: phase, Target: target, Resumed: r.resumed, Classes: len(r.states), Class: class, ETA: -1}
+	spare := spareBudget(r.states, r.spec)
 	for _, st := range r.states {
 		p.Accepted += len(st.accepted)
 		p.Attempts += st.attempts
-		if st.done(r.spec) {
+		if st.done(r.spec, spare) {
 			p.ClassesDone++
 		}
 	}
@@ -343,18 +428,22 @@ type slot struct {
 	k  int // attempt number
 }
 
-// planBatch picks the next attempts: each unfinished class asks for what
-// it still needs divided by its acceptance rate so far, within its budget,
-// in class order until the batch is full.
+// planBatch picks the next attempts: each unfilled class asks for what
+// it still needs divided by its acceptance rate so far, within its own
+// budget and then the spare one (spareBudget), in class order until the
+// batch is full.
 func planBatch(states []*classState, spec Spec, size int) []slot {
 	var res []slot
+	spare := spareBudget(states, spec)
 	for _, st := range states {
-		if st.done(spec) {
+		if st.done(spec, spare) {
 			continue
 		}
+		own := max(st.budget(spec), 0)
 		rate := (float64(len(st.accepted)) + 1) / (float64(st.attempts) + 2)
 		want := int(math.Ceil(float64(st.need(spec.PerClass)) / rate))
-		want = min(want, st.budget(spec), size-len(res))
+		want = min(want, own+max(spare, 0), size-len(res))
+		spare -= max(0, want-own)
 		for k := 0; k < want; k++ {
 			res = append(res, slot{st, st.attempts + k})
 		}
@@ -374,25 +463,15 @@ func prepareDir(dir string, spec Spec) error {
 		if err := json.Unmarshal(raw, &old); err != nil {
 			return fmt.Errorf("%s: %w", filepath.Join(dir, specFile), err)
 		}
-		// More images per class, or a larger budget, continue the job: the
-		// kept images of a class are its first PerClass accepted attempts,
-		// so the result is what a run with the new numbers from the start
-		// makes. Anything else would change images already made.
-		grown := old
-		if spec.PerClass >= old.PerClass && spec.MaxAttempts >= old.MaxAttempts {
-			grown.PerClass, grown.MaxAttempts = spec.PerClass, spec.MaxAttempts
+		grown, err := grow(old, spec)
+		if err != nil || !grown {
+			return err
 		}
-		if f := specDiff(grown, spec); f != "" {
-			return fmt.Errorf("%w: %s differs (use a new directory, or the same flags as before; per_class and max_attempts may only grow)", ErrSpecChanged, f)
-		}
-		if specDiff(grown, old) == "" {
-			return nil
-		}
-		raw, err := json.MarshalIndent(spec, "", "  ")
+		out, err := json.MarshalIndent(spec, "", "  ")
 		if err != nil {
 			return err
 		}
-		return writeAtomic(filepath.Join(dir, specFile), append(raw, '\n'))
+		return writeAtomic(filepath.Join(dir, specFile), append(out, '\n'))
 	case !errors.Is(err, fs.ErrNotExist):
 		return err
 	}
@@ -404,6 +483,42 @@ func prepareDir(dir string, spec Spec) error {
 		return err
 	}
 	return writeAtomic(filepath.Join(dir, specFile), append(raw, '\n'))
+}
+
+// grow says whether spec continues the data set old was made with:
+// more images per class, or a larger budget, continue the job (the kept
+// images of a class are its first PerClass accepted attempts, so the
+// result is what a run with the new numbers from the start makes);
+// anything else would change images already made (ErrSpecChanged).
+// grown is true when spec asks for more than old.
+func grow(old, spec Spec) (grown bool, err error) {
+	g := old
+	if spec.PerClass >= old.PerClass && spec.MaxAttempts >= old.MaxAttempts {
+		g.PerClass, g.MaxAttempts = spec.PerClass, spec.MaxAttempts
+	}
+	if f := specDiff(g, spec); f != "" {
+		return false, fmt.Errorf("%w: %s differs (%s); use a new directory, or the same flags as before (per_class and max_attempts may only grow)",
+			ErrSpecChanged, f, specValues(f, old, spec))
+	}
+	return specDiff(g, old) != "", nil
+}
+
+// specValues shows field f (a JSON name) of the stored spec and the new one.
+func specValues(f string, old, spec Spec) string {
+	pick := func(s Spec) string {
+		raw, _ := json.Marshal(s)
+		var m map[string]json.RawMessage
+		_ = json.Unmarshal(raw, &m)
+		v := string(m[f])
+		if len(v) > 80 {
+			v = v[:77] + "..."
+		}
+		if v == "" {
+			v = "none"
+		}
+		return v
+	}
+	return fmt.Sprintf("the directory's data set has %s, this run %s", pick(old), pick(spec))
 }
 
 // checkEmpty accepts a directory that is missing, empty (but for a lock

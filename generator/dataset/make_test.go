@@ -21,7 +21,36 @@ import (
 	"testing"
 
 	"github.com/fgstudio/fgstudio/generator/dataset"
+	"github.com/fgstudio/fgstudio/internal/catalog"
 )
+
+// readNames reads a data set's classes.txt: class name by label.
+func readNames(t *testing.T, dir string) map[int]string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(dir, "classes.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := map[int]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		l, name, ok := strings.Cut(line, " ")
+		n, err := strconv.Atoi(l)
+		if !ok || err != nil || n != len(res) {
+			t.Fatalf("classes.txt line %q", line)
+		}
+		res[n] = name
+	}
+	return res
+}
+
+func mustClasses(t *testing.T, name string) *catalog.Classes {
+	t.Helper()
+	cls, err := model(t, name).ReadClasses()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cls
+}
 
 func reference(t *testing.T) *dataset.Reference {
 	t.Helper()
@@ -57,7 +86,7 @@ func TestLayoutsReadBack(t *testing.T) {
 		t.Errorf("last progress %+v", last)
 	}
 
-	// ImageFolder: one folder per class, safe names, sorted order = label.
+	// ImageFolder: one folder per class, safe names.
 	entries, err := os.ReadDir(filepath.Join(dir, "images"))
 	if err != nil {
 		t.Fatal(err)
@@ -96,6 +125,12 @@ func TestLayoutsReadBack(t *testing.T) {
 		}
 	}
 
+	// classes.txt names every class of the world by its global label.
+	names := readNames(t, dir)
+	if len(names) != len(mustClasses(t, "cvaegan-birds").Classes) {
+		t.Errorf("classes.txt names %d classes", len(names))
+	}
+
 	// Hugging Face imagefolder: metadata.jsonl lists every image once.
 	meta := map[string]dataset.Record{}
 	mf, err := os.Open(filepath.Join(dir, "images", "metadata.jsonl"))
@@ -109,7 +144,7 @@ func TestLayoutsReadBack(t *testing.T) {
 		if err := json.Unmarshal(sc.Bytes(), &raw); err != nil {
 			t.Fatal(err)
 		}
-		for _, k := range []string{"file_name", "class", "label", "seed", "model", "scores"} {
+		for _, k := range []string{"file_name", "class", "class_name", "class_id", "label", "seed", "model", "scores"} {
 			if _, ok := raw[k]; !ok {
 				t.Errorf("metadata line lacks %q: %s", k, sc.Text())
 			}
@@ -121,8 +156,8 @@ func TestLayoutsReadBack(t *testing.T) {
 		}
 		meta[r.FileName] = r
 		folder, _, _ := strings.Cut(r.FileName, "/")
-		if folders[r.Label] != folder {
-			t.Errorf("%s: label %d, but ImageFolder gives folder %s index %d", r.FileName, r.Label, folder, sort.SearchStrings(folders, folder))
+		if folder != dataset.SafeName(r.Class) || names[r.Label] != r.Class || r.ClassID != r.Label+1 || r.ClassName == "" {
+			t.Errorf("%s: class %q (%q, id %d), label %d: classes.txt names label %d %q", r.FileName, r.Class, r.ClassName, r.ClassID, r.Label, r.Label, names[r.Label])
 		}
 		if r.Scores.Fidelity < spec.MinFidelity || r.Scores.Measure != "class_probability" || r.Scores.ClassProb == nil {
 			t.Errorf("%s: scores %+v below the bar or not the class probability", r.FileName, r.Scores)

@@ -27,7 +27,8 @@ type Real struct {
 type Reference struct {
 	Scorer string
 	Images []Real
-	train  []int // indices of training images
+	train  []int     // indices of training images
+	cache  *refCache // the feature cache file it came from, if any
 }
 
 // ImageScorer runs a classifier on image files (generator.Service has it).
@@ -203,6 +204,15 @@ func (r *Reference) NearCopyDistance(q float64) float64 {
 	if len(r.train) < 2 {
 		return 0
 	}
+	if d, ok := r.cache.nearCopy(q); ok {
+		return d
+	}
+	d := r.nearCopyDistance(q)
+	r.cache.remember(q, d)
+	return d
+}
+
+func (r *Reference) nearCopyDistance(q float64) float64 {
 	d := make([]float64, len(r.train))
 	var wg sync.WaitGroup
 	next := make(chan int)

@@ -15,6 +15,7 @@ type DatasetRequest struct {
 	FidelityMeasure string              `json:"fidelity_measure,omitempty"`
 	MaxAttempts     int                 `json:"max_attempts,omitempty"`
 	MinNovelty      float64             `json:"min_novelty,omitempty"`
+	MinNoveltyAuto  bool                `json:"min_novelty_auto,omitempty"`
 	Seed            *uint64             `json:"seed,omitempty"`
 	Prompts         map[string][]string `json:"prompts,omitempty"`
 	ShardSize       int                 `json:"shard_size,omitempty"`

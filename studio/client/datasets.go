@@ -125,7 +125,7 @@ func extractTar(r io.Reader, dir string) (int, error) {
 			if name != "manifest.json" {
 				return n, fmt.Errorf("data set archive: first entry is %q, want manifest.json", name)
 			}
-		} else if !listed[name] {
+		} else if !listed[name] && name != "SHA256SUMS" {
 			return n, fmt.Errorf("data set archive: %s is not in the manifest", name)
 		}
 		dst := filepath.Join(dir, filepath.FromSlash(name))
