@@ -445,8 +445,10 @@ def train(data_dir: str, out_dir: str, minutes: float = 6.0, quick: bool = False
         with fdist.batch_rows(len(ids), rows):
             logits, _, attrs = net(x)
         loss_c = F.cross_entropy(logits, train_ds.labels[mine].to(device), label_smoothing=0.1)
+        # (without attribute annotations the head still takes part, at weight 0: DistributedDataParallel
+        # wants a gradient for every parameter)
         loss_a = (F.binary_cross_entropy_with_logits(attrs, train_ds.attrs[mine].to(device)) if A
-                  else logits.new_zeros(()))
+                  else attrs.sum() * 0.0)
         loss = loss_c + 0.5 * loss_a
         opt.zero_grad(set_to_none=True)
         (loss * D.weight(len(ids))).backward()
