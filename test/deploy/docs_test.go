@@ -223,7 +223,9 @@ func TestOperatorFilesNameRealThings(t *testing.T) {
 				t.Errorf("%s names metric %s, which the code does not define", f, m)
 			}
 		}
-		if strings.HasSuffix(f, ".md") {
+		// Flags: the studio's. docs/real-cub.md walks through the training
+		// code (python3 -m fgtrain), whose flags its own tests keep.
+		if strings.HasSuffix(f, ".md") && f != "docs/real-cub.md" {
 			for _, m := range flagToken.FindAllStringSubmatch(text, -1) {
 				if !flags[m[1]] && !otherFlags[m[1]] {
 					t.Errorf("%s names flag --%s, which cmd/studio/config.go does not define", f, m[1])
