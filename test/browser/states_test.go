@@ -23,7 +23,20 @@ func generateOnStub(p *page, n int) {
 	waitModels(p)
 	p.typeInto("#prompt", "a small bird with a red crown")
 	p.setValue("#n", fmt.Sprint(n))
+	settled(p)
 	p.click("#generate")
+}
+
+// settled waits until the prompt's reading is shown and no suggestion
+// list is open, so that nothing moves under the next click.
+func settled(p *page) {
+	p.t.Helper()
+	if eval[bool](p, `document.getElementById("prompt-box").hidden || !document.getElementById("prompt").value.trim()`) {
+		return
+	}
+	p.wait("the prompt's reading", `document.querySelectorAll("#reading .tok").length > 0 && document.getElementById("reading").textContent.replace(/\s+/g, " ").includes(
+		document.getElementById("prompt").value.trim().split(/\s+/).pop())`, 10*time.Second)
+	p.do(chromedp.Evaluate[chromedp.Void](`document.getElementById("prompt").blur()`), chromedp.Sleep(200*time.Millisecond))
 }
 
 func bannerText(p *page) string {

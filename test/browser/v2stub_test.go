@@ -25,6 +25,7 @@ func generatePrompt(p *page, prompt string, n int) {
 	p.t.Helper()
 	p.setValue("#prompt", prompt)
 	p.setValue("#n", strconv.Itoa(n))
+	settled(p)
 	p.click("#generate")
 }
 
