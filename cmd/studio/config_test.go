@@ -129,7 +129,8 @@ func TestEveryOptionSetsTheConfig(t *testing.T) {
 		"models-dir": "m", "ort-lib": "l.so", "provider": "cuda", "require-provider": "true", "threads": "1000",
 		"log-format": "json", "log-level": "debug", "shutdown-timeout": "7s", "examples-dir": "e", "datasets-dir": "d",
 		"body-limit": "2048", "worker-concurrency": "3", "max-batch": "3", "max-wait": "7ms", "require-auth": "true",
-		"admin-token": "an-admin-token-of-24-chars", "rate-limit": "7", "rate-burst": "7", "max-active-jobs": "7"}
+		"admin-token": "an-admin-token-of-24-chars", "rate-limit": "7", "rate-burst": "7", "max-active-jobs": "7",
+		"data": "other/birds", "feature-cache": "fc"}
 	for _, o := range options() {
 		t.Run(o.name, func(t *testing.T) {
 			if o.set == nil {

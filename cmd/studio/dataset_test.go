@@ -41,7 +41,7 @@ func TestDatasetMakeResumesAfterSIGKILL(t *testing.T) {
 	env := testEnv(t)
 	args := func(out string) []string {
 		return []string{"dataset", "make", "--model", "cvaegan-birds", "--classes", "54,46,31,30", "--per-class", "25",
-			"--min-fidelity", "0.4", "--max-attempts", "8", "--batch", "2", "--threads", "1", "--progress", "lines", "--data", "", "--out", out}
+			"--min-fidelity", "0", "--max-attempts", "8", "--batch", "2", "--threads", "1", "--progress", "lines", "--data", "", "--out", out}
 	}
 	dir := filepath.Join(t.TempDir(), "set")
 	cmd := exec.Command(bin, args(dir)...)
