@@ -25,6 +25,7 @@ import (
 
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/cdproto/storage"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
@@ -147,6 +148,12 @@ func openPage(t *testing.T, base string, w, h int64) *page {
 		<-done
 	})
 	p.do(chromedp.EmulateViewport(w, h))
+	// The profile is shared by the package's tests, and a port may come
+	// back: what an earlier test kept for this origin (the studio's
+	// IndexedDB and localStorage) is cleared first.
+	if _, err := chromedp.Call(tab, storage.ClearDataForOrigin, storage.ClearDataForOriginParams{Origin: base, StorageTypes: "all"}); err != nil {
+		t.Fatalf("clear the origin's storage: %v", err)
+	}
 	p.do(chromedp.Navigate(base + "/"))
 	return p
 }
