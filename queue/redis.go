@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -78,7 +79,7 @@ func NewRedis(ctx context.Context, url string, cfg Config, log *slog.Logger) (*R
 	if err != nil {
 		return nil, err
 	}
-	FailFast(opts)
+	ClientDefaults(opts)
 	r := &Redis{c: redis.NewClient(opts), cfg: cfg, k: k, log: log}
 	r.hub = newEventHub(r)
 	if err := r.Ping(ctx); err != nil {
@@ -95,17 +96,32 @@ func NewRedis(ctx context.Context, url string, cfg Config, log *slog.Logger) (*R
 	return r, nil
 }
 
-// FailFast makes a client give up on a server that refuses connections in
-// well under a second (2 dial attempts 50ms apart per try, instead of 5
-// 100ms apart), so that an API answers 503 promptly during an outage
-// rather than holding requests for seconds. Command retries (MaxRetries)
-// are left as they are: they ride out a dropped connection.
-func FailFast(opts *redis.Options) {
+// ClientDefaults sets what the URL left unset:
+//   - a client gives up on a server that refuses connections in well
+//     under a second (2 dial attempts 50ms apart per try, instead of 5
+//     100ms apart), so that an API answers 503 promptly during an outage
+//     rather than holding requests for seconds (command retries,
+//     MaxRetries, still ride out a dropped connection);
+//   - the pool size is a bound: at most PoolSize connections
+//     (MaxActiveConns), pipelines included (no separate pipeline pool),
+//     so a process's Redis connections never outgrow the configured pool
+//     (pool_size in the URL; default 10 per CPU). Callers beyond it wait
+//     for a connection (PoolTimeout).
+func ClientDefaults(opts *redis.Options) {
 	if opts.DialerRetries == 0 {
 		opts.DialerRetries = 2
 	}
 	if opts.DialerRetryTimeout == 0 {
 		opts.DialerRetryTimeout = 50 * time.Millisecond
+	}
+	if opts.PoolSize == 0 {
+		opts.PoolSize = 10 * runtime.GOMAXPROCS(0)
+	}
+	if opts.MaxActiveConns == 0 {
+		opts.MaxActiveConns = opts.PoolSize
+	}
+	if opts.PipelinePoolSize == 0 {
+		opts.PipelinePoolSize = -1
 	}
 }
 
