@@ -11,7 +11,7 @@
 // or an enlarged copy named as such) and zips live here too.
 
 import * as api from "./api.js";
-import { colourise, drawLegend, draw } from "./attention.js";
+import { colourise, drawLegend, draw, heat } from "./attention.js";
 import { $, clear, copyText, h, s, saveBlob, slug } from "./dom.js";
 import { attrName, classLabel, humanise, measure, pct, STOP_WORDS } from "./labels.js";
 import { upscale } from "./png.js";
@@ -1212,26 +1212,33 @@ function paintWordList() {
   const hidden = maps.length - visible.length;
   const name = `word-${view.run.id}-${view.k}`;
   const keep = visible.find((m) => m.word === view.word?.word && m.position === view.word?.position) || null;
-  const choice = (label, map, checked) =>
-    h(
+  // One scale for every word shown (of the stage): the largest peak.
+  const peaks = visible.map((m) => m.peak).filter((p) => typeof p === "number" && p > 0);
+  view.scale = peaks.length === visible.length && visible.length ? Math.max(...peaks) : 0;
+  const choice = (label, map, checked) => {
+    const strength = map && view.scale ? map.peak / view.scale : null;
+    const bar = strength !== null ? h("i", { class: "wbar", "aria-hidden": "true" }) : null;
+    if (bar) {
+      bar.style.width = `${Math.max(4, Math.round(strength * 100))}%`;
+      bar.style.background = `rgb(${heat(strength).join(" ")})`;
+    }
+    return h(
       "label",
-      { class: "word" },
+      { class: "word", title: map && typeof map.peak === "number" ? `${map.word}: up to ${pct(map.peak)} of a region's attention` : false },
       h("input", {
         type: "radio",
         name,
         value: map ? String(map.position) : "",
         checked,
-        "aria-label": map ? `${map.word} (word ${map.position + 1})` : "image only, no overlay",
+        "aria-label": map ? `${map.word} (word ${map.position + 1}${typeof map.peak === "number" ? `, up to ${pct(map.peak)} of a region's attention` : ""})` : "image only, no overlay",
         onchange: () => showMap(map),
       }),
-      h("span", {}, label),
+      h("span", {}, label, bar),
     );
+  };
   list.append(choice("image only", null, !keep));
   for (const m of visible) list.append(choice(m.word, m, keep === m));
   $("show-stop").parentElement.lastChild.textContent = hidden ? ` Show ${hidden} stop-word${hidden > 1 ? "s" : ""} (a, with, and…)` : " Show stop-words (a, with, and…)";
-  // One scale for every word of the image (its stage): the largest peak.
-  const peaks = maps.map((m) => m.peak).filter((p) => typeof p === "number" && p > 0);
-  view.scale = peaks.length === maps.length && maps.length ? Math.max(...peaks) : 0;
   drawLegend($("legend-bar"));
   if (view.scale) {
     $("legend-lo").textContent = "0 %";

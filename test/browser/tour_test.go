@@ -5,6 +5,7 @@ package browser
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -86,8 +87,11 @@ func TestTour(t *testing.T) {
 	// 2. The large view of the best image, its most telling word chosen.
 	p.do(chromedp.Click(chromedp.JSPath(`[...document.querySelectorAll("#runs .run:first-child .tile")].sort((a, b) => b.dataset.fidelity - a.dataset.fidelity)[0].querySelector(".tile-open")`)))
 	p.wait("the words", `document.getElementById("viewer").open && document.querySelectorAll("#word-list input").length > 3`, 10*time.Second)
-	p.do(chromedpClickWord("crown"))
-	p.wait("the map of crown", `document.getElementById("viewer-overlay").dataset.word === "crown"`, 10*time.Second)
+	// The word the model attended to most (the longest bar under a word).
+	strongest := eval[string](p, `[...document.querySelectorAll("#word-list .word")].filter((l) => l.querySelector(".wbar"))
+		.sort((a, b) => parseFloat(b.querySelector(".wbar").style.width) - parseFloat(a.querySelector(".wbar").style.width))[0].textContent`)
+	p.do(chromedpClickWord(strongest))
+	p.wait("the map of "+strongest, fmt.Sprintf(`document.getElementById("viewer-overlay").dataset.word === %q`, strongest), 10*time.Second)
 	p.do(chromedp.Evaluate[chromedp.Void](`document.activeElement.blur()`))
 	p.tourShot(dir, "attention")
 	p.click("#viewer-close")
