@@ -140,6 +140,11 @@ func TestDatasetJobMakesProgressAndDownloads(t *testing.T) {
 		sum := sha256.Sum256(b)
 		got[h.Name] = hex.EncodeToString(sum[:])
 	}
+	// SHA256SUMS (sha256sum -c) lists the manifest's files; it is not one of them.
+	if _, ok := got[datasetspec.SumsFile]; !ok {
+		t.Fatalf("the tar has no %s", datasetspec.SumsFile)
+	}
+	delete(got, datasetspec.SumsFile)
 	if len(man.Files) == 0 || len(got) != len(man.Files) {
 		t.Fatalf("tar holds %d files, manifest lists %d", len(got), len(man.Files))
 	}

@@ -120,7 +120,10 @@ func TestAPIEndToEnd(t *testing.T) {
 			t.Fatalf("provenance of image %d: %+v %v", img.Index, prov, err)
 		}
 		var sc generator.Scores
-		if err := json.Unmarshal(img.Scores, &sc); err != nil || len(sc.Top) == 0 || sc.TextSimilarity == nil || img.FidelityMeasure == "" {
+		// The prompt names attributes, so its measure is attribute_agreement
+		// (the worker skips the DAMSM encoder that only damsm_similarity needs).
+		if err := json.Unmarshal(img.Scores, &sc); err != nil || len(sc.Top) == 0 || img.FidelityMeasure != "attribute_agreement" ||
+			sc.AttributeAgreement == nil || img.Fidelity != *sc.AttributeAgreement {
 			t.Fatalf("scores of image %d: %s %v (measure %q)", img.Index, img.Scores, err, img.FidelityMeasure)
 		}
 		att, err := c.Attention(ctx, job.ID, img.Index)
