@@ -195,6 +195,8 @@ func TestDatasetMakeUsage(t *testing.T) {
 		{[]string{"dataset", "make", "--model", "cvaegan-birds", "--data", "", "--out", notEmpty}, 2, "invalid --out"},
 		{[]string{"dataset", "make", "--model", "cvaegan-birds", "--data", "", "--out", otherSpec}, 2, "classes differs"},
 		{[]string{"dataset", "verify", t.TempDir()}, 1, "manifest.json"},
+		{[]string{"fewshot", "eval", "--groups", "nope"}, 2, "--groups"},
+		{[]string{"fewshot", "eval", "--variant", "bar=2"}, 2, "--variant"},
 		{[]string{"fewshot", "eval", "--heldout-synthetic", "x", "--classifier", "svm"}, 2, "--classifier"},
 	} {
 		cmd := exec.Command(bin, c.args...)

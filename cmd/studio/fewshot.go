@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -22,26 +23,29 @@ import (
 
 const fewshotUsage = `usage: studio fewshot eval [flags]
 
-N-way K-shot episodes on the fidelity classifier's frozen features:
-(a) K real images per class, (b) the same plus synthetic images from a
-data set made by "studio dataset make"; queries are real test-split
-images. Episodes depend on --seed and the real data alone, so (a) is the
-same with any synthetic set; without one, only (a) is measured (a
-real-only baseline, for both class groups).
+N-way K-shot episodes on a network's frozen features: (a) K real images
+per class, (b) the same plus synthetic images from a data set made by
+"studio dataset make"; queries are real test-split images. Episodes are
+fine-grained by default (an anchor class and the classes nearest to it
+in attributes) and depend on --seed and the real data alone, so (a) is
+the same with any synthetic set or variant; without one, only (a) is
+measured (a real-only baseline). The table goes to stdout, JSON only to
+--json FILE.
 
-  studio dataset make --model attngan-birds --classes heldout --per-class 100 --out syn/heldout
-  studio dataset make --model cvaegan-birds --classes seen --per-class 100 --out syn/seen
-  studio fewshot eval --heldout-synthetic syn/heldout --seen-synthetic syn/seen
-  studio fewshot eval --data CUB_200_2011 --scorer classifier-cub     # real only
+  studio dataset make --model attngan-birds --classes heldout --per-class 40 --min-fidelity 0 --out syn/heldout
+  studio fewshot eval --heldout-synthetic syn/heldout --scorer classifier-birds,judge-birds \
+      --variant bar=0.5 --variant bar=0.5,share=0.3,center=true --json fewshot.json
+  studio fewshot eval --groups held-out,held-out+siblings,seen          # real only
 
 Run "studio fewshot eval -h" for its flags.`
 
 // fewshotReport is the JSON that studio fewshot eval writes.
 type fewshotReport struct {
 	Data      string             `json:"data"`
-	Scorer    string             `json:"scorer"`
+	Scorers   []string           `json:"scorers"`
 	Synthetic []syntheticSet     `json:"synthetic"`
 	Results   []fewshot.Result   `json:"results"`
+	Warnings  []string           `json:"warnings,omitempty"`
 	Seconds   float64            `json:"seconds"`
 	Config    fewshotConfigShown `json:"config"`
 }
@@ -57,13 +61,24 @@ type syntheticSet struct {
 }
 
 type fewshotConfigShown struct {
-	Ways      int     `json:"ways"`
-	Shots     []int   `json:"shots"`
-	Queries   int     `json:"queries"`
-	Episodes  int     `json:"episodes"`
-	Synthetic int     `json:"synthetic_per_class"`
-	Weight    float64 `json:"synthetic_weight"`
-	Seed      uint64  `json:"seed"`
+	Ways     int       `json:"ways"`
+	Shots    []int     `json:"shots"`
+	Queries  int       `json:"queries"`
+	Episodes int       `json:"episodes"`
+	Draw     string    `json:"draw"`
+	Variants []variant `json:"variants"`
+	Seed     uint64    `json:"seed"`
+}
+
+// variant is one way of adding the synthetic images: which (the fidelity
+// bar, how many per class) and how (weight, share, centring).
+type variant struct {
+	Name   string  `json:"name"`
+	Bar    float64 `json:"min_fidelity"`
+	Count  int     `json:"per_class"`
+	Weight float64 `json:"weight"`
+	Share  float64 `json:"share,omitempty"`
+	Center bool    `json:"center,omitempty"`
 }
 
 func runFewshot(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -86,46 +101,122 @@ func runFewshot(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	fmt.Fprint(stdout, fewshotMarkdown(rep))
+	if a.jsonOut == "" {
+		return nil
+	}
 	raw, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
 		return err
 	}
-	if a.jsonOut != "" {
-		return os.WriteFile(a.jsonOut, append(raw, '\n'), 0o644)
+	if err := os.WriteFile(a.jsonOut, append(raw, '\n'), 0o644); err != nil {
+		return err
 	}
-	fmt.Fprintf(stdout, "\n```json\n%s\n```\n", raw)
+	fmt.Fprintf(stderr, "results written to %s\n", a.jsonOut)
 	return nil
 }
 
 // fewshotArgs are the checked flags of `studio fewshot eval`.
 type fewshotArgs struct {
-	data, heldSyn, seenSyn, jsonOut, models, scorer, lib string
-	ways, queries, episodes, perClass, threads           int
-	skipMissing                                          bool
-	shots                                                []int
-	classifiers                                          []string
-	weight                                               float64
-	seed                                                 uint64
+	data, heldSyn, seenSyn, jsonOut, models, lib, cache, draw string
+	ways, queries, episodes, threads                          int
+	skipMissing, force                                        bool
+	shots                                                     []int
+	scorers, groups, classifiers                              []string
+	variants                                                  []variant
+	seed                                                      uint64
+}
+
+// Groups of classes an evaluation runs on.
+const (
+	groupHeldOut  = "held-out"
+	groupSiblings = "held-out+siblings"
+	groupSeen     = "seen"
+)
+
+// variantList is the repeatable --variant flag.
+type variantList []variant
+
+func (v *variantList) String() string { return "" }
+func (v *variantList) Set(s string) error {
+	x, err := parseVariant(s)
+	if err == nil {
+		*v = append(*v, x)
+	}
+	return err
+}
+
+// parseVariant reads "bar=0.5,count=20,weight=1,share=0.3,center=true"
+// (any subset; the rest default to bar 0, all images, weight 1, no
+// share, no centring).
+func parseVariant(s string) (variant, error) {
+	v := variant{Name: s, Weight: 1}
+	for _, kv := range splitList(s) {
+		k, val, ok := strings.Cut(kv, "=")
+		if !ok {
+			return v, fmt.Errorf("%q: want key=value", kv)
+		}
+		var err error
+		switch k {
+		case "bar":
+			v.Bar, err = strconv.ParseFloat(val, 64)
+			if err == nil && !(v.Bar >= 0 && v.Bar <= 1) {
+				err = fmt.Errorf("want 0 to 1")
+			}
+		case "count":
+			v.Count, err = strconv.Atoi(val)
+			if err == nil && v.Count < 0 {
+				err = fmt.Errorf("want ≥ 0")
+			}
+		case "weight":
+			v.Weight, err = strconv.ParseFloat(val, 64)
+			if err == nil && !(v.Weight > 0) {
+				err = fmt.Errorf("want > 0")
+			}
+		case "share":
+			v.Share, err = strconv.ParseFloat(val, 64)
+			if err == nil && !(v.Share >= 0 && v.Share < 1) {
+				err = fmt.Errorf("want 0 to 1 (exclusive)")
+			}
+		case "center":
+			v.Center, err = strconv.ParseBool(val)
+		default:
+			return v, fmt.Errorf("unknown key %q (want bar, count, weight, share, center)", k)
+		}
+		if err != nil {
+			return v, fmt.Errorf("%s=%s: %v", k, val, err)
+		}
+	}
+	if v.Name == "" {
+		v.Name = "all"
+	}
+	return v, nil
 }
 
 func parseFewshotEval(args []string, getenv func(string) string, stderr io.Writer) (fewshotArgs, error) {
 	var a fewshotArgs
+	var variants variantList
 	fs := flag.NewFlagSet("studio fewshot eval", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&a.data, "data", envOr(getenv, "STUDIO_DATA", "data/birds"), "real data set in CUB layout: supports and queries (env STUDIO_DATA)")
-	fs.StringVar(&a.heldSyn, "heldout-synthetic", "", "data set of synthetic images of the held-out classes (studio dataset make, attngan)")
+	fs.StringVar(&a.heldSyn, "heldout-synthetic", "", "data set of synthetic images of the held-out classes (studio dataset make, attngan); for held-out+siblings, of all their classes")
 	fs.StringVar(&a.seenSyn, "seen-synthetic", "", "data set of synthetic images of the seen classes (studio dataset make, cvaegan)")
+	groups := fs.String("groups", "", "class groups, comma-separated: held-out, held-out+siblings (episodes around a held-out class with its nearest classes, seen or not), seen (default: the groups with a synthetic set, or held-out and seen)")
+	fs.StringVar(&a.draw, "draw", fewshot.DrawFine, "episode classes: fine (an anchor and the classes nearest to it in attributes) or random")
 	fs.IntVar(&a.ways, "ways", 5, "classes per episode")
 	shots := fs.String("shots", "1,5", "real images per class in the support set, comma-separated")
 	fs.IntVar(&a.queries, "queries", 15, "real query images per class and episode")
 	fs.IntVar(&a.episodes, "episodes", 600, "episodes per group and shot count")
-	fs.IntVar(&a.perClass, "synthetic-per-class", 0, "synthetic images per class added in (b), drawn anew each episode; 0 = all")
-	fs.Float64Var(&a.weight, "synthetic-weight", 1, "weight of one synthetic image relative to one real image")
+	perClass := fs.Int("synthetic-per-class", 0, "synthetic images per class added in (b), drawn anew each episode; 0 = all (default variant)")
+	weight := fs.Float64("synthetic-weight", 1, "weight of one synthetic image relative to one real image (default variant)")
+	bar := fs.Float64("synthetic-min-fidelity", 0, "use only synthetic images whose recorded fidelity reaches this (default variant)")
+	fs.Var(&variants, "variant", `a way of adding synthetic images, "bar=0.5,count=20,weight=1,share=0.3,center=true" (any subset); repeat for several, each measured on the same episodes (replaces the --synthetic-* flags)`)
 	classifier := fs.String("classifier", "both", "prototype, linear or both")
 	fs.Uint64Var(&a.seed, "seed", 0, "seed of the episode draws")
-	fs.StringVar(&a.jsonOut, "json", "", "also write the results as JSON to this file")
+	fs.StringVar(&a.jsonOut, "json", "", "write the results as JSON to this file")
+	fs.BoolVar(&a.force, "force", false, "run even when a synthetic set has no image of some classes of its group")
 	fs.StringVar(&a.models, "models-dir", envOr(getenv, "STUDIO_MODELS_DIR", "samples/models"), "folder of model directories (env STUDIO_MODELS_DIR)")
-	fs.StringVar(&a.scorer, "scorer", "", "classifier whose features are used (default: the synthetic sets' scorer, or the only classifier of --models-dir)")
+	scorers := fs.String("scorer", "", "networks whose features are used, comma-separated: classifiers or evaluators (default: the synthetic sets' scorer, or the only classifier of --models-dir)")
+	fs.StringVar(&a.cache, "feature-cache", envOr(getenv, "STUDIO_FEATURE_CACHE", dataset.DefaultFeatureCacheDir()), `folder of the real images' features, reused across runs; "" = keep none (env STUDIO_FEATURE_CACHE)`)
 	fs.BoolVar(&a.skipMissing, "skip-missing", false, "leave out images listed in images.txt whose files are missing (a partial download)")
 	fs.StringVar(&a.lib, "ort-lib", envOr(getenv, "ORT_LIB_PATH", ort.DefaultLibraryPath()), "ONNX Runtime library (env ORT_LIB_PATH)")
 	fs.IntVar(&a.threads, "threads", 0, "intra-op threads; 0 = number of CPUs")
@@ -147,93 +238,103 @@ func parseFewshotEval(args []string, getenv func(string) string, stderr io.Write
 	default:
 		return a, &usageError{fmt.Sprintf("invalid --classifier=%q: want prototype, linear or both", *classifier)}
 	}
+	a.scorers, a.groups = splitList(*scorers), splitList(*groups)
+	for _, g := range a.groups {
+		if g != groupHeldOut && g != groupSiblings && g != groupSeen {
+			return a, &usageError{fmt.Sprintf("invalid --groups=%q: want held-out, held-out+siblings or seen", *groups)}
+		}
+	}
 	switch {
+	case a.draw != fewshot.DrawFine && a.draw != fewshot.DrawRandom:
+		return a, &usageError{fmt.Sprintf("invalid --draw=%q: want fine or random", a.draw)}
 	case a.ways < 2:
 		return a, &usageError{fmt.Sprintf("invalid --ways=%d: want at least 2", a.ways)}
-	case a.queries < 1 || a.episodes < 1 || a.perClass < 0 || len(a.shots) == 0:
+	case a.queries < 1 || a.episodes < 1 || *perClass < 0 || len(a.shots) == 0:
 		return a, &usageError{"--queries, --episodes and --shots want positive values, --synthetic-per-class ≥ 0"}
-	case !(a.weight > 0):
-		return a, &usageError{fmt.Sprintf("invalid --synthetic-weight=%v: want > 0", a.weight)}
+	case !(*weight > 0):
+		return a, &usageError{fmt.Sprintf("invalid --synthetic-weight=%v: want > 0", *weight)}
+	case !(*bar >= 0 && *bar <= 1):
+		return a, &usageError{fmt.Sprintf("invalid --synthetic-min-fidelity=%v: want 0 to 1", *bar)}
+	}
+	a.variants = variants
+	if len(a.variants) == 0 {
+		a.variants = []variant{{Name: "all", Bar: *bar, Count: *perClass, Weight: *weight}}
+		if *bar > 0 || *perClass > 0 || *weight != 1 {
+			a.variants[0].Name = fmt.Sprintf("bar=%g,count=%d,weight=%g", *bar, *perClass, *weight)
+		}
 	}
 	return a, nil
 }
 
-// fewshotEval scores the real data set and each synthetic set with the
-// scorer and runs the episodes of each group and classifier.
+// fewshotInput is one group of classes and its synthetic set ("" = none).
+type fewshotInput struct {
+	group, dir string
+	man        *dataset.Manifest
+}
+
+// fewshotEval checks what it is given (the data, the synthetic sets'
+// coverage of their groups), scores the real data set (feature cache) and
+// each synthetic set with each scorer, and runs the episodes of each
+// group, classifier and variant.
 func fewshotEval(ctx context.Context, a fewshotArgs, stderr io.Writer) (fewshotReport, error) {
 	start := time.Now()
 	rep := fewshotReport{Data: a.data, Config: fewshotConfigShown{Ways: a.ways, Shots: a.shots, Queries: a.queries,
-		Episodes: a.episodes, Synthetic: a.perClass, Weight: a.weight, Seed: a.seed}}
+		Episodes: a.episodes, Draw: a.draw, Variants: a.variants, Seed: a.seed}}
 	ds, err := cub.OpenWith(a.data, cub.Options{SkipMissing: a.skipMissing})
 	if err != nil {
 		return rep, dataSetError(a.data, err)
-	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	svc, closeAll, err := openService(a.models, ort.Config{LibraryPath: a.lib, IntraOpThreads: threadsOr(a.threads)}, generator.Config{MaxBatch: 64}, log)
-	if err != nil {
-		return rep, err
-	}
-	defer closeAll()
-	type input struct{ group, dir string }
-	var inputs []input
-	if a.heldSyn != "" {
-		inputs = append(inputs, input{"held-out", a.heldSyn})
-	}
-	if a.seenSyn != "" {
-		inputs = append(inputs, input{"seen", a.seenSyn})
 	}
 	cat, err := catalog.Open(a.models)
 	if err != nil {
 		return rep, err
 	}
-	switch {
-	case a.scorer != "":
-	case len(inputs) > 0:
-		man, err := dataset.ReadManifest(inputs[0].dir)
-		if err != nil {
-			return rep, fmt.Errorf("synthetic set %s: %w", inputs[0].dir, err)
-		}
-		if a.scorer, err = svc.ScorerName(man.Model); err != nil {
-			return rep, err
-		}
-	default:
-		if a.scorer, err = onlyClassifier(cat, a.models); err != nil {
-			return rep, err
-		}
-	}
-	rep.Scorer = a.scorer
-	fmt.Fprintf(stderr, "scoring the real images of %s with %s ...\n", a.data, a.scorer)
-	ref, err := dataset.BuildReference(ctx, svc, a.scorer, ds, nil)
+	inputs, err := fewshotInputs(a, ds, &rep, stderr)
 	if err != nil {
 		return rep, err
 	}
+	if len(a.scorers) == 0 {
+		if a.scorers, err = defaultScorers(cat, a.models, inputs); err != nil {
+			return rep, err
+		}
+	}
+	rep.Scorers = a.scorers
+	for _, s := range a.scorers {
+		m, ok := cat.Get(s)
+		if !ok || (m.Manifest.Kind != catalog.KindClassifier && m.Manifest.Kind != catalog.KindEvaluator) {
+			return rep, &usageError{fmt.Sprintf("invalid --scorer=%q: want classifiers or evaluators of %s", s, a.models)}
+		}
+	}
+
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	nets, closeAll, err := openScorers(cat, a, log)
+	if err != nil {
+		return rep, err
+	}
+	defer closeAll()
 	heldout := map[string]bool{}
 	for id := range ds.Heldout {
 		heldout[ds.Classes[id]] = true
 	}
-	if len(inputs) == 0 { // real only: both groups (the held-out one if there is one)
-		if len(heldout) > 0 {
-			inputs = append(inputs, input{"held-out", ""})
-		}
-		inputs = append(inputs, input{"seen", ""})
-	}
 	for _, in := range inputs {
-		var syn map[string][][]float32
 		if in.dir != "" {
-			fmt.Fprintf(stderr, "scoring the synthetic images of %s ...\n", in.dir)
-			var man *dataset.Manifest
-			if syn, man, err = fewshot.Synthetic(ctx, svc, a.scorer, in.dir); err != nil {
-				return rep, err
-			}
-			rep.Synthetic = append(rep.Synthetic, describeSynthetic(in.group, in.dir, syn, man, cat))
+			rep.Synthetic = append(rep.Synthetic, describeSynthetic(in, cat))
 		}
-		g := fewshot.Seen(ref, heldout, syn)
-		if in.group == "held-out" {
-			g = fewshot.HeldOut(ref, heldout, syn)
+	}
+	for _, scorer := range a.scorers {
+		m, _ := cat.Get(scorer)
+		t0 := time.Now()
+		ref, hit, err := dataset.FeatureCache{Dir: a.cache}.Reference(ctx, nets[scorer], m, ds)
+		if err != nil {
+			return rep, err
 		}
-		for _, c := range a.classifiers {
-			res, err := fewshot.Evaluate(ctx, g, fewshot.Config{Ways: a.ways, Shots: a.shots, Queries: a.queries, Episodes: a.episodes,
-				Seed: a.seed, Synthetic: a.perClass, Weight: a.weight, Classifier: c})
+		fmt.Fprintf(stderr, "%s: %d real images' features (%s, %.1fs)\n", scorer, len(ref.Images), map[bool]string{true: "feature cache", false: "scored"}[hit], time.Since(t0).Seconds())
+		cls, err := m.ReadClasses()
+		if err != nil {
+			return rep, err
+		}
+		attrs := fewshot.Attributes(cls)
+		for _, in := range inputs {
+			res, err := fewshotGroup(ctx, a, in, nets[scorer], scorer, ref, heldout, attrs, stderr)
 			if err != nil {
 				return rep, err
 			}
@@ -244,13 +345,184 @@ func fewshotEval(ctx context.Context, a fewshotArgs, stderr io.Writer) (fewshotR
 	return rep, nil
 }
 
-// describeSynthetic is the report's line about one synthetic set.
-func describeSynthetic(group, dir string, syn map[string][][]float32, man *dataset.Manifest, cat *catalog.Catalog) syntheticSet {
-	set := syntheticSet{Group: group, Dir: dir, Model: man.Model, Classes: len(syn), Prompts: man.Spec.PromptSource}
-	for _, f := range syn {
-		set.Images += len(f)
+// fewshotInputs are the groups to run, each with its synthetic set,
+// checked before any network is loaded: a set that has no image of some
+// classes of its group is refused unless --force (a warning either way).
+func fewshotInputs(a fewshotArgs, ds *cub.Dataset, rep *fewshotReport, stderr io.Writer) ([]fewshotInput, error) {
+	groups := a.groups
+	if len(groups) == 0 {
+		if a.heldSyn != "" {
+			groups = append(groups, groupHeldOut)
+		}
+		if a.seenSyn != "" {
+			groups = append(groups, groupSeen)
+		}
+		if len(groups) == 0 {
+			if len(ds.Heldout) > 0 {
+				groups = append(groups, groupHeldOut)
+			}
+			groups = append(groups, groupSeen)
+		}
 	}
-	if r, err := dataset.ReadReport(dir); err == nil {
+	var res []fewshotInput
+	var missing []string
+	for _, g := range groups {
+		in := fewshotInput{group: g, dir: a.heldSyn}
+		if g == groupSeen {
+			in.dir = a.seenSyn
+		}
+		if in.dir != "" {
+			man, err := dataset.Verify(in.dir)
+			if err != nil {
+				return nil, fmt.Errorf("synthetic set %s: %w", in.dir, err)
+			}
+			in.man = man
+			have := map[string]bool{}
+			for _, c := range man.Classes {
+				if c.Count > 0 {
+					have[c.Class] = true
+				}
+			}
+			var need []string
+			for id, name := range ds.Classes {
+				inGroup := (g == groupHeldOut && ds.Heldout[id]) || (g == groupSeen && ds.Seen[id]) || g == groupSiblings
+				if inGroup && !have[name] {
+					need = append(need, name)
+				}
+			}
+			sort.Strings(need)
+			if len(need) > 0 {
+				w := fmt.Sprintf("%s has no synthetic image of %d classes of the %s group (e.g. %s): for them (b) adds nothing, and (b) − (a) understates what a full set does",
+					in.dir, len(need), g, strings.Join(need[:min(3, len(need))], ", "))
+				fmt.Fprintln(stderr, "warning: "+w)
+				rep.Warnings = append(rep.Warnings, w)
+				missing = append(missing, fmt.Sprintf("%s: %d classes", g, len(need)))
+			}
+		}
+		res = append(res, in)
+	}
+	if len(missing) > 0 && !a.force {
+		return nil, &usageError{fmt.Sprintf("synthetic sets miss classes (%s): make them with --classes covering the group, or pass --force to measure anyway", strings.Join(missing, "; "))}
+	}
+	return res, nil
+}
+
+// defaultScorers is the synthetic sets' scorer, or the only classifier.
+func defaultScorers(cat *catalog.Catalog, dir string, inputs []fewshotInput) ([]string, error) {
+	for _, in := range inputs {
+		if in.man == nil {
+			continue
+		}
+		if m, ok := cat.Get(in.man.Model); ok && m.Manifest.Scorer != "" {
+			return []string{m.Manifest.Scorer}, nil
+		}
+	}
+	s, err := onlyClassifier(cat, dir)
+	return []string{s}, err
+}
+
+// openScorers loads the networks of a.scorers: classifiers through the
+// generation service, evaluators as judges.
+func openScorers(cat *catalog.Catalog, a fewshotArgs, log *slog.Logger) (map[string]dataset.ImageScorer, func(), error) {
+	rt, err := ort.Open(ort.Config{LibraryPath: a.lib, IntraOpThreads: threadsOr(a.threads)}, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	var closers []func()
+	closeAll := func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+		rt.Close()
+	}
+	var svc *generator.Service
+	nets := map[string]dataset.ImageScorer{}
+	for _, s := range a.scorers {
+		m, _ := cat.Get(s)
+		if m.Manifest.Kind == catalog.KindEvaluator {
+			j, err := generator.LoadJudge(rt, m, 1)
+			if err != nil {
+				closeAll()
+				return nil, nil, err
+			}
+			closers = append(closers, j.Close)
+			nets[s] = j
+			continue
+		}
+		if svc == nil {
+			svc = generator.Load(rt, cat, generator.Config{MaxBatch: 64}, log)
+			closers = append(closers, svc.Close)
+		}
+		if err, bad := svc.Failed()[s]; bad {
+			closeAll()
+			return nil, nil, fmt.Errorf("scorer %s did not load: %w", s, err)
+		}
+		nets[s] = svc
+	}
+	return nets, closeAll, nil
+}
+
+// fewshotGroup runs one group's episodes on one scorer's features, for
+// every classifier and variant (each on the same episodes).
+func fewshotGroup(ctx context.Context, a fewshotArgs, in fewshotInput, sc dataset.ImageScorer, scorer string, ref *dataset.Reference,
+	heldout map[string]bool, attrs map[string]map[string]string, stderr io.Writer) ([]fewshot.Result, error) {
+	var ims map[string][]fewshot.SynthImage
+	if in.dir != "" {
+		fmt.Fprintf(stderr, "%s: the synthetic images of %s ...\n", scorer, in.dir)
+		var err error
+		if ims, _, err = fewshot.SyntheticImages(ctx, sc, scorer, in.dir); err != nil {
+			return nil, err
+		}
+	}
+	variants := a.variants
+	if in.dir == "" {
+		variants = variants[:1]
+	}
+	var res []fewshot.Result
+	for _, v := range variants {
+		var syn map[string][][]float32
+		if ims != nil {
+			syn = fewshot.Above(ims, v.Bar)
+		}
+		var g fewshot.Group
+		switch in.group {
+		case groupHeldOut:
+			g = fewshot.HeldOut(ref, heldout, syn)
+		case groupSiblings:
+			g = fewshot.HeldOutWithSiblings(ref, heldout, syn)
+		default:
+			g = fewshot.Seen(ref, heldout, syn)
+		}
+		g.Attributes = attrs
+		for _, c := range a.classifiers {
+			rs, err := fewshot.Evaluate(ctx, g, fewshot.Config{Ways: a.ways, Shots: a.shots, Queries: a.queries, Episodes: a.episodes,
+				Seed: a.seed, Synthetic: v.Count, Weight: v.Weight, Mix: v.Share, Center: v.Center, Classifier: c, Draw: a.draw})
+			if err != nil {
+				return nil, err
+			}
+			for i := range rs {
+				rs[i].Scorer, rs[i].Variant, rs[i].MinFidelity = scorer, v.Name, v.Bar
+				if in.dir == "" {
+					rs[i].Variant = ""
+				}
+			}
+			res = append(res, rs...)
+		}
+	}
+	return res, nil
+}
+
+// describeSynthetic is the report's line about one synthetic set.
+func describeSynthetic(in fewshotInput, cat *catalog.Catalog) syntheticSet {
+	man := in.man
+	set := syntheticSet{Group: in.group, Dir: in.dir, Model: man.Model, Prompts: man.Spec.PromptSource}
+	for _, c := range man.Classes {
+		if c.Count > 0 {
+			set.Classes++
+		}
+		set.Images += c.Count
+	}
+	if r, err := dataset.ReadReport(in.dir); err == nil {
 		set.Accepted = r.AcceptanceRate
 	}
 	if m, ok := cat.Get(man.Model); ok && m.Manifest.Kind == catalog.KindAttnGAN && set.Prompts == "" {
@@ -268,28 +540,31 @@ func fewshotMarkdown(rep fewshotReport) string {
 		models[s.Group] = s.Model
 	}
 	pct := func(s fewshot.Stat) string { return fmt.Sprintf("%.1f ± %.1f", 100*s.Mean, 100*s.CI95) }
-	fmt.Fprintf(&b, "| classes | synthetic from | shots | classifier | (a) real only | (b) real + synthetic | gain (b − a) | synthetic only |\n")
-	fmt.Fprintf(&b, "|---|---|---:|---|---:|---:|---:|---:|\n")
+	fmt.Fprintf(&b, "| features | classes | shots | classifier | synthetic (variant) | (a) real only | (b) real + synthetic | gain (b − a) | synthetic only |\n")
+	fmt.Fprintf(&b, "|---|---|---:|---|---|---:|---:|---:|---:|\n")
 	for _, r := range rep.Results {
 		if r.RealOnly {
-			from := models[r.Group]
-			if from == "" {
-				from = "—"
-			}
-			fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | — | — | — |\n", r.Group, from, r.Shots, r.Classifier, pct(r.Real))
+			fmt.Fprintf(&b, "| %s | %s | %d | %s | — | %s | — | — | — |\n", r.Scorer, r.Group, r.Shots, r.Classifier, pct(r.Real))
 			continue
 		}
-		fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s | %+.1f ± %.1f | %s |\n", r.Group, models[r.Group], r.Shots, r.Classifier,
-			pct(r.Real), pct(r.Augmented), 100*r.Gain.Mean, 100*r.Gain.CI95, pct(r.SyntheticOnly))
+		fmt.Fprintf(&b, "| %s | %s | %d | %s | %s (%s) | %s | %s | %+.1f ± %.1f | %s |\n", r.Scorer, r.Group, r.Shots, r.Classifier,
+			models[r.Group], r.Variant, pct(r.Real), pct(r.Augmented), 100*r.Gain.Mean, 100*r.Gain.CI95, pct(r.SyntheticOnly))
 	}
 	if len(rep.Results) > 0 {
 		r := rep.Results[0]
-		syn := "all synthetic images of each class"
-		if r.Synthetic > 0 {
-			syn = fmt.Sprintf("%d synthetic images per class", r.Synthetic)
+		fmt.Fprintf(&b, "\n%d-way, %d real test queries per class, %d episodes per row (the same episodes for a and b and every variant, fixed by the seed and the real data alone); accuracy %% ± 95%% CI.\n",
+			r.Ways, r.Queries, r.Episodes)
+		dist := map[string]float64{}
+		for _, r := range rep.Results {
+			dist[r.Group] = r.AttributeDistance
 		}
-		fmt.Fprintf(&b, "\n%d-way, %d real test queries per class, %d episodes per row (the same episodes for a and b, fixed by the seed and the real data alone); (b) adds %s (weight %g); accuracy %% ± 95%% CI; features of %s.\n",
-			r.Ways, r.Queries, r.Episodes, syn, r.Weight, rep.Scorer)
+		fmt.Fprintf(&b, "Episodes drawn %s", rep.Config.Draw)
+		for _, g := range []string{groupHeldOut, groupSiblings, groupSeen} {
+			if d, ok := dist[g]; ok && d > 0 {
+				fmt.Fprintf(&b, "; %s: classes of an episode differ in %.1f attribute groups on average", g, d)
+			}
+		}
+		fmt.Fprintln(&b, ".")
 	}
 	for _, s := range rep.Synthetic {
 		fmt.Fprintf(&b, "- %s: %s, %d images of %d classes (acceptance %.0f%%)", s.Group, s.Dir, s.Images, s.Classes, 100*s.Accepted)
@@ -297,6 +572,9 @@ func fewshotMarkdown(rep fewshotReport) string {
 			fmt.Fprintf(&b, ", prompts from %s", s.Prompts)
 		}
 		fmt.Fprintln(&b)
+	}
+	for _, w := range rep.Warnings {
+		fmt.Fprintf(&b, "- warning: %s\n", w)
 	}
 	return b.String()
 }

@@ -32,6 +32,12 @@ type Group struct {
 	Query   map[string][][]float32
 	// Synthetic holds the synthetic images per class (condition b).
 	Synthetic map[string][][]float32
+	// Attributes are each class's attribute values (group → value), for
+	// fine-grained episodes (DrawFine).
+	Attributes map[string]map[string]string
+	// Anchors, if not nil, are the classes a fine-grained episode may be
+	// built around; its other classes may be any of the group's.
+	Anchors map[string]bool
 }
 
 // Config sets the episodes and the classifier.
@@ -50,12 +56,35 @@ type Config struct {
 	// Classifier: "prototype" (nearest class mean, cosine) or "linear"
 	// (multinomial logistic regression initialised at the prototypes).
 	Classifier string
+	// Draw is how an episode's classes are drawn: DrawFine (default when
+	// the group has attributes) or DrawRandom.
+	Draw string
+	// Mix, when > 0, sets the synthetic images' weight per class so that
+	// they hold this share (0–1) of the class's weight in the classifier,
+	// whatever their count (replaces Weight): the synthetic prototype
+	// shrunk toward the real support.
+	Mix float64
+	// Center moves each episode's synthetic features by the difference of
+	// the mean real and the mean synthetic prototype of its classes: the
+	// generator's shift common to all classes is taken out, the
+	// differences between classes kept (prototype calibration).
+	Center bool
 }
 
 // Classifiers.
 const (
 	Prototype = "prototype"
 	Linear    = "linear"
+)
+
+// Draws of an episode's classes.
+const (
+	// DrawFine builds an episode around an anchor class (drawn uniformly)
+	// with the N−1 classes whose attributes differ from it in the fewest
+	// groups (ties drawn at random): fine-grained episodes.
+	DrawFine = "fine"
+	// DrawRandom draws the N classes uniformly.
+	DrawRandom = "random"
 )
 
 func (c Config) withDefaults() Config {
@@ -80,6 +109,16 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+func (c Config) drawFor(g Group) string {
+	if c.Draw == "" && len(g.Attributes) > 0 {
+		return DrawFine
+	}
+	if c.Draw == "" {
+		return DrawRandom
+	}
+	return c.Draw
+}
+
 // ErrConfig marks an evaluation that cannot run as configured.
 var ErrConfig = errors.New("few-shot evaluation")
 
@@ -93,21 +132,34 @@ type Stat struct {
 // Result is one row of the table: a group, a shot count, both
 // conditions and their paired difference.
 type Result struct {
-	Group      string `json:"group"`
-	Ways       int    `json:"ways"`
-	Shots      int    `json:"shots"`
-	Queries    int    `json:"queries"`
-	Episodes   int    `json:"episodes"`
-	Classifier string `json:"classifier"`
-	Synthetic  int    `json:"synthetic_per_class"`
+	// Scorer is the network whose features were used, Variant how the
+	// synthetic images were added and MinFidelity their bar (set by the
+	// caller that chose them).
+	Scorer      string  `json:"scorer,omitempty"`
+	Variant     string  `json:"variant,omitempty"`
+	MinFidelity float64 `json:"synthetic_min_fidelity,omitempty"`
+	Group       string  `json:"group"`
+	Ways        int     `json:"ways"`
+	Shots       int     `json:"shots"`
+	Queries     int     `json:"queries"`
+	Episodes    int     `json:"episodes"`
+	Classifier  string  `json:"classifier"`
+	Synthetic   int     `json:"synthetic_per_class"`
 	// Classes is the number of classes episodes are drawn from, and
 	// WithoutSynthetic how many of them have no synthetic image.
 	Classes          int     `json:"classes"`
 	WithoutSynthetic int     `json:"classes_without_synthetic"`
 	Weight           float64 `json:"synthetic_weight"`
-	Real             Stat    `json:"real"`      // (a) K real
-	Augmented        Stat    `json:"augmented"` // (b) K real + synthetic
-	Gain             Stat    `json:"gain"`      // b − a, paired per episode
+	Mix              float64 `json:"synthetic_share,omitempty"`
+	Center           bool    `json:"centered,omitempty"`
+	// Draw is how episodes' classes were drawn; AttributeDistance the
+	// mean number of attribute groups in which two classes of an episode
+	// differ.
+	Draw              string  `json:"draw"`
+	AttributeDistance float64 `json:"attribute_distance,omitempty"`
+	Real              Stat    `json:"real"`      // (a) K real
+	Augmented         Stat    `json:"augmented"` // (b) K real + synthetic
+	Gain              Stat    `json:"gain"`      // b − a, paired per episode
 	// SyntheticOnly is the accuracy of the synthetic images alone (no real
 	// support image): how much the generator knows of the class by itself.
 	SyntheticOnly Stat `json:"synthetic_only"`
@@ -122,10 +174,25 @@ func Evaluate(ctx context.Context, g Group, cfg Config) ([]Result, error) {
 	if cfg.Classifier != Prototype && cfg.Classifier != Linear {
 		return nil, fmt.Errorf("%w: classifier %q: want %s or %s", ErrConfig, cfg.Classifier, Prototype, Linear)
 	}
+	switch cfg.drawFor(g) {
+	case DrawRandom:
+	case DrawFine:
+		if len(g.Attributes) == 0 {
+			return nil, fmt.Errorf("%w: group %s: fine-grained episodes need the classes' attributes", ErrConfig, g.Name)
+		}
+	default:
+		return nil, fmt.Errorf("%w: draw %q: want %s or %s", ErrConfig, cfg.Draw, DrawFine, DrawRandom)
+	}
+	if cfg.Mix < 0 || cfg.Mix >= 1 {
+		return nil, fmt.Errorf("%w: synthetic share %v: want 0 to 1 (exclusive)", ErrConfig, cfg.Mix)
+	}
 	classes := eligible(g, cfg)
 	if len(classes) < cfg.Ways {
 		return nil, fmt.Errorf("%w: group %s: %d classes have enough real images (%d support, %d queries); %d-way episodes need %d",
 			ErrConfig, g.Name, len(classes), maxInt(cfg.Shots), cfg.Queries, cfg.Ways, cfg.Ways)
+	}
+	if cfg.drawFor(g) == DrawFine && len(anchors(g, classes)) == 0 {
+		return nil, fmt.Errorf("%w: group %s: no anchor class has enough real images", ErrConfig, g.Name)
 	}
 	var res []Result
 	for _, k := range cfg.Shots {
@@ -182,10 +249,16 @@ type episode struct {
 // images alone, so that the episodes of a seed are the same whatever
 // synthetic set is added (or none).
 func draw(rng *rand.Rand, g Group, classes []string, cfg Config, k int) episode {
-	perm := rng.Perm(len(classes))[:cfg.Ways]
+	var picked []string
+	if cfg.drawFor(g) == DrawFine {
+		picked = drawFine(rng, g, classes, cfg.Ways)
+	} else {
+		for _, ci := range rng.Perm(len(classes))[:cfg.Ways] {
+			picked = append(picked, classes[ci])
+		}
+	}
 	var e episode
-	for _, ci := range perm {
-		c := classes[ci]
+	for _, c := range picked {
 		sup, q := g.Support[c], g.Query[c]
 		var s, qs [][]float32
 		if sameSlice(sup, q) {
@@ -209,6 +282,88 @@ func draw(rng *rand.Rand, g Group, classes []string, cfg Config, k int) episode 
 		e.query = append(e.query, qs)
 	}
 	return e
+}
+
+// anchors are the classes a fine-grained episode may be built around.
+func anchors(g Group, classes []string) []string {
+	if g.Anchors == nil {
+		return classes
+	}
+	var res []string
+	for _, c := range classes {
+		if g.Anchors[c] {
+			res = append(res, c)
+		}
+	}
+	return res
+}
+
+// drawFine picks an anchor class and the ways−1 classes nearest to it in
+// attributes (ties at random).
+func drawFine(rng *rand.Rand, g Group, classes []string, ways int) []string {
+	as := anchors(g, classes)
+	a := as[rng.IntN(len(as))]
+	type near struct {
+		c    string
+		d    int
+		rank float64
+	}
+	var others []near
+	for _, c := range classes {
+		if c != a {
+			others = append(others, near{c, attributeDistance(g.Attributes[a], g.Attributes[c]), rng.Float64()})
+		}
+	}
+	sort.Slice(others, func(i, j int) bool {
+		if others[i].d != others[j].d {
+			return others[i].d < others[j].d
+		}
+		return others[i].rank < others[j].rank
+	})
+	res := []string{a}
+	for _, o := range others[:ways-1] {
+		res = append(res, o.c)
+	}
+	return res
+}
+
+// attributeDistance is the number of attribute groups in which a and b
+// differ (a group only one of them has counts).
+func attributeDistance(a, b map[string]string) int {
+	d := 0
+	for k, v := range a {
+		if b[k] != v {
+			d++
+		}
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			d++
+		}
+	}
+	return d
+}
+
+// meanDistance is the mean attribute distance of the pairs of classes of
+// the episodes.
+func meanDistance(g Group, eps []episode) float64 {
+	if len(g.Attributes) == 0 {
+		return 0
+	}
+	var sum float64
+	n := 0
+	for _, e := range eps {
+		for i := range e.classes {
+			for j := i + 1; j < len(e.classes); j++ {
+				sum += float64(attributeDistance(g.Attributes[e.classes[i]], g.Attributes[e.classes[j]]))
+				n++
+			}
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	return sum / float64(n)
 }
 
 // drawSynthetic picks the synthetic images of an episode's classes, from
@@ -287,7 +442,8 @@ func run(ctx context.Context, g Group, classes []string, cfg Config, k int) (Res
 		gain[i] = aug[i] - real[i]
 	}
 	r := Result{Group: g.Name, Ways: cfg.Ways, Shots: k, Queries: cfg.Queries, Episodes: cfg.Episodes,
-		Classifier: cfg.Classifier, Synthetic: cfg.Synthetic, Weight: cfg.Weight, Classes: len(classes), WithoutSynthetic: without,
+		Classifier: cfg.Classifier, Synthetic: cfg.Synthetic, Weight: cfg.Weight, Mix: cfg.Mix, Center: cfg.Center,
+		Classes: len(classes), WithoutSynthetic: without, Draw: cfg.drawFor(g), AttributeDistance: meanDistance(g, eps),
 		Real: stat(real), RealOnly: realOnly}
 	if !realOnly {
 		r.Augmented, r.Gain, r.SyntheticOnly = stat(aug), stat(gain), stat(syn)
@@ -312,9 +468,15 @@ func stat(xs []float64) Stat {
 }
 
 // accuracy trains the configured classifier on the real support images
-// (weight 1) and synthetic ones (weight cfg.Weight) and returns its
-// accuracy on the queries.
+// (weight 1) and synthetic ones (weight cfg.Weight, or the share cfg.Mix
+// of each class; moved by the episode's synthetic-to-real shift with
+// cfg.Center) and returns its accuracy on the queries.
 func accuracy(cfg Config, support, synth, query [][][]float32) float64 {
+	n, d := len(support), len(query[0][0])
+	shift := make([]float64, d)
+	if cfg.Center {
+		shift = centerShift(support, synth, d)
+	}
 	var xs [][]float64
 	var ys []int
 	var ws []float64
@@ -322,11 +484,18 @@ func accuracy(cfg Config, support, synth, query [][][]float32) float64 {
 		for _, f := range support[c] {
 			xs, ys, ws = append(xs, unit(f)), append(ys, c), append(ws, 1)
 		}
+		w := cfg.Weight
+		if cfg.Mix > 0 && len(synth[c]) > 0 {
+			w = cfg.Mix / (1 - cfg.Mix) * float64(max(len(support[c]), 1)) / float64(len(synth[c]))
+		}
 		for _, f := range synth[c] {
-			xs, ys, ws = append(xs, unit(f)), append(ys, c), append(ws, cfg.Weight)
+			x := unit(f)
+			for j := range x {
+				x[j] += shift[j]
+			}
+			xs, ys, ws = append(xs, x), append(ys, c), append(ws, w)
 		}
 	}
-	n, d := len(support), len(query[0][0])
 	w := prototypes(xs, ys, ws, n, d)
 	b := make([]float64, n)
 	if cfg.Classifier == Linear && len(xs) > 0 {
@@ -342,6 +511,37 @@ func accuracy(cfg Config, support, synth, query [][][]float32) float64 {
 		}
 	}
 	return float64(hits) / float64(total)
+}
+
+// centerShift is the mean real prototype minus the mean synthetic
+// prototype over the classes that have both (unit features): added to
+// every synthetic feature, it takes out the generator's shift that all
+// classes share. Zero without real or synthetic images.
+func centerShift(support, synth [][][]float32, d int) []float64 {
+	shift := make([]float64, d)
+	n := 0
+	for c := range support {
+		if len(support[c]) == 0 || len(synth[c]) == 0 {
+			continue
+		}
+		n++
+		for _, f := range support[c] {
+			for j, v := range unit(f) {
+				shift[j] += v / float64(len(support[c]))
+			}
+		}
+		for _, f := range synth[c] {
+			for j, v := range unit(f) {
+				shift[j] -= v / float64(len(synth[c]))
+			}
+		}
+	}
+	for j := range shift {
+		if n > 0 {
+			shift[j] /= float64(n)
+		}
+	}
+	return shift
 }
 
 // unit is f scaled to length 1 (cosine geometry).
