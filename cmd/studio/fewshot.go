@@ -79,6 +79,7 @@ type variant struct {
 	Weight float64 `json:"weight"`
 	Share  float64 `json:"share,omitempty"`
 	Center bool    `json:"center,omitempty"`
+	Near   int     `json:"nearest,omitempty"`
 }
 
 func runFewshot(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -145,9 +146,9 @@ func (v *variantList) Set(s string) error {
 	return err
 }
 
-// parseVariant reads "bar=0.5,count=20,weight=1,share=0.3,center=true"
+// parseVariant reads "bar=0.5,count=20,weight=1,share=0.3,center=true,near=5"
 // (any subset; the rest default to bar 0, all images, weight 1, no
-// share, no centring).
+// share, no centring, no choice by the support).
 func parseVariant(s string) (variant, error) {
 	v := variant{Name: s, Weight: 1}
 	for _, kv := range splitList(s) {
@@ -179,8 +180,13 @@ func parseVariant(s string) (variant, error) {
 			}
 		case "center":
 			v.Center, err = strconv.ParseBool(val)
+		case "near":
+			v.Near, err = strconv.Atoi(val)
+			if err == nil && v.Near < 0 {
+				err = fmt.Errorf("want ≥ 0")
+			}
 		default:
-			return v, fmt.Errorf("unknown key %q (want bar, count, weight, share, center)", k)
+			return v, fmt.Errorf("unknown key %q (want bar, count, weight, share, center, near)", k)
 		}
 		if err != nil {
 			return v, fmt.Errorf("%s=%s: %v", k, val, err)
@@ -209,7 +215,7 @@ func parseFewshotEval(args []string, getenv func(string) string, stderr io.Write
 	perClass := fs.Int("synthetic-per-class", 0, "synthetic images per class added in (b), drawn anew each episode; 0 = all (default variant)")
 	weight := fs.Float64("synthetic-weight", 1, "weight of one synthetic image relative to one real image (default variant)")
 	bar := fs.Float64("synthetic-min-fidelity", 0, "use only synthetic images whose recorded fidelity reaches this (default variant)")
-	fs.Var(&variants, "variant", `a way of adding synthetic images, "bar=0.5,count=20,weight=1,share=0.3,center=true" (any subset); repeat for several, each measured on the same episodes (replaces the --synthetic-* flags)`)
+	fs.Var(&variants, "variant", `a way of adding synthetic images, "bar=0.5,count=20,weight=1,share=0.3,center=true,near=5" (any subset: fidelity bar, images per class, weight of one, their share of a class, centred on the real support, the n nearest to the support); repeat for several, each measured on the same episodes (replaces the --synthetic-* flags)`)
 	classifier := fs.String("classifier", "both", "prototype, linear or both")
 	fs.Uint64Var(&a.seed, "seed", 0, "seed of the episode draws")
 	fs.StringVar(&a.jsonOut, "json", "", "write the results as JSON to this file")
@@ -496,7 +502,7 @@ func fewshotGroup(ctx context.Context, a fewshotArgs, in fewshotInput, sc datase
 		g.Attributes = attrs
 		for _, c := range a.classifiers {
 			rs, err := fewshot.Evaluate(ctx, g, fewshot.Config{Ways: a.ways, Shots: a.shots, Queries: a.queries, Episodes: a.episodes,
-				Seed: a.seed, Synthetic: v.Count, Weight: v.Weight, Mix: v.Share, Center: v.Center, Classifier: c, Draw: a.draw})
+				Seed: a.seed, Synthetic: v.Count, Weight: v.Weight, Mix: v.Share, Center: v.Center, Nearest: v.Near, Classifier: c, Draw: a.draw})
 			if err != nil {
 				return nil, err
 			}

@@ -69,6 +69,10 @@ type Config struct {
 	// generator's shift common to all classes is taken out, the
 	// differences between classes kept (prototype calibration).
 	Center bool
+	// Nearest, when > 0, keeps of each class's synthetic images the
+	// Nearest closest (cosine) to its real support's mean: the real
+	// support image chooses which generated images stand for the class.
+	Nearest int
 }
 
 // Classifiers.
@@ -152,6 +156,7 @@ type Result struct {
 	Weight           float64 `json:"synthetic_weight"`
 	Mix              float64 `json:"synthetic_share,omitempty"`
 	Center           bool    `json:"centered,omitempty"`
+	Nearest          int     `json:"nearest_to_support,omitempty"`
 	// Draw is how episodes' classes were drawn; AttributeDistance the
 	// mean number of attribute groups in which two classes of an episode
 	// differ.
@@ -442,7 +447,7 @@ func run(ctx context.Context, g Group, classes []string, cfg Config, k int) (Res
 		gain[i] = aug[i] - real[i]
 	}
 	r := Result{Group: g.Name, Ways: cfg.Ways, Shots: k, Queries: cfg.Queries, Episodes: cfg.Episodes,
-		Classifier: cfg.Classifier, Synthetic: cfg.Synthetic, Weight: cfg.Weight, Mix: cfg.Mix, Center: cfg.Center,
+		Classifier: cfg.Classifier, Synthetic: cfg.Synthetic, Weight: cfg.Weight, Mix: cfg.Mix, Center: cfg.Center, Nearest: cfg.Nearest,
 		Classes: len(classes), WithoutSynthetic: without, Draw: cfg.drawFor(g), AttributeDistance: meanDistance(g, eps),
 		Real: stat(real), RealOnly: realOnly}
 	if !realOnly {
@@ -473,6 +478,9 @@ func stat(xs []float64) Stat {
 // cfg.Center) and returns its accuracy on the queries.
 func accuracy(cfg Config, support, synth, query [][][]float32) float64 {
 	n, d := len(support), len(query[0][0])
+	if cfg.Nearest > 0 {
+		synth = nearestToSupport(support, synth, cfg.Nearest)
+	}
 	shift := make([]float64, d)
 	if cfg.Center {
 		shift = centerShift(support, synth, d)
@@ -511,6 +519,38 @@ func accuracy(cfg Config, support, synth, query [][][]float32) float64 {
 		}
 	}
 	return float64(hits) / float64(total)
+}
+
+// nearestToSupport keeps of each class's synthetic features the m
+// closest (cosine) to the mean of its real support (all of them for a
+// class without real support).
+func nearestToSupport(support, synth [][][]float32, m int) [][][]float32 {
+	res := make([][][]float32, len(synth))
+	for c := range synth {
+		if len(support[c]) == 0 || len(synth[c]) <= m {
+			res[c] = synth[c]
+			continue
+		}
+		mean := make([]float64, len(support[c][0]))
+		for _, f := range support[c] {
+			for j, v := range unit(f) {
+				mean[j] += v
+			}
+		}
+		type scored struct {
+			f []float32
+			s float64
+		}
+		list := make([]scored, len(synth[c]))
+		for i, f := range synth[c] {
+			list[i] = scored{f, dot(mean, unit(f))}
+		}
+		sort.SliceStable(list, func(i, j int) bool { return list[i].s > list[j].s })
+		for _, x := range list[:m] {
+			res[c] = append(res[c], x.f)
+		}
+	}
+	return res
 }
 
 // centerShift is the mean real prototype minus the mean synthetic

@@ -85,3 +85,34 @@ func TestCenteringTakesOutACommonShift(t *testing.T) {
 		t.Errorf("gains: plain %+v, centred %+v, share 0.2 %+v", plain[0].Gain, centred[0].Gain, mixed[0].Gain)
 	}
 }
+
+// TestNearestToSupportChoosesTheRightImages: of a synthetic pool where
+// most images are noise, those nearest to the real support help more than
+// the whole pool.
+func TestNearestToSupportChoosesTheRightImages(t *testing.T) {
+	mostlyNoise := func(rng *rand.Rand, mean []float64) []float32 {
+		if rng.IntN(4) == 0 {
+			return faithful(rng, mean)
+		}
+		f := make([]float32, len(mean))
+		for j := range f {
+			f[j] = float32(4*rng.NormFloat64() + 2)
+		}
+		return f
+	}
+	g := gaussianGroup(4, 10, 40, 40, mostlyNoise)
+	cfg := Config{Shots: []int{1}, Episodes: 200, Draw: DrawRandom}
+	all, err := Evaluate(t.Context(), g, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Nearest = 8
+	near, err := Evaluate(t.Context(), g, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("gain of the whole pool %+.3f, of the 8 nearest to the support %+.3f", all[0].Gain.Mean, near[0].Gain.Mean)
+	if !(near[0].Gain.Mean > all[0].Gain.Mean) || near[0].Nearest != 8 {
+		t.Errorf("nearest %+v, all %+v", near[0].Gain, all[0].Gain)
+	}
+}
