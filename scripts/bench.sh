@@ -116,3 +116,16 @@ fi
 "$RESULTS/benchtool" report -dir "$RESULTS" -out "$OUT" -benchtime "$BENCHTIME" -seconds $((SECONDS - start)) \
   -commit "$(git describe --always --dirty 2>/dev/null || echo unknown)" -note "$note"
 log "wrote $OUT.md and $OUT.json"
+
+# Serving under pressure (test/bench/pressure.go): uploads, a Redis outage, a killed worker, bytes per
+# image, 1,000 watchers, the reference-shape model's cold start, scoring cost; its own section of $OUT.md.
+if [ "$LIVE" = 1 ] && [ "${PRESSURE:-1}" = 1 ]; then
+  log "pressure: uploads, Redis outage, worker kill, bytes per image, watchers, cold reference, scoring"
+  ref="$RESULTS/reference"
+  (cd training && "$PYTHON" -m fgtrain attngan --export-reference "$ref/attngan-reference" --no-verify) \
+    >>"$RESULTS/reference.log" 2>&1 || log "no reference-shape export (see reference.log): its cold start is skipped"
+  "$RESULTS/benchtool" pressure -dir "$RESULTS" -studio "$RESULTS/studio" -models "$MODELS" -ort-lib "$ORT_LIB_PATH" \
+    -generator-test "$RESULTS/generator.test" -reference "$ref" -out "$OUT"
+  load "pressure"
+  log "added the pressure section to $OUT.md and $OUT.json"
+fi

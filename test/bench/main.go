@@ -27,6 +27,8 @@ func main() {
 		err = runReport(os.Args[2:])
 	case "live":
 		err = runLive(os.Args[2:])
+	case "pressure":
+		err = runPressure(os.Args[2:])
 	default:
 		usage()
 	}
@@ -37,6 +39,6 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: bench report -dir RESULTS -out BENCHMARKS\n       bench live -dir RESULTS -studio BIN [flags]")
+	fmt.Fprintln(os.Stderr, "usage: bench report -dir RESULTS -out BENCHMARKS\n       bench live -dir RESULTS -studio BIN [flags]\n       bench pressure -dir RESULTS -studio BIN [-out BENCHMARKS] [flags]")
 	os.Exit(2)
 }
