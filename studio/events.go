@@ -143,8 +143,9 @@ func (m *imageMeta) get(ctx context.Context, k int) *api.Image {
 		m.log.Debug("event stream: image metadata not read", "job_id", m.id, "index", k, "err", err)
 		return nil
 	}
-	for _, img := range jobView(j).Images {
-		if img.Index == k {
+	for _, r := range j.Results {
+		if r.Index == k {
+			img := imageView(j.ID, r)
 			return &img
 		}
 	}

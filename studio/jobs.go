@@ -44,24 +44,30 @@ func jobView(j queue.Job) api.Job {
 	results := append([]queue.Result(nil), j.Results...)
 	sort.Slice(results, func(a, b int) bool { return results[a].Index < results[b].Index })
 	for _, r := range results {
-		var m jobspec.ImageMeta
-		_ = json.Unmarshal(r.Meta, &m)
-		img := api.Image{Index: r.Index, Seed: m.Seed, Size: m.Size, Attempts: m.Attempts, Fidelity: m.Fidelity,
-			FidelityMeasure: m.FidelityMeasure, BelowMin: m.BelowMin, Scores: m.Scores, Links: api.ImageLinks{PNG: imagePath(j.ID, r.Index)}}
-		if len(img.Scores) == 0 || string(img.Scores) == "null" {
-			img.Scores = nil
-		}
-		if len(m.Attention) > 0 {
-			img.Links.Attention = fmt.Sprintf("%s/images/%d/attention", jobPath(j.ID), r.Index)
-			// The finest stage's maps come first; every stage has the same words.
-			for _, w := range m.Attention {
-				if w.Stage != m.Attention[0].Stage {
-					break
-				}
-				img.Words = append(img.Words, w.Word)
-			}
-		}
-		v.Images = append(v.Images, img)
+		v.Images = append(v.Images, imageView(j.ID, r))
 	}
 	return v
+}
+
+// imageView is one stored image as clients see it, from its metadata
+// alone (the job's spec is not read).
+func imageView(jobID string, r queue.Result) api.Image {
+	var m jobspec.ImageMeta
+	_ = json.Unmarshal(r.Meta, &m)
+	img := api.Image{Index: r.Index, Seed: m.Seed, Size: m.Size, Attempts: m.Attempts, Fidelity: m.Fidelity,
+		FidelityMeasure: m.FidelityMeasure, BelowMin: m.BelowMin, Scores: m.Scores, Links: api.ImageLinks{PNG: imagePath(jobID, r.Index)}}
+	if len(img.Scores) == 0 || string(img.Scores) == "null" {
+		img.Scores = nil
+	}
+	if len(m.Attention) > 0 {
+		img.Links.Attention = fmt.Sprintf("%s/images/%d/attention", jobPath(jobID), r.Index)
+		// The finest stage's maps come first; every stage has the same words.
+		for _, w := range m.Attention {
+			if w.Stage != m.Attention[0].Stage {
+				break
+			}
+			img.Words = append(img.Words, w.Word)
+		}
+	}
+	return img
 }

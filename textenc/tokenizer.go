@@ -10,8 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-
+	"slices"
 	"strings"
+	"sync"
 )
 
 var (
@@ -27,7 +28,21 @@ type Vocab struct {
 	ids      map[string]int64
 	words    []string // by id
 	maxWords int
+
+	// read keeps the last prompts read: a job's prompt is checked by the
+	// API, then by the worker, encoded by the generator and again by the
+	// scorer; each process splits and looks it up once (tokenCache).
+	mu   sync.Mutex
+	read map[string]readPrompt
 }
+
+type readPrompt struct {
+	t   Tokens
+	err error
+}
+
+// tokenCache bounds Vocab.read; it starts over when full.
+const tokenCache = 1024
 
 // vocabFile is vocab.json as the training code writes it.
 type vocabFile struct {
@@ -141,6 +156,24 @@ func Split(text string) []string {
 // them), unknown and surplus words are reported. A prompt with no known
 // word is an error.
 func (v *Vocab) Tokenize(text string) (Tokens, error) {
+	v.mu.Lock()
+	r, ok := v.read[text]
+	v.mu.Unlock()
+	if !ok {
+		r.t, r.err = v.tokenize(text)
+		v.mu.Lock()
+		if v.read == nil || len(v.read) >= tokenCache {
+			v.read = map[string]readPrompt{}
+		}
+		v.read[text] = r
+		v.mu.Unlock()
+	}
+	// A copy: the caller may keep or change it.
+	return Tokens{IDs: slices.Clone(r.t.IDs), Words: slices.Clone(r.t.Words), Unknown: slices.Clone(r.t.Unknown),
+		Dropped: slices.Clone(r.t.Dropped)}, r.err
+}
+
+func (v *Vocab) tokenize(text string) (Tokens, error) {
 	t := Tokens{IDs: []int64{}, Words: []string{}, Unknown: []string{}, Dropped: []string{}}
 	words := Split(text)
 	for _, w := range words {
