@@ -1033,19 +1033,31 @@ func mergePressure(out string, r *Pressure) error {
 	if err := os.WriteFile(out+".md", []byte(s), 0o644); err != nil {
 		return err
 	}
-	var doc map[string]any
-	if raw, err := os.ReadFile(out + ".json"); err == nil {
-		if err := json.Unmarshal(raw, &doc); err != nil {
-			return fmt.Errorf("%s.json: %w", out, err)
-		}
-	}
-	if doc == nil {
-		doc = map[string]any{}
-	}
-	doc["pressure"] = r
-	js, err := json.MarshalIndent(doc, "", " ")
+	// The report's JSON keeps its order: the section goes last, replacing
+	// the one an earlier run put there.
+	js, err := json.MarshalIndent(r, " ", " ")
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(out+".json", append(js, '\n'), 0o644)
+	raw, err := os.ReadFile(out + ".json")
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	doc := strings.TrimRight(string(raw), " \n")
+	const key = ",\n \"pressure\": "
+	if i := strings.LastIndex(doc, key); i >= 0 {
+		doc = doc[:i] + "\n}"
+	}
+	switch {
+	case doc == "":
+		doc = "{\n \"pressure\": " + string(js) + "\n}"
+	case strings.HasSuffix(doc, "}"):
+		doc = strings.TrimRight(strings.TrimSuffix(doc, "}"), " \n") + key + string(js) + "\n}"
+	default:
+		return fmt.Errorf("%s.json is not a JSON object", out)
+	}
+	if !json.Valid([]byte(doc)) {
+		return fmt.Errorf("%s.json: merging the pressure section broke it", out)
+	}
+	return os.WriteFile(out+".json", []byte(doc+"\n"), 0o644)
 }
