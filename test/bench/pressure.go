@@ -130,7 +130,7 @@ type ScoringRow struct {
 type pressureConfig struct {
 	studio, models, ortLib, dir, out string
 	genTest, reference               string
-	steps                            string
+	steps, from                      string
 	uploads, watchers, rounds        int
 }
 
@@ -156,8 +156,23 @@ func runPressure(args []string) error {
 	fs.IntVar(&c.uploads, "uploads", 48, "concurrent 2048² uploads")
 	fs.IntVar(&c.watchers, "watchers", 1000, "concurrent event-stream watchers")
 	fs.IntVar(&c.rounds, "rounds", 5, "BenchmarkScoring rounds")
+	fs.StringVar(&c.from, "from", "", "measure nothing: write the section of this pressure.json into -out")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if c.from != "" {
+		raw, err := os.ReadFile(c.from)
+		if err != nil {
+			return err
+		}
+		var r Pressure
+		if err := json.Unmarshal(raw, &r); err != nil {
+			return fmt.Errorf("%s: %w", c.from, err)
+		}
+		if c.out == "" {
+			return errors.New("pressure: -from needs -out")
+		}
+		return mergePressure(c.out, &r)
 	}
 	if c.dir == "" {
 		return errors.New("pressure: -dir is required")
