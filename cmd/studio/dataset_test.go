@@ -196,7 +196,7 @@ func TestDatasetMakeUsage(t *testing.T) {
 		{[]string{"dataset", "make", "--model", "cvaegan-birds", "--data", "", "--out", otherSpec}, 2, "classes differs"},
 		{[]string{"dataset", "verify", t.TempDir()}, 1, "manifest.json"},
 		{[]string{"fewshot", "eval", "--groups", "nope"}, 2, "--groups"},
-		{[]string{"fewshot", "eval", "--variant", "bar=2"}, 2, "--variant"},
+		{[]string{"fewshot", "eval", "--variant", "bar=2"}, 2, "bar=2: want 0 to 1"},
 		{[]string{"fewshot", "eval", "--heldout-synthetic", "x", "--classifier", "svm"}, 2, "--classifier"},
 	} {
 		cmd := exec.Command(bin, c.args...)
