@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -896,10 +897,14 @@ func (p *pressure) coldReference(ctx context.Context) error {
 	return nil
 }
 
-var benchLine = regexp.MustCompile(`^BenchmarkScoring/(\S+?)/(unscored|full|parallel|fidelity-only)-\d+\s+\d+\s+(\d+) ns/op.*?\s([\d.]+) cpu-ms/op`)
+var (
+	benchScoring = regexp.MustCompile(`^BenchmarkScoring/(\S+?)-\d+\s+\d+\s`)
+	benchMetric  = regexp.MustCompile(`([\d.]+) (unscored|full|parallel|fidelity-only)-(ms|cpu-ms)`)
+)
 
-// scoring runs BenchmarkScoring (a second process) rounds times and takes
-// each way's overhead over unscored per round.
+// scoring runs BenchmarkScoring (a second process) rounds times; each
+// round gives every way's overhead over unscored, the ways interleaved
+// call by call.
 func (p *pressure) scoring(ctx context.Context) error {
 	if p.c.genTest == "" {
 		return errors.New("no -generator-test binary")
@@ -913,37 +918,33 @@ func (p *pressure) scoring(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("BenchmarkScoring: %v", err)
 	}
-	type key struct{ model, way string }
-	ns, cpu := map[key][]float64{}, map[key][]float64{}
+	type key struct{ model, way, unit string }
+	vals := map[key][]float64{}
+	var models []string
 	for _, line := range strings.Split(string(out), "\n") {
-		m := benchLine.FindStringSubmatch(line)
+		m := benchScoring.FindStringSubmatch(line)
 		if m == nil {
 			continue
 		}
-		v, _ := strconv.ParseFloat(m[3], 64)
-		c, _ := strconv.ParseFloat(m[4], 64)
-		ns[key{m[1], m[2]}] = append(ns[key{m[1], m[2]}], v)
-		cpu[key{m[1], m[2]}] = append(cpu[key{m[1], m[2]}], c)
-	}
-	var models []string
-	for k := range ns {
-		if k.way == "unscored" {
-			models = append(models, k.model)
+		if !slices.Contains(models, m[1]) {
+			models = append(models, m[1])
+		}
+		for _, x := range benchMetric.FindAllStringSubmatch(line, -1) {
+			v, _ := strconv.ParseFloat(x[1], 64)
+			k := key{m[1], x[2], x[3]}
+			vals[k] = append(vals[k], v)
 		}
 	}
-	sort.Strings(models)
 	for _, m := range models {
-		base, baseCPU := ns[key{m, "unscored"}], cpu[key{m, "unscored"}]
+		base, baseCPU := vals[key{m, "unscored", "ms"}], vals[key{m, "unscored", "cpu-ms"}]
 		for _, way := range []string{"unscored", "full", "parallel", "fidelity-only"} {
-			xs, cs := ns[key{m, way}], cpu[key{m, way}]
-			var over, overCPU, ms, cms []float64
-			for i := range min(len(xs), len(base)) {
+			xs, cs := vals[key{m, way, "ms"}], vals[key{m, way, "cpu-ms"}]
+			var over, overCPU []float64
+			for i := range min(len(xs), len(base), len(cs), len(baseCPU)) {
 				over = append(over, xs[i]/base[i]-1)
 				overCPU = append(overCPU, cs[i]/baseCPU[i]-1)
-				ms = append(ms, xs[i]/1e6)
-				cms = append(cms, cs[i])
 			}
-			row := ScoringRow{Model: m, Way: way, MsPerOp: summarize(ms), CPUMsPerOp: summarize(cms)}
+			row := ScoringRow{Model: m, Way: way, MsPerOp: summarize(xs), CPUMsPerOp: summarize(cs)}
 			if way != "unscored" {
 				row.Overhead, row.OverheadCPU = summarize(over), summarize(overCPU)
 			}
@@ -994,7 +995,7 @@ func pressureMarkdown(r *Pressure) string {
 	}
 	w("\n")
 	if len(r.Scoring) > 0 {
-		w("Scoring cost at batch 8 (`BenchmarkScoring`, 1 intra-op thread, %d rounds, medians of per-round ratios; overhead = per call ÷ unscored − 1, in wall time and in CPU time, which the shared cores disturb less):\n\n", r.Scoring[0].MsPerOp.N)
+		w("Scoring cost at batch 8 (`BenchmarkScoring`: the four ways in turn, call by call, 1 intra-op thread; %d rounds of 10 calls each, medians of per-round ratios; overhead = per call ÷ unscored − 1, in wall time and in CPU time, which the shared cores disturb less; a generator call includes PNG encoding of the images and, for AttnGAN, of every attention map):\n\n", r.Scoring[0].MsPerOp.N)
 		w("| model | way | ms per call | overhead | CPU ms per call | overhead in CPU |\n|---|---|---:|---:|---:|---:|\n")
 		for _, s := range r.Scoring {
 			o, oc := "—", "—"
