@@ -339,8 +339,15 @@ func fewshotEval(ctx context.Context, a fewshotArgs, stderr io.Writer) (fewshotR
 			return rep, err
 		}
 		attrs := fewshot.Attributes(cls)
+		scored := map[string]map[string][]fewshot.SynthImage{} // by set, for groups that share one
 		for _, in := range inputs {
-			res, err := fewshotGroup(ctx, a, in, nets[scorer], scorer, ref, heldout, attrs, stderr)
+			if in.dir != "" && scored[in.dir] == nil {
+				fmt.Fprintf(stderr, "%s: the synthetic images of %s ...\n", scorer, in.dir)
+				if scored[in.dir], _, err = fewshot.SyntheticImages(ctx, nets[scorer], scorer, in.dir); err != nil {
+					return rep, err
+				}
+			}
+			res, err := fewshotGroup(ctx, a, in, scored[in.dir], scorer, ref, heldout, attrs)
 			if err != nil {
 				return rep, err
 			}
@@ -468,18 +475,11 @@ func openScorers(cat *catalog.Catalog, a fewshotArgs, log *slog.Logger) (map[str
 	return nets, closeAll, nil
 }
 
-// fewshotGroup runs one group's episodes on one scorer's features, for
-// every classifier and variant (each on the same episodes).
-func fewshotGroup(ctx context.Context, a fewshotArgs, in fewshotInput, sc dataset.ImageScorer, scorer string, ref *dataset.Reference,
-	heldout map[string]bool, attrs map[string]map[string]string, stderr io.Writer) ([]fewshot.Result, error) {
-	var ims map[string][]fewshot.SynthImage
-	if in.dir != "" {
-		fmt.Fprintf(stderr, "%s: the synthetic images of %s ...\n", scorer, in.dir)
-		var err error
-		if ims, _, err = fewshot.SyntheticImages(ctx, sc, scorer, in.dir); err != nil {
-			return nil, err
-		}
-	}
+// fewshotGroup runs one group's episodes on one scorer's features of the
+// real images (ref) and of its synthetic set (ims), for every classifier
+// and variant (each on the same episodes).
+func fewshotGroup(ctx context.Context, a fewshotArgs, in fewshotInput, ims map[string][]fewshot.SynthImage, scorer string, ref *dataset.Reference,
+	heldout map[string]bool, attrs map[string]map[string]string) ([]fewshot.Result, error) {
 	variants := a.variants
 	if in.dir == "" {
 		variants = variants[:1]
