@@ -324,7 +324,10 @@ func printDatasetReport(w io.Writer, rep *dataset.Report) {
 	for _, c := range rep.Classes {
 		novelty, real := "n/a", "n/a"
 		if checked {
-			novelty, real = fmt.Sprintf("%.3f", c.NoveltyMin), fmt.Sprintf("%.3f", c.RealDiversity)
+			novelty = fmt.Sprintf("%.3f", c.NoveltyMin)
+		}
+		if c.RealDiversity > 0 {
+			real = fmt.Sprintf("%.3f", c.RealDiversity)
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f%%\t%d\t%d\t%.3f\t%s\t%s\t%.3f\t%s\t\n", c.Class, c.Accepted, c.Attempts, 100*c.AcceptanceRate,
 			c.RejectedFidelity, c.RejectedNovelty, c.MeanFidelity, c.FidelityMeasure, novelty, c.DiversityMean, real)
