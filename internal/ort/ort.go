@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 )
 
 // Provider names an execution provider.
@@ -67,7 +68,13 @@ type Runtime struct {
 	mu       sync.Mutex
 	closed   bool
 	fellBack bool // CUDA was asked for but a session fell back to CPU
+
+	live atomic.Int64 // sessions made and not yet destroyed
 }
+
+// LiveSessions is the number of sessions made by this runtime and not yet
+// destroyed: zero once every user has closed what it loaded.
+func (r *Runtime) LiveSessions() int64 { return r.live.Load() }
 
 // DefaultLibraryPath is where scripts/setup.sh installs the library,
 // relative to the working directory (the repository root for `make run`).

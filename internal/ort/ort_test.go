@@ -148,3 +148,33 @@ func TestOpenMissingLibrary(t *testing.T) {
 		t.Fatalf("err = %v, want ErrLibrary", err)
 	}
 }
+
+// LiveSessions counts what NewSession made and Destroy has not freed; a
+// second Destroy frees nothing and counts nothing.
+func TestLiveSessions(t *testing.T) {
+	path := writeGraph(t, onnxtest.AddMul(3))
+	base := rt.LiveSessions()
+	a, err := rt.NewSession(path, []string{"x", "y"}, []string{"sum", "prod"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := rt.NewSession(path, []string{"x", "y"}, []string{"sum"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := rt.LiveSessions() - base; n != 2 {
+		t.Fatalf("%d live sessions after two NewSession, want 2", n)
+	}
+	if _, err := rt.NewSession(filepath.Join(t.TempDir(), "missing.onnx"), []string{"x"}, []string{"sum"}); err == nil {
+		t.Fatal("a missing graph loaded")
+	}
+	a.Destroy()
+	a.Destroy()
+	if n := rt.LiveSessions() - base; n != 1 {
+		t.Fatalf("%d live sessions after destroying one twice, want 1", n)
+	}
+	b.Destroy()
+	if n := rt.LiveSessions() - base; n != 0 {
+		t.Fatalf("%d live sessions after destroying both, want 0", n)
+	}
+}

@@ -16,6 +16,7 @@ type Session struct {
 	inputs   []string
 	outputs  []string
 	provider Provider
+	rt       *Runtime
 }
 
 // NewSession loads the graph at path for the named inputs and outputs.
@@ -29,12 +30,15 @@ func (r *Runtime) NewSession(path string, inputs, outputs []string) (*Session, e
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", path, err)
 	}
-	return &Session{
+	sess := &Session{
 		s:        s,
 		inputs:   append([]string(nil), inputs...),
 		outputs:  append([]string(nil), outputs...),
 		provider: provider,
-	}, nil
+		rt:       r,
+	}
+	r.live.Add(1)
+	return sess, nil
 }
 
 // sessionOptions builds options with thread counts and the provider; when
@@ -117,6 +121,7 @@ func (s *Session) Destroy() error {
 	}
 	err := s.s.Destroy()
 	s.s = nil
+	s.rt.live.Add(-1)
 	return err
 }
 
