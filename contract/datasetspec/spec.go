@@ -117,6 +117,12 @@ type Spec struct {
 	ShardSize int `json:"shard_size"`
 }
 
+// The largest per_class and max_attempts a spec may ask for.
+const (
+	MaxPerClass = 1_000_000
+	MaxAttempts = 1000
+)
+
 // WithDefaults fills the defaults of the fields left zero.
 func (s Spec) WithDefaults() Spec {
 	if s.MaxAttempts == 0 {
@@ -134,12 +140,12 @@ func (s Spec) Validate() error {
 	switch {
 	case s.Model == "":
 		return &SpecError{"model", "a model is required"}
-	case s.PerClass < 1 || s.PerClass > 1_000_000:
-		return &SpecError{"per_class", fmt.Sprintf("want 1 to 1000000, got %d", s.PerClass)}
+	case s.PerClass < 1 || s.PerClass > MaxPerClass:
+		return &SpecError{"per_class", fmt.Sprintf("want 1 to %d, got %d", MaxPerClass, s.PerClass)}
 	case !(s.MinFidelity >= 0 && s.MinFidelity <= 1):
 		return &SpecError{"min_fidelity", fmt.Sprintf("want 0 to 1, got %v", s.MinFidelity)}
-	case s.MaxAttempts < 1 || s.MaxAttempts > 1000:
-		return &SpecError{"max_attempts", fmt.Sprintf("want 1 to 1000, got %d", s.MaxAttempts)}
+	case s.MaxAttempts < 1 || s.MaxAttempts > MaxAttempts:
+		return &SpecError{"max_attempts", fmt.Sprintf("want 1 to %d, got %d", MaxAttempts, s.MaxAttempts)}
 	case !(s.MinNovelty >= 0) || math.IsInf(s.MinNovelty, 0):
 		return &SpecError{"min_novelty", fmt.Sprintf("want a distance ≥ 0, got %v", s.MinNovelty)}
 	case s.ShardSize < 1:
@@ -298,8 +304,11 @@ func GlobalLabels(cls *catalog.Classes) map[string]int {
 }
 
 // classSeed is the first seed of a class: a hash of the job seed and the
-// class name, so that classes never share seeds.
+// class name, so that classes never share seeds. It keeps 52 bits, so
+// that every seed of the class (at most MaxAttempts × MaxPerClass = 10^9
+// < 2^30 attempts) stays within 0…2^53−1, the seed range that every client
+// language reads exactly (jobspec.MaxSeed), without wrapping.
 func classSeed(seed uint64, class string) uint64 {
 	h := sha256.Sum256([]byte(fmt.Sprintf("fgstudio-dataset/%d/%s", seed, class)))
-	return binary.LittleEndian.Uint64(h[:8]) >> 1 // room for + attempt without wrapping
+	return binary.LittleEndian.Uint64(h[:8]) >> 12
 }
