@@ -2,7 +2,9 @@ package generator
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/fgstudio/fgstudio/internal/catalog"
 	"github.com/fgstudio/fgstudio/internal/ort"
@@ -51,6 +53,36 @@ func loadCVAEGAN(rt Runtime, m *catalog.Model, svc *Service) (*cvaeGAN, error) {
 func (c *cvaeGAN) info() *catalog.Model { return c.m }
 
 func (c *cvaeGAN) warmRequest() Request { return Request{Class: c.trained[0].Name, N: 1} }
+
+// warmMore runs the encoder, which only morphs use, sessions times at
+// once (a grey image, every class equally likely), so that the first
+// morph creates no session either.
+func (c *cvaeGAN) warmMore(ctx context.Context, sessions int) error {
+	if c.enc == nil {
+		return nil
+	}
+	k := len(c.trained)
+	img := make([]float32, 3*c.size*c.size)
+	uniform := make([]float32, k)
+	for i := range uniform {
+		uniform[i] = 1 / float32(k)
+	}
+	errs := make([]error, sessions)
+	var wg sync.WaitGroup
+	for i := range sessions {
+		wg.Go(func() {
+			_, errs[i] = c.enc.run(ctx, map[string]ort.Tensor{
+				"image":        ort.F32Tensor(img, 1, 3, int64(c.size), int64(c.size)),
+				"class_onehot": ort.F32Tensor(uniform, 1, int64(k)),
+			})
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("encoder: %w", err)
+	}
+	return nil
+}
 
 func (c *cvaeGAN) close() {
 	c.gen.close()

@@ -197,7 +197,20 @@ func warm(m model, sessions int) error {
 		})
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if w, ok := m.(warmsMore); ok {
+		return w.warmMore(context.Background(), sessions)
+	}
+	return nil
+}
+
+// warmsMore is a model with graphs that a generation does not run (the
+// CVAE-GAN encoder, which only morphs run); warmMore creates and runs
+// sessions of each of them.
+type warmsMore interface {
+	warmMore(ctx context.Context, sessions int) error
 }
 
 func (s *Service) fail(name string, err error) {

@@ -57,8 +57,15 @@ func TestWarmCreatesSessionsAtLoad(t *testing.T) {
 			}
 			req.Class = cls.Trained()[0].Name
 		}
-		if _, err := svc.Generate(t.Context(), name, []generator.Request{req}); err != nil {
+		res, err := svc.Generate(t.Context(), name, []generator.Request{req})
+		if err != nil {
 			t.Fatalf("%s: %v", name, err)
+		}
+		// The first morph, too, finds its encoder sessions made.
+		if m, _ := cat.Get(name); m.Manifest.Kind == "cvaegan" {
+			if _, err := svc.Morph(t.Context(), name, res[0][0].PNG, req.Class); err != nil {
+				t.Fatalf("%s morph: %v", name, err)
+			}
 		}
 	}
 	if n := warm.made.Load(); n != atLoad {
