@@ -18,21 +18,14 @@ import (
 // Attempt is one image made for a class, kept or not: a line of
 // attempts.jsonl.
 type Attempt struct {
-	Class    string  `json:"class"`
-	Attempt  int     `json:"attempt"`
-	Seed     uint64  `json:"seed"`
-	Prompt   string  `json:"prompt,omitempty"`
-	Fidelity float64 `json:"fidelity"`
-	Measure  string  `json:"fidelity_measure"`
-	// The scorer's numbers behind the fidelity, where it gave them (see
-	// datasetspec.Scores).
-	ClassProb          *float64 `json:"class_prob,omitempty"`
-	AttributeAgreement *float64 `json:"attribute_agreement,omitempty"`
-	AttributeBasis     string   `json:"attribute_basis,omitempty"`
-	DAMSMSimilarity    *float64 `json:"damsm_similarity,omitempty"`
-	AttributeMatch     *float64 `json:"attribute_match,omitempty"`
-	TextSimilarity     *float64 `json:"text_similarity,omitempty"`
-	Top1               string   `json:"top1,omitempty"`
+	Class   string `json:"class"`
+	Attempt int    `json:"attempt"`
+	Seed    uint64 `json:"seed"`
+	Prompt  string `json:"prompt,omitempty"`
+	// Scores are the fidelity, its measure and the scorer's numbers
+	// behind it, where it gave them; the fields stand inline, as in
+	// metadata.jsonl's "scores".
+	Scores
 	// Novelty is the feature distance to the nearest real training image,
 	// Neighbour that image's id in the data set (-1 without a reference).
 	Novelty   float64 `json:"novelty"`

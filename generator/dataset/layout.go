@@ -82,9 +82,7 @@ func records(m *catalog.Model, states []*classState) []Record {
 			r := Record{FileName: strings.TrimPrefix(a.File, imagesDir+"/"), Class: a.Class, Label: st.plan.Label,
 				ClassName: st.plan.Class.Label, ClassID: st.plan.Class.ID,
 				Prompt: a.Prompt, Seed: a.Seed, Attempt: a.Attempt, Model: m.Manifest.Name, ModelVersion: m.Manifest.Version,
-				Scores: Scores{Fidelity: a.Fidelity, Measure: a.Measure, ClassProb: a.ClassProb,
-					AttributeAgreement: a.AttributeAgreement, AttributeBasis: a.AttributeBasis, DAMSMSimilarity: a.DAMSMSimilarity,
-					AttributeMatch: a.AttributeMatch, TextSimilarity: a.TextSimilarity, Top1: a.Top1}}
+				Scores: a.Scores}
 			if a.Neighbour >= 0 {
 				r.Novelty = &Novelty{Distance: a.Novelty, NeighbourID: a.Neighbour}
 			}

@@ -345,10 +345,10 @@ func (r *run) generate(ctx context.Context, batch []slot) error {
 func (r *run) judge(b slot, img generator.Image, prompt string, novelty float64, neighbour int) (Attempt, error) {
 	st := b.st
 	a := Attempt{Class: st.plan.Class.Name, Attempt: b.k, Seed: img.Seed, Prompt: prompt,
-		Novelty: novelty, Neighbour: neighbour, ClassProb: img.Scores.ClassProb,
-		AttributeAgreement: img.Scores.AttributeAgreement, AttributeBasis: img.Scores.AttributeBasis,
-		DAMSMSimilarity: img.Scores.DAMSMSimilarity,
-		AttributeMatch:  img.Scores.AttributeMatch, TextSimilarity: img.Scores.TextSimilarity}
+		Novelty: novelty, Neighbour: neighbour, Scores: Scores{ClassProb: img.Scores.ClassProb,
+			AttributeAgreement: img.Scores.AttributeAgreement, AttributeBasis: img.Scores.AttributeBasis,
+			DAMSMSimilarity: img.Scores.DAMSMSimilarity,
+			AttributeMatch:  img.Scores.AttributeMatch, TextSimilarity: img.Scores.TextSimilarity}}
 	if len(img.Scores.Top) > 0 {
 		a.Top1 = img.Scores.Top[0].Class
 	}
