@@ -267,13 +267,14 @@ def evaluate_real(data_dir, run_dir=None, model_dir=None, limit=None, folds=5, s
     import torch
 
     from . import data, metrics
+    from .scoring import Scorer
     if run_dir:
         cpt, dpt = os.path.join(run_dir, classifier + ".pt"), os.path.join(run_dir, damsm_name + ".pt")
         if not os.path.exists(cpt):
             raise SystemExit("fgtrain eval: no %s" % cpt)
-        scorer = metrics.Scorer.from_checkpoints(cpt, dpt if os.path.exists(dpt) else None)
+        scorer = Scorer.from_checkpoints(cpt, dpt if os.path.exists(dpt) else None)
     else:
-        scorer = metrics.Scorer.from_model_dir(model_dir)
+        scorer = Scorer.from_model_dir(model_dir)
     idx = data.load_index(data_dir)
     S = scorer.size
     if scorer.image_encoder is not None:

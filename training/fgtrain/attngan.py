@@ -32,7 +32,8 @@ import torch.nn.functional as F
 
 from . import Budget, Logger, data, load_checkpoint, setup
 from .attngan_nets import AttnGANConfig, Generator, StageD, words_mask_from_lens
-from .cvaegan import n_params, recalibrate_bn, run_steps, save_atomic, save_grid
+from .trainkit import (check_classes, generator_metrics, n_params, recalibrate_bn, run_steps, save_atomic,
+                       save_grid, with_how)
 
 
 @dataclass
@@ -271,8 +272,7 @@ def evaluate(G: Generator, classifier_path: str, damsm_path: str, data_dir: str,
     caption's class), plus DAMSM R-precision of the generated and of the real test images."""
     import random
 
-    from .cvaegan import check_classes, generator_metrics
-    from .metrics import Scorer
+    from .scoring import Scorer
 
     scorer = Scorer.from_checkpoints(classifier_path, damsm_path)
     idx = index if index is not None else data.load_index(data_dir)
@@ -380,7 +380,6 @@ def write_model(model_dir: str, m: AttnGAN, ck: dict, data_dir: str, damsm_path:
     name = name or os.path.basename(os.path.normpath(model_dir))
     known = ex.scorer_classes(os.path.dirname(os.path.abspath(model_dir)), scorer)
     ex.check_scorer(name, ck["class_names"], scorer, known if known is not None else scorer_classes)
-    from .cvaegan import with_how
     from .damsm import load_damsm
     from .tokenizer import golden_tokenizer
 

@@ -48,14 +48,12 @@ import torch.nn.functional as F
 from . import Logger, data, load_checkpoint, setup
 from .attngan import encode_text, export_graphs, generate, real_pyramid, write_samples
 from .attngan2_nets import AttnGAN2Config, Generator2, StageD2
-from .cvaegan import n_params, run_steps, save_atomic
-from .gan2 import (DeadlineBudget, d_fake_term, d_real_term, device_generator, device_setup, diff_augment, floats,
-                   g_adv_term, load_slim_state, parse_policy, slim_state, write_done, zero_centred_gp)
+from .gan2 import (MS_TAU, DeadlineBudget, d_fake_term, d_real_term, device_generator, device_setup, diff_augment,
+                   floats, g_adv_term, load_slim_state, parse_policy, real_at, slim_state, to_size, write_done,
+                   zero_centred_gp)
+from .trainkit import check_classes, generator_metrics, n_params, run_steps, save_atomic, save_grid, with_how
 
 NAME = "attngan2"
-# MSGAN's 1 / (ratio + eps) with eps = 0.1 instead of 1e-5: without BatchNorm the ratio starts near 0.01,
-# where the unbounded form gives the first steps a gradient ~1e4 times the other terms'
-MS_TAU = 0.1
 
 
 @dataclass
@@ -94,21 +92,6 @@ class AttnGAN2(nn.Module):
         self.G_ema = copy.deepcopy(self.G).eval()
         for p in self.G_ema.parameters():
             p.requires_grad_(False)
-
-
-def to_size(images: torch.Tensor, size: int) -> torch.Tensor:
-    """Box-filter (area) resize of [B,3,S,S] to size (an average pool when S is a multiple)."""
-    S = images.shape[-1]
-    if S == size:
-        return images
-    if S % size == 0:
-        return F.avg_pool2d(images, S // size)
-    return F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
-
-
-def real_at(images_u8: torch.Tensor, size: int, chunk: int = 256) -> torch.Tensor:
-    """uint8 images -> float in [-1,1] at `size` (box filter), a chunk at a time."""
-    return torch.cat([to_size(data.to_float(images_u8[i:i + chunk]), size) for i in range(0, len(images_u8), chunk)])
 
 
 def damsm_attention(region: torch.Tensor, words: torch.Tensor, words_mask: torch.Tensor,
@@ -271,7 +254,6 @@ def write_word_edit(path: str, G: Generator2, text_enc, ds: data.CUBDataset, n_s
 
 
 def _render_edit(path, G, text_enc, vocab, a, b, wa, wb, n_seeds):
-    from .cvaegan import save_grid
     from .tokenizer import tokenize
 
     dev = next(G.parameters()).device
@@ -352,8 +334,7 @@ def evaluate(G: Generator2, classifier_path: str, damsm_path: str, data_dir: str
     attention on the generated image (mean over caption words; 1 = the same maps)."""
     import random
 
-    from .cvaegan import check_classes, generator_metrics
-    from .metrics import Scorer
+    from .scoring import Scorer
 
     scorer = Scorer.from_checkpoints(classifier_path, damsm_path)
     clf_size = load_checkpoint(classifier_path).get("config", {}).get("size", 64)
@@ -415,7 +396,6 @@ class PooledImageEncoder(nn.Module):
 def write_model(model_dir: str, G: Generator2, ck: dict, data_dir: str, damsm_path: str, metrics: dict | None,
                 scorer: str = "classifier-birds", log=print) -> dict:
     from . import export as ex
-    from .cvaegan import with_how
     from .damsm import load_damsm
     from .tokenizer import golden_tokenizer
 

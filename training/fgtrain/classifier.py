@@ -210,6 +210,35 @@ def load_classifier(path: str):
     return m, ck
 
 
+def as_float_images(x) -> torch.Tensor:
+    """uint8 images (a tensor or array) -> float in [-1,1]; float images as they are."""
+    if not isinstance(x, torch.Tensor):
+        x = torch.as_tensor(np.asarray(x))
+    if x.dtype == torch.uint8:
+        return x.float().div(127.5).sub(1.0)
+    return x.float()
+
+
+@torch.no_grad()
+def extract(classifier, images, batch: int = 256, with_probs: bool = False):
+    """Penultimate features [N,F] (numpy float64) of a classifier, or of any callable returning
+    (logits, features, ...) such as an exported graph, for uint8 images or float images in [-1,1].
+    With with_probs, also softmax probabilities [N,K]."""
+    if hasattr(classifier, "eval"):
+        classifier.eval()
+    feats, probs = [], []
+    for i in range(0, len(images), batch):
+        out = classifier(as_float_images(images[i:i + batch]))
+        logits, f = out[0], out[1]
+        feats.append(torch.as_tensor(f).double().numpy())
+        if with_probs:
+            probs.append(torch.softmax(torch.as_tensor(logits).double(), dim=1).numpy())
+    f = np.concatenate(feats) if feats else np.zeros((0, 0))
+    if with_probs:
+        return f, np.concatenate(probs)
+    return f
+
+
 # ---- calibration -------------------------------------------------------------------------------
 
 def attribute_groups(attr_names) -> list[list[int]]:

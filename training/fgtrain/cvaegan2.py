@@ -44,12 +44,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import Logger, data, load_checkpoint, setup
-from .attngan2 import MS_TAU, real_at, to_size
-from .cvaegan import export_graphs, n_params, rel_mse, run_steps, save_atomic, save_grid
+from .cvaegan import export_graphs
 from .cvaegan import write_samples as write_class_samples
 from .cvaegan2_nets import AuxClassifier, CVAEGAN2Config, Discriminator, Encoder, Generator
-from .gan2 import (DeadlineBudget, d_fake_term, d_real_term, device_generator, device_setup, diff_augment, floats,
-                   g_adv_term, load_slim_state, parse_policy, slim_state, write_done, zero_centred_gp)
+from .gan2 import (MS_TAU, DeadlineBudget, d_fake_term, d_real_term, device_generator, device_setup, diff_augment,
+                   floats, g_adv_term, load_slim_state, parse_policy, real_at, slim_state, to_size, write_done,
+                   zero_centred_gp)
+from .trainkit import (check_classes, generator_metrics, n_params, rel_mse, run_steps, save_atomic, save_grid,
+                       with_how)
 
 NAME = "cvaegan2"
 
@@ -339,8 +341,8 @@ def evaluate(m: CVAEGAN2, classifier_path: str, data_dir: str, seed: int = 0, in
     morphs of the real test images into another class: the classifier's top-1 for the target class,
     and pose keeping = correlation of a layout signature (blurred edge magnitude) between each
     image's reconstruction and its morph, beside the same between unrelated images (the chance level)."""
-    from .cvaegan import check_classes, generator_metrics
-    from .metrics import Scorer, top1
+    from .metrics import top1
+    from .scoring import Scorer
 
     scorer = Scorer.from_checkpoints(classifier_path)
     clf_size = load_checkpoint(classifier_path).get("config", {}).get("size", 64)
@@ -386,7 +388,6 @@ METRIC_HOW = {
 def write_model(model_dir: str, m: CVAEGAN2, ck: dict, data_dir: str, metrics: dict | None,
                 scorer: str = "classifier-birds", log=print) -> dict:
     from . import export as ex
-    from .cvaegan import with_how
 
     os.makedirs(os.path.join(model_dir, "golden"), exist_ok=True)
     m.E.eval()

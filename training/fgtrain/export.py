@@ -434,7 +434,7 @@ def classes_with_lexicon(idx: dict, class_ids, data_dir: str) -> dict:
 
 def feature_stats(model, images_u8: torch.Tensor, batch: int = 256) -> dict:
     """Mean and covariance (lists of floats) of classifier features over uint8 images."""
-    from .metrics import extract
+    from .classifier import extract
     f = extract(model, images_u8, batch).astype(np.float64)
     mu = f.mean(0)
     cov = np.cov(f, rowvar=False) if len(f) > 1 else np.zeros((f.shape[1], f.shape[1]))

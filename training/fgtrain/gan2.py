@@ -4,7 +4,8 @@ the strong recipes, each switchable for ablations.
 - Spectral norm (Miyato et al., 2018): `SNConv2d`, `SNLinear`, `conv(..., sn=True)`. Written here
   (one power iteration per training forward, u kept as a buffer) so that it behaves the same under
   torch 1.13 and 2.x and under double back-propagation (the gradient penalty).
-- Hinge loss (`d_hinge`, `g_hinge`) or the standard non-saturating loss (`--loss bce`).
+- Hinge loss (`d_hinge`, `g_hinge`) or the standard non-saturating loss (`--loss bce`); `MS_TAU`, the
+  bounded mode-seeking term's 1 / (ratio + MS_TAU) of both generators.
 - The matching-aware zero-centred gradient penalty of DF-GAN (Tao et al., CVPR 2022):
   k * mean(||(d D(x, e) / dx, d D(x, e) / de)||^p) on real images x with their own text e, k = 2, p = 6.
 - DiffAugment (Zhao et al., NeurIPS 2020): the same differentiable colour / translation / cutout policy
@@ -14,6 +15,8 @@ the strong recipes, each switchable for ablations.
 - Deep fusion (DF-GAN): `Affine` (per-channel scale and shift predicted from a condition vector),
   `FusedUpBlock` / `FusedResBlock` (upsample + 3x3 conv, no transposed convolution and no BatchNorm, so
   the EMA generator needs no recalibration and rows never depend on the batch).
+- Box-filter resizes (`to_size`, `real_at`): generated and real images brought to the classifier's and
+  the DAMSM's input size the same way.
 - Checkpoint helpers: a full training checkpoint for --resume and a slim one (the EMA generator and
   what the export needs) that fits the device tool's 16 MiB per returned file (fp16 when fp32 is too
   large); a wall-clock deadline (`--stop-at`) so a scripted GPU run ends cleanly inside its lease.
@@ -28,7 +31,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import Budget
+from . import Budget, data
 
 # ---------------------------------------------------------------- spectral norm
 
@@ -82,6 +85,11 @@ def conv(cin: int, cout: int, k: int = 3, stride: int = 1, pad: int | None = Non
 
 
 # ---------------------------------------------------------------- losses
+
+# MSGAN's 1 / (ratio + eps) with eps = 0.1 instead of 1e-5: without BatchNorm the ratio starts near 0.01,
+# where the unbounded form gives the first steps a gradient ~1e4 times the other terms'
+MS_TAU = 0.1
+
 
 def d_hinge(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
     return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
@@ -254,6 +262,23 @@ class DownBlock(nn.Module):
     def forward(self, x):
         r = self.c2(F.leaky_relu(self.c1(F.leaky_relu(x, 0.2)), 0.2))
         return F.avg_pool2d(self.short(x) + r, 2)
+
+
+# ---------------------------------------------------------------- image sizes
+
+def to_size(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Box-filter (area) resize of [B,3,S,S] to size (an average pool when S is a multiple)."""
+    S = images.shape[-1]
+    if S == size:
+        return images
+    if S % size == 0:
+        return F.avg_pool2d(images, S // size)
+    return F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
+
+
+def real_at(images_u8: torch.Tensor, size: int, chunk: int = 256) -> torch.Tensor:
+    """uint8 images -> float in [-1,1] at `size` (box filter), a chunk at a time."""
+    return torch.cat([to_size(data.to_float(images_u8[i:i + chunk]), size) for i in range(0, len(images_u8), chunk)])
 
 
 # ---------------------------------------------------------------- checkpoints and deadlines

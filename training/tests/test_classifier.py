@@ -73,10 +73,10 @@ def test_inception_score_and_diversity():
 def test_extract_features(tiny_run, tiny_data, tiny_index):
     m, _ = classifier.load_classifier(tiny_run + "/classifier.pt")
     ds = data.CUBDataset(tiny_data, "test", "seen", 64, with_captions=False, index=tiny_index)
-    f, p = metrics.extract(m, ds.images, batch=7, with_probs=True)
+    f, p = classifier.extract(m, ds.images, batch=7, with_probs=True)
     assert f.shape == (len(ds), m.feature_dim) and p.shape == (len(ds), m.num_classes)
     assert np.allclose(p.sum(1), 1)
-    assert np.allclose(f, metrics.extract(m, data.to_float(ds.images), batch=100), atol=1e-5)
+    assert np.allclose(f, classifier.extract(m, data.to_float(ds.images), batch=100), atol=1e-5)
 
 
 def test_fidelity_auroc_and_agreement_on_constructed_logits():

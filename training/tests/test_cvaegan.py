@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from fgtrain import cvaegan
+from fgtrain import cvaegan, trainkit
 from fgtrain import export as ex
 from fgtrain.cvaegan_nets import CVAEGANConfig
 
@@ -36,7 +36,7 @@ def test_train_step_losses_finite_and_all_nets_learn():
         after = list(getattr(m, k).parameters())
         assert any(not torch.equal(a, b) for a, b in zip(after, before[k])), "%s did not change" % k
     ema_before = [p.clone() for p in m.G_ema.parameters()]
-    cvaegan.ema_update(m.G_ema, m.G, 0.5)
+    trainkit.ema_update(m.G_ema, m.G, 0.5)
     assert any(not torch.equal(a, b) for a, b in zip(m.G_ema.parameters(), ema_before))
 
 
