@@ -47,42 +47,16 @@ type classifyReport struct {
 // was trained on, each image cropped around its bounding box as training
 // cropped it.
 func runClassify(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("studio classify", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	model := fs.String("model", "", "classifier model to measure (default: the only classifier of --models-dir)")
-	data := fs.String("data", envOr(getenv, "STUDIO_DATA", "data/birds"), "data set in CUB-200-2011 layout (env STUDIO_DATA)")
-	split := fs.String("split", "test", "images to measure on: test, train or all (of the classes the model knows)")
-	limit := fs.Int("limit", 0, "measure at most this many images (0 = all)")
-	skipMissing := fs.Bool("skip-missing", false, "leave out images listed in images.txt whose files are missing (a partial download)")
-	jsonOut := fs.String("json", "", "also write the report as JSON to this file")
-	models := fs.String("models-dir", envOr(getenv, "STUDIO_MODELS_DIR", "samples/models"), "folder of model directories (env STUDIO_MODELS_DIR)")
-	lib := fs.String("ort-lib", envOr(getenv, "ORT_LIB_PATH", ort.DefaultLibraryPath()), "ONNX Runtime library (env ORT_LIB_PATH)")
-	threads := fs.Int("threads", 0, "intra-op threads; 0 = number of CPUs")
-	if err := parseFlags(fs, args, stderr); err != nil {
+	o, err := parseClassifyFlags(args, getenv, stderr)
+	if err != nil {
 		return err
-	}
-	if *split != "test" && *split != "train" && *split != "all" {
-		return &usageError{fmt.Sprintf("invalid --split=%q: want test, train or all", *split)}
 	}
 	start := time.Now()
-	ds, err := cub.OpenWith(*data, cub.Options{SkipMissing: *skipMissing})
+	ds, err := cub.OpenWith(o.data, cub.Options{SkipMissing: o.skipMissing})
 	if err != nil {
-		return dataSetError(*data, err)
+		return dataSetError(o.data, err)
 	}
-	cat, err := catalog.Open(*models)
-	if err != nil {
-		return err
-	}
-	if *model == "" {
-		if *model, err = onlyClassifier(cat, *models); err != nil {
-			return err
-		}
-	}
-	m, ok := cat.Get(*model)
-	if !ok || m.Manifest.Kind != catalog.KindClassifier {
-		return &usageError{fmt.Sprintf("invalid --model=%q: no classifier of that name in %s", *model, *models)}
-	}
-	cls, err := m.ReadClasses()
+	cls, err := openClassifier(o)
 	if err != nil {
 		return err
 	}
@@ -90,11 +64,99 @@ func runClassify(ctx context.Context, args []string, getenv func(string) string,
 	for _, c := range cls.Trained() {
 		index[c.Name] = c.Index
 	}
-	rep := classifyReport{Model: *model, Data: *data, Split: *split, Missing: len(ds.Missing), Classes: len(index)}
-	var ims []cub.Image
-	var labels []int
+	rep := classifyReport{Model: o.model, Data: o.data, Split: o.split, Missing: len(ds.Missing), Classes: len(index)}
+	ims, labels := classifyImages(ds, o.split, o.limit, index, &rep)
+	if len(ims) == 0 {
+		return noKnownClassError(o, cls, len(index))
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	svc, closeAll, err := openService(o.models, ort.Config{LibraryPath: o.lib, IntraOpThreads: threadsOr(o.threads)}, generator.Config{MaxBatch: 64}, log)
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+	if rep.ImageSize, err = svc.ScorerInputSize(o.model); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "classifying %d images of %s with %s (%d px, cropped to the birds' boxes) ...\n", len(ims), o.data, o.model, rep.ImageSize)
+	probs, err := classifyProbs(ctx, svc, o.model, ds, ims)
+	if err != nil {
+		return err
+	}
+	for _, im := range ims {
+		rep.Cropped = rep.Cropped || im.HasBBox
+	}
+	rep.Top1, rep.Top5, rep.MeanProb, rep.ECE = classifyMetrics(probs, labels)
+	rep.Images = len(ims)
+	rep.Seconds = time.Since(start).Seconds()
+	printClassify(stdout, rep)
+	if o.jsonOut != "" {
+		raw, err := json.MarshalIndent(rep, "", "  ")
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(o.jsonOut, append(raw, '\n'), 0o644)
+	}
+	return nil
+}
+
+// classifyFlags are the flags of `studio classify`.
+type classifyFlags struct {
+	model, data, split   string
+	limit                int
+	skipMissing          bool
+	jsonOut, models, lib string
+	threads              int
+}
+
+// parseClassifyFlags parses and checks the flags of `studio classify`.
+func parseClassifyFlags(args []string, getenv func(string) string, stderr io.Writer) (*classifyFlags, error) {
+	var o classifyFlags
+	fs := flag.NewFlagSet("studio classify", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&o.model, "model", "", "classifier model to measure (default: the only classifier of --models-dir)")
+	fs.StringVar(&o.data, "data", envOr(getenv, "STUDIO_DATA", "data/birds"), "data set in CUB-200-2011 layout (env STUDIO_DATA)")
+	fs.StringVar(&o.split, "split", "test", "images to measure on: test, train or all (of the classes the model knows)")
+	fs.IntVar(&o.limit, "limit", 0, "measure at most this many images (0 = all)")
+	fs.BoolVar(&o.skipMissing, "skip-missing", false, "leave out images listed in images.txt whose files are missing (a partial download)")
+	fs.StringVar(&o.jsonOut, "json", "", "also write the report as JSON to this file")
+	fs.StringVar(&o.models, "models-dir", envOr(getenv, "STUDIO_MODELS_DIR", "samples/models"), "folder of model directories (env STUDIO_MODELS_DIR)")
+	fs.StringVar(&o.lib, "ort-lib", envOr(getenv, "ORT_LIB_PATH", ort.DefaultLibraryPath()), "ONNX Runtime library (env ORT_LIB_PATH)")
+	fs.IntVar(&o.threads, "threads", 0, "intra-op threads; 0 = number of CPUs")
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return nil, err
+	}
+	if o.split != "test" && o.split != "train" && o.split != "all" {
+		return nil, &usageError{fmt.Sprintf("invalid --split=%q: want test, train or all", o.split)}
+	}
+	return &o, nil
+}
+
+// openClassifier picks the classifier of --model (default: the only one
+// of --models-dir, stored back in o.model) and reads its classes.
+func openClassifier(o *classifyFlags) (*catalog.Classes, error) {
+	cat, err := catalog.Open(o.models)
+	if err != nil {
+		return nil, err
+	}
+	if o.model == "" {
+		if o.model, err = onlyClassifier(cat, o.models); err != nil {
+			return nil, err
+		}
+	}
+	m, ok := cat.Get(o.model)
+	if !ok || m.Manifest.Kind != catalog.KindClassifier {
+		return nil, &usageError{fmt.Sprintf("invalid --model=%q: no classifier of that name in %s", o.model, o.models)}
+	}
+	return m.ReadClasses()
+}
+
+// classifyImages lists the images of the split whose classes the
+// classifier knows (index: class name → output), with their labels, at
+// most limit of them (0: all); it counts the others in rep.Unknown.
+func classifyImages(ds *cub.Dataset, split string, limit int, index map[string]int, rep *classifyReport) (ims []cub.Image, labels []int) {
 	for _, im := range ds.Images {
-		if (*split == "test" && im.Train) || (*split == "train" && !im.Train) {
+		if (split == "test" && im.Train) || (split == "train" && !im.Train) {
 			continue
 		}
 		k, known := index[ds.Classes[im.ClassID]]
@@ -103,50 +165,48 @@ func runClassify(ctx context.Context, args []string, getenv func(string) string,
 			continue
 		}
 		ims, labels = append(ims, im), append(labels, k)
-		if *limit > 0 && len(ims) == *limit {
+		if limit > 0 && len(ims) == limit {
 			break
 		}
 	}
-	if len(ims) == 0 {
-		var ex []string
-		for _, c := range cls.Trained()[:min(3, len(cls.Trained()))] {
-			ex = append(ex, c.Name)
-		}
-		return fmt.Errorf("%s knows none of the classes of the %s images of %s (it was trained on %d classes, e.g. %s): a classifier of another data set?",
-			*model, *split, *data, len(index), strings.Join(ex, ", "))
+	return ims, labels
+}
+
+// noKnownClassError says that the classifier knows none of the classes
+// of the split's images, naming a few it does know.
+func noKnownClassError(o *classifyFlags, cls *catalog.Classes, known int) error {
+	var ex []string
+	for _, c := range cls.Trained()[:min(3, len(cls.Trained()))] {
+		ex = append(ex, c.Name)
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	svc, closeAll, err := openService(*models, ort.Config{LibraryPath: *lib, IntraOpThreads: threadsOr(*threads)}, generator.Config{MaxBatch: 64}, log)
-	if err != nil {
-		return err
-	}
-	defer closeAll()
-	if rep.ImageSize, err = svc.ScorerInputSize(*model); err != nil {
-		return err
-	}
-	fmt.Fprintf(stderr, "classifying %d images of %s with %s (%d px, cropped to the birds' boxes) ...\n", len(ims), *data, *model, rep.ImageSize)
+	return fmt.Errorf("%s knows none of the classes of the %s images of %s (it was trained on %d classes, e.g. %s): a classifier of another data set?",
+		o.model, o.split, o.data, known, strings.Join(ex, ", "))
+}
+
+// classifyProbs runs the classifier on the images, 256 at a time: the
+// class probabilities of each.
+func classifyProbs(ctx context.Context, svc *generator.Service, model string, ds *cub.Dataset, ims []cub.Image) ([][]float64, error) {
 	var probs [][]float64
 	for from := 0; from < len(ims); from += 256 {
 		part := ims[from:min(from+256, len(ims))]
-		raw, err := dataset.RealImages(svc, *model, ds, part)
+		raw, err := dataset.RealImages(svc, model, ds, part)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		scores, err := svc.ScoreImages(ctx, *model, raw)
+		scores, err := svc.ScoreImages(ctx, model, raw)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, s := range scores {
 			probs = append(probs, s.Probs)
 		}
 	}
-	for _, im := range ims {
-		rep.Cropped = rep.Cropped || im.HasBBox
-	}
-	rep.Top1, rep.Top5, rep.MeanProb, rep.ECE = classifyMetrics(probs, labels)
-	rep.Images = len(ims)
-	rep.Seconds = time.Since(start).Seconds()
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	return probs, nil
+}
+
+// printClassify writes the report as a table.
+func printClassify(w io.Writer, rep classifyReport) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "model\t%s (%d classes, %d px)\n", rep.Model, rep.Classes, rep.ImageSize)
 	fmt.Fprintf(tw, "images\t%d %s-split images of %s (%d of unknown classes left out, %d missing files skipped)\n", rep.Images, rep.Split, rep.Data, rep.Unknown, rep.Missing)
 	fmt.Fprintf(tw, "top-1\t%.1f%%\n", 100*rep.Top1)
@@ -155,14 +215,6 @@ func runClassify(ctx context.Context, args []string, getenv func(string) string,
 	fmt.Fprintf(tw, "expected calibration error\t%.3f (15 bins)\n", rep.ECE)
 	fmt.Fprintf(tw, "time\t%.1f s\n", rep.Seconds)
 	tw.Flush()
-	if *jsonOut != "" {
-		raw, err := json.MarshalIndent(rep, "", "  ")
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(*jsonOut, append(raw, '\n'), 0o644)
-	}
-	return nil
 }
 
 // classifyMetrics: top-1, top-5, mean probability of the true class and

@@ -144,233 +144,329 @@ func Run(ctx context.Context, svc *generator.Service, model *catalog.Model, judg
 		return nil, err
 	}
 	name := model.Manifest.Name
-	text := model.Manifest.Kind == catalog.KindAttnGAN
 	if !model.Manifest.Generates() {
 		return nil, fmt.Errorf("%s is a %s, not a generator", name, model.Manifest.Kind)
 	}
-	rep := &Report{Model: name, Kind: model.Manifest.Kind, Judge: judge.Name(), Data: ds.Root, Seed: cfg.Seed, NullReasons: map[string]string{}}
-	null := func(key, why string) { rep.NullReasons[key] = why }
+	r := &runner{w: w, svc: svc, name: name, text: model.Manifest.Kind == catalog.KindAttnGAN, cfg: cfg,
+		rep: &Report{Model: name, Kind: model.Manifest.Kind, Judge: judge.Name(), Data: ds.Root, Seed: cfg.Seed, NullReasons: map[string]string{}}}
+	s, reqs, err := r.seenRequests()
+	if err != nil {
+		return nil, err
+	}
+	if err := r.judgeSeen(ctx, &s, reqs); err != nil {
+		return nil, err
+	}
+	r.scoreDistribution(s)
+	r.scoreSeenAttributes(s)
+	if err := r.scoreHeldout(ctx); err != nil {
+		return nil, err
+	}
+	if err := r.scoreEdits(ctx, s); err != nil {
+		return nil, err
+	}
+	r.explainNulls()
+	r.rep.Seconds = time.Since(start).Seconds()
+	return r.rep, nil
+}
 
+// runner is one Run: the world, the generator under test and the report
+// it fills in.
+type runner struct {
+	w    *world
+	svc  *generator.Service
+	name string // the generator model
+	text bool   // the model takes captions (else class names)
+	cfg  Config
+	rep  *Report
+}
+
+// null marks a metric null, saying why.
+func (r *runner) null(key, why string) { r.rep.NullReasons[key] = why }
+
+// valid reports whether the model accepts a request.
+func (r *runner) valid(q generator.Request) bool { return r.svc.Validate(r.name, q) == nil }
+
+// seen is the seen-class sets of a Run and what the judge said of them.
+type seen struct {
+	a, b   []sample // half A (the requests' own real images), half B (the reference)
+	ra, rb judged   // real half A, real half B
+	g      judged   // generated from the requests of half A
+}
+
+// seenRequests draws the seen-class halves and makes one request per
+// image of half A; requests the model refuses are left out with their
+// real images (Report.Skipped).
+func (r *runner) seenRequests() (seen, []generator.Request, error) {
+	w, cfg := r.w, r.cfg
 	a, b := w.seenHalves(cfg.Images)
 	if len(b) <= cfg.K || len(a) <= cfg.K {
-		return nil, fmt.Errorf("too few seen-class test images in %s that %s knows (%d + %d)", ds.Root, judge.Name(), len(a), len(b))
+		return seen{}, nil, fmt.Errorf("too few seen-class test images in %s that %s knows (%d + %d)", w.ds.Root, w.judge.Name(), len(a), len(b))
 	}
-	// The requests, one per image of half A.
 	var reqs []generator.Request
 	var kept []sample
 	for _, s := range a {
-		r := generator.Request{N: 1, Seed: uint64(s.im.ID)}
-		if text {
-			r.Prompt = s.caption
+		q := generator.Request{N: 1, Seed: uint64(s.im.ID)}
+		if r.text {
+			q.Prompt = s.caption
 		} else {
-			r.Class = s.class.Name
+			q.Class = s.class.Name
 		}
-		if (text && s.caption == "") || svc.Validate(name, r) != nil {
-			rep.Skipped++
+		if (r.text && s.caption == "") || !r.valid(q) {
+			r.rep.Skipped++
 			continue
 		}
-		reqs = append(reqs, r)
+		reqs = append(reqs, q)
 		kept = append(kept, s)
 	}
 	a = kept
 	if len(a) <= cfg.K {
-		return nil, fmt.Errorf("%s accepts %d of the requests made from the test split (skipped %d): does it match the data set %s?", name, len(a), rep.Skipped, ds.Root)
+		return seen{}, nil, fmt.Errorf("%s accepts %d of the requests made from the test split (skipped %d): does it match the data set %s?", r.name, len(a), r.rep.Skipped, w.ds.Root)
 	}
-	if rep.Skipped > 0 {
-		fmt.Fprintf(w.progress, "eval: warning: %s refused %d of %d requests (left out with their real images)\n", name, rep.Skipped, rep.Skipped+len(a))
+	if r.rep.Skipped > 0 {
+		fmt.Fprintf(w.progress, "eval: warning: %s refused %d of %d requests (left out with their real images)\n", r.name, r.rep.Skipped, r.rep.Skipped+len(a))
 	}
-	rep.Images, rep.ReferenceImages = len(a), len(b)
+	r.rep.Images, r.rep.ReferenceImages = len(a), len(b)
+	return seen{a: a, b: b}, reqs, nil
+}
 
-	// Real images: half A (the requests' own), half B (the reference).
-	pa, err := w.loadReal("real images, half A", a)
+// judgeSeen reads both real halves, generates the requests of half A and
+// runs the judge on all three; it keeps the first pairs for the grid.
+func (r *runner) judgeSeen(ctx context.Context, s *seen, reqs []generator.Request) error {
+	w := r.w
+	pa, err := w.loadReal("real images, half A", s.a)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	pb, err := w.loadReal("real images, half B", b)
+	pb, err := w.loadReal("real images, half B", s.b)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	ra, err := w.judgeAll(ctx, "judge: real half A", pa)
+	if s.ra, err = w.judgeAll(ctx, "judge: real half A", pa); err != nil {
+		return err
+	}
+	if s.rb, err = w.judgeAll(ctx, "judge: real half B", pb); err != nil {
+		return err
+	}
+	if len(s.ra.Features) > 0 {
+		r.rep.FDSpace = fmt.Sprintf("%s features (%d-d)", w.judge.Name(), len(s.ra.Features[0]))
+	}
+	pg, err := w.generate(ctx, r.svc, r.name, "generate: seen-class requests", reqs)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	rb, err := w.judgeAll(ctx, "judge: real half B", pb)
-	if err != nil {
-		return nil, err
+	if s.g, err = w.judgeAll(ctx, "judge: generated", pg); err != nil {
+		return err
 	}
-	if len(ra.Features) > 0 {
-		rep.FDSpace = fmt.Sprintf("%s features (%d-d)", judge.Name(), len(ra.Features[0]))
+	for i := 0; i < min(r.cfg.GridPairs, len(pa)); i++ {
+		r.rep.Grid = append(r.rep.Grid, [2]Pixels{pa[i], pg[i]})
 	}
-	pg, err := w.generate(ctx, svc, name, "generate: seen-class requests", reqs)
-	if err != nil {
-		return nil, err
-	}
-	g, err := w.judgeAll(ctx, "judge: generated", pg)
-	if err != nil {
-		return nil, err
-	}
-	for i := 0; i < min(cfg.GridPairs, len(pa)); i++ {
-		rep.Grid = append(rep.Grid, [2]Pixels{pa[i], pg[i]})
-	}
+	return nil
+}
 
-	// Distribution: fd and precision/recall against half B.
-	sb := evalstat.FeatureStats(rb.Features)
-	if v, err := evalstat.FrechetDistance(evalstat.FeatureStats(g.Features), sb); err == nil {
+// scoreDistribution fills fd, precision, recall and coverage against
+// half B, and top-1, each for the generated images and for half A.
+func (r *runner) scoreDistribution(s seen) {
+	rep, k := r.rep, r.cfg.K
+	sb := evalstat.FeatureStats(s.rb.Features)
+	if v, err := evalstat.FrechetDistance(evalstat.FeatureStats(s.g.Features), sb); err == nil {
 		rep.FD = num(v)
 	}
-	if v, err := evalstat.FrechetDistance(evalstat.FeatureStats(ra.Features), sb); err == nil {
+	if v, err := evalstat.FrechetDistance(evalstat.FeatureStats(s.ra.Features), sb); err == nil {
 		rep.FDRealFloor = num(v)
 	}
-	p, r := evalstat.PrecisionRecall(rb.Features, g.Features, cfg.K)
-	rep.Precision, rep.Recall = num(p), num(r)
-	p, r = evalstat.PrecisionRecall(rb.Features, ra.Features, cfg.K)
-	rep.PrecisionReal, rep.RecallReal = num(p), num(r)
-	rep.Coverage = num(evalstat.Coverage(rb.Features, g.Features, cfg.K))
-	rep.CoverageReal = num(evalstat.Coverage(rb.Features, ra.Features, cfg.K))
-	rep.Top1, rep.Top1Real = num(top1(g.Logits, a)), num(top1(ra.Logits, a))
+	p, rc := evalstat.PrecisionRecall(s.rb.Features, s.g.Features, k)
+	rep.Precision, rep.Recall = num(p), num(rc)
+	p, rc = evalstat.PrecisionRecall(s.rb.Features, s.ra.Features, k)
+	rep.PrecisionReal, rep.RecallReal = num(p), num(rc)
+	rep.Coverage = num(evalstat.Coverage(s.rb.Features, s.g.Features, k))
+	rep.CoverageReal = num(evalstat.Coverage(s.rb.Features, s.ra.Features, k))
+	rep.Top1, rep.Top1Real = num(top1(s.g.Logits, s.a)), num(top1(s.ra.Logits, s.a))
+}
 
-	// Attributes asked for: the caption's (text models) or the class's.
-	want := classAttrsOf(a)
-	if text {
-		want = namedOf(a)
+// scoreSeenAttributes fills the agreement with the attributes asked for
+// (the caption's for text models, else the class's) and R-precision: the
+// caption among Candidates, by attribute agreement.
+func (r *runner) scoreSeenAttributes(s seen) {
+	w, rep := r.w, r.rep
+	want := classAttrsOf(s.a)
+	if r.text {
+		want = namedOf(s.a)
 	}
-	v, _ := evalstat.Agreement(w.head, g.Attributes, want)
+	v, _ := evalstat.Agreement(w.head, s.g.Attributes, want)
 	rep.AttrAgreementSeen = num(v)
-	v, _ = evalstat.Agreement(w.head, ra.Attributes, want)
+	v, _ = evalstat.Agreement(w.head, s.ra.Attributes, want)
 	rep.AttrAgreementSeenReal = num(v)
 
-	// R-precision: the caption among Candidates, by attribute agreement.
-	labels, named := labelsOf(a), namedOf(a)
-	v, _ = evalstat.AttrRPrecision(w.head, ra.Attributes, named, labels, cfg.Candidates, cfg.Seed)
+	labels, named := labelsOf(s.a), namedOf(s.a)
+	v, _ = evalstat.AttrRPrecision(w.head, s.ra.Attributes, named, labels, r.cfg.Candidates, r.cfg.Seed)
 	rep.RPrecisionReal = num(v)
-	if text {
-		v, _ = evalstat.AttrRPrecision(w.head, g.Attributes, named, labels, cfg.Candidates, cfg.Seed)
+	if r.text {
+		v, _ = evalstat.AttrRPrecision(w.head, s.g.Attributes, named, labels, r.cfg.Candidates, r.cfg.Seed)
 		rep.RPrecision = num(v)
 	} else {
-		null("r_precision", name+" is class-conditioned: it takes no caption to retrieve")
+		r.null("r_precision", r.name+" is class-conditioned: it takes no caption to retrieve")
 	}
+}
 
-	// Held-out classes: their captions (text models only).
-	hs := w.heldout(cfg.Heldout)
+// scoreHeldout fills the attribute agreement on held-out classes: of
+// their real images, and of images generated from their captions (text
+// models only).
+func (r *runner) scoreHeldout(ctx context.Context) error {
+	hs := r.w.heldout(r.cfg.Heldout)
 	if len(hs) > 0 {
-		ph, err := w.loadReal("real images, held-out", hs)
+		ph, err := r.w.loadReal("real images, held-out", hs)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		rh, err := w.judgeAll(ctx, "judge: real held-out", ph)
+		rh, err := r.w.judgeAll(ctx, "judge: real held-out", ph)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		v, _ = evalstat.Agreement(w.head, rh.Attributes, namedOf(hs))
-		rep.AttrAgreementHeldoutReal = num(v)
+		v, _ := evalstat.Agreement(r.w.head, rh.Attributes, namedOf(hs))
+		r.rep.AttrAgreementHeldoutReal = num(v)
 	}
 	switch {
-	case !text:
-		null("attr_agreement_heldout", name+" is class-conditioned: it cannot draw classes it was not trained on, and takes no caption")
+	case !r.text:
+		r.null("attr_agreement_heldout", r.name+" is class-conditioned: it cannot draw classes it was not trained on, and takes no caption")
+		r.rep.HeldoutImages = len(hs)
 	case len(hs) == 0:
-		null("attr_agreement_heldout", "no held-out-class test image with a caption naming an attribute in "+ds.Root)
+		r.null("attr_agreement_heldout", "no held-out-class test image with a caption naming an attribute in "+r.w.ds.Root)
 	default:
-		var hreqs []generator.Request
-		var hkept []sample
-		for _, s := range hs {
-			r := generator.Request{Prompt: s.caption, N: 1, Seed: uint64(s.im.ID)}
-			if svc.Validate(name, r) == nil {
-				hreqs = append(hreqs, r)
-				hkept = append(hkept, s)
-			}
-		}
-		ph, err := w.generate(ctx, svc, name, "generate: held-out captions", hreqs)
-		if err != nil {
-			return nil, err
-		}
-		gh, err := w.judgeAll(ctx, "judge: generated held-out", ph)
-		if err != nil {
-			return nil, err
-		}
-		v, _ = evalstat.Agreement(w.head, gh.Attributes, namedOf(hkept))
-		rep.AttrAgreementHeldout = num(v)
-		rep.HeldoutImages = len(hkept)
+		return r.generateHeldout(ctx, hs)
 	}
-	if !text {
-		rep.HeldoutImages = len(hs)
-	}
+	return nil
+}
 
-	// Edits: same seed, one attribute word changed.
-	acc := w.valueAccuracy(append(append([]sample(nil), a...), b...), append(append([][]float32(nil), ra.Attributes...), rb.Attributes...))
-	if !text {
-		why := name + " is class-conditioned: there is no caption word to change"
-		for _, k := range []string{"edit_success", "edit_success_real", "edit_keep", "edit_keep_real"} {
-			null(k, why)
-		}
-	} else if w.lex == nil {
-		for _, k := range []string{"edit_success", "edit_success_real", "edit_keep", "edit_keep_real"} {
-			null(k, "the judge's classes.json has no lexicon to edit captions with")
-		}
-	}
-	if text && w.lex != nil {
-		edits := w.edits(a, cfg.Edits, func(r generator.Request) bool { return svc.Validate(name, r) == nil })
-		ereqs := make([]generator.Request, len(edits))
-		for i, e := range edits {
-			ereqs[i] = generator.Request{Prompt: e.edited, N: 1, Seed: uint64(a[e.of].im.ID)}
-		}
-		pe, err := w.generate(ctx, svc, name, "generate: edited captions", ereqs)
-		if err != nil {
-			return nil, err
-		}
-		ge, err := w.judgeAll(ctx, "judge: edited", pe)
-		if err != nil {
-			return nil, err
-		}
-		rep.Edits = len(edits)
-		succ, keep, keepN := 0, 0, 0
-		var succRef, keepRef []float64
-		for i, e := range edits {
-			read := w.head.Read(ge.Attributes[i])
-			if read[e.group] == e.value {
-				succ++
-			}
-			if v, ok := acc[e.group+"::"+e.value]; ok {
-				succRef = append(succRef, v)
-			}
-			for _, og := range sortedKeys(a[e.of].named) {
-				ov := a[e.of].named[og]
-				if og == e.group || !w.head.Has(og, ov) {
-					continue
-				}
-				keepN++
-				if read[og] == ov {
-					keep++
-				}
-				if v, ok := acc[og+"::"+ov]; ok {
-					keepRef = append(keepRef, v)
-				}
-			}
-		}
-		if len(edits) > 0 {
-			rep.EditSuccess = num(float64(succ) / float64(len(edits)))
-			rep.EditSuccessReal = num(mean(succRef))
-		} else {
-			null("edit_success", "no caption of the requests could be edited")
-		}
-		if keepN > 0 {
-			rep.EditKeep = num(float64(keep) / float64(keepN))
-			rep.EditKeepReal = num(mean(keepRef))
-		} else {
-			null("edit_keep", "no edited caption names a second attribute")
+// generateHeldout generates the held-out captions the model accepts and
+// fills the agreement of the images with them.
+func (r *runner) generateHeldout(ctx context.Context, hs []sample) error {
+	var hreqs []generator.Request
+	var hkept []sample
+	for _, s := range hs {
+		q := generator.Request{Prompt: s.caption, N: 1, Seed: uint64(s.im.ID)}
+		if r.valid(q) {
+			hreqs = append(hreqs, q)
+			hkept = append(hkept, s)
 		}
 	}
+	ph, err := r.w.generate(ctx, r.svc, r.name, "generate: held-out captions", hreqs)
+	if err != nil {
+		return err
+	}
+	gh, err := r.w.judgeAll(ctx, "judge: generated held-out", ph)
+	if err != nil {
+		return err
+	}
+	v, _ := evalstat.Agreement(r.w.head, gh.Attributes, namedOf(hkept))
+	r.rep.AttrAgreementHeldout = num(v)
+	r.rep.HeldoutImages = len(hkept)
+	return nil
+}
+
+// scoreEdits fills the edit metrics (text models with a lexicon): each
+// edited caption generated with its request's seed, the edited attribute
+// should be read as asked and the caption's others kept; the references
+// are the judge's accuracy on real images of those values.
+func (r *runner) scoreEdits(ctx context.Context, s seen) error {
+	if why := r.noEdits(); why != "" {
+		for _, k := range []string{"edit_success", "edit_success_real", "edit_keep", "edit_keep_real"} {
+			r.null(k, why)
+		}
+		return nil
+	}
+	w := r.w
+	edits := w.edits(s.a, r.cfg.Edits, r.valid)
+	ereqs := make([]generator.Request, len(edits))
+	for i, e := range edits {
+		ereqs[i] = generator.Request{Prompt: e.edited, N: 1, Seed: uint64(s.a[e.of].im.ID)}
+	}
+	pe, err := w.generate(ctx, r.svc, r.name, "generate: edited captions", ereqs)
+	if err != nil {
+		return err
+	}
+	ge, err := w.judgeAll(ctx, "judge: edited", pe)
+	if err != nil {
+		return err
+	}
+	r.rep.Edits = len(edits)
+	acc := w.valueAccuracy(append(append([]sample(nil), s.a...), s.b...), append(append([][]float32(nil), s.ra.Attributes...), s.rb.Attributes...))
+	t := w.tallyEdits(edits, ge, s.a, acc)
+	if len(edits) > 0 {
+		r.rep.EditSuccess = num(float64(t.succ) / float64(len(edits)))
+		r.rep.EditSuccessReal = num(mean(t.succRef))
+	} else {
+		r.null("edit_success", "no caption of the requests could be edited")
+	}
+	if t.keepN > 0 {
+		r.rep.EditKeep = num(float64(t.keep) / float64(t.keepN))
+		r.rep.EditKeepReal = num(mean(t.keepRef))
+	} else {
+		r.null("edit_keep", "no edited caption names a second attribute")
+	}
+	return nil
+}
+
+// noEdits says why the model's captions cannot be edited; "" when they can.
+func (r *runner) noEdits() string {
+	switch {
+	case !r.text:
+		return r.name + " is class-conditioned: there is no caption word to change"
+	case r.w.lex == nil:
+		return "the judge's classes.json has no lexicon to edit captions with"
+	}
+	return ""
+}
+
+// editTally counts what the judge read of edited images: succ edits
+// whose new value was read, keep of keepN other named attributes kept,
+// and the real-image accuracy of each value counted (the references).
+type editTally struct {
+	succ, keep, keepN int
+	succRef, keepRef  []float64
+}
+
+// tallyEdits reads the judge's attributes ge of the edited images of a
+// (half A); acc is valueAccuracy on real images.
+func (w *world) tallyEdits(edits []edit, ge judged, a []sample, acc map[string]float64) editTally {
+	var t editTally
+	for i, e := range edits {
+		read := w.head.Read(ge.Attributes[i])
+		if read[e.group] == e.value {
+			t.succ++
+		}
+		if v, ok := acc[e.group+"::"+e.value]; ok {
+			t.succRef = append(t.succRef, v)
+		}
+		for _, og := range sortedKeys(a[e.of].named) {
+			ov := a[e.of].named[og]
+			if og == e.group || !w.head.Has(og, ov) {
+				continue
+			}
+			t.keepN++
+			if read[og] == ov {
+				t.keep++
+			}
+			if v, ok := acc[og+"::"+ov]; ok {
+				t.keepRef = append(t.keepRef, v)
+			}
+		}
+	}
+	return t
+}
+
+// explainNulls gives every null metric without a reason a generic one,
+// and drops an empty NullReasons.
+func (r *runner) explainNulls() {
 	for _, k := range Keys {
-		if rep.value(k) == nil {
-			if _, ok := rep.NullReasons[k]; !ok {
-				null(k, "not measurable on this sample (too few images or nothing named)")
+		if r.rep.value(k) == nil {
+			if _, ok := r.rep.NullReasons[k]; !ok {
+				r.null(k, "not measurable on this sample (too few images or nothing named)")
 			}
 		}
 	}
-	if len(rep.NullReasons) == 0 {
-		rep.NullReasons = nil
+	if len(r.rep.NullReasons) == 0 {
+		r.rep.NullReasons = nil
 	}
-	rep.Seconds = time.Since(start).Seconds()
-	return rep, nil
 }
 
 // value is the metric of a key (Keys).

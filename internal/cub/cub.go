@@ -106,44 +106,95 @@ func Open(root string) (*Dataset, error) { return OpenWith(root, Options{}) }
 
 // OpenWith reads the index files and captions under root.
 func OpenWith(root string, opt Options) (*Dataset, error) {
-	d := &Dataset{Dir: root, Classes: map[int]string{}, Seen: map[int]bool{}, Heldout: map[int]bool{}}
-	bases := []string{root, filepath.Join(root, "CUB_200_2011")}
-	find := func(name string) string {
-		for _, b := range bases {
-			if p := filepath.Join(b, name); exists(p) {
-				return p
-			}
-		}
-		return ""
-	}
-	imagesTxt := find("images.txt")
+	loc := finder{root: root}
+	imagesTxt := loc.find("images.txt")
 	if imagesTxt == "" {
 		return nil, fmt.Errorf("images.txt not found under %s or %s: a CUB-200-2011 folder holds images.txt, classes.txt, image_class_labels.txt, train_test_split.txt and images/ (docs/real-cub.md)",
 			root, filepath.Join(root, "CUB_200_2011"))
 	}
-	d.Root = filepath.Dir(imagesTxt)
-	required := func(name string) (string, error) {
-		if p := find(name); p != "" {
-			return p, nil
-		}
-		return "", fmt.Errorf("%s not found under %s or %s", name, root, filepath.Join(root, "CUB_200_2011"))
-	}
-	p, err := required("classes.txt")
-	if err != nil {
+	d := &Dataset{Dir: root, Root: filepath.Dir(imagesTxt), Classes: map[int]string{}, Seen: map[int]bool{}, Heldout: map[int]bool{}}
+	if err := d.readIndex(loc, imagesTxt); err != nil {
 		return nil, err
 	}
-	if err := eachLine(p, func(f []string) error {
+	if err := d.readSplit(loc.find("trainvalclasses.txt"), loc.find("testclasses.txt")); err != nil {
+		return nil, err
+	}
+	if err := d.dropMissing(opt.SkipMissing); err != nil {
+		return nil, err
+	}
+	for _, name := range []string{"text", "text_c10"} {
+		if p := loc.find(name); p != "" && d.TextDir == "" {
+			d.TextDir = p
+		}
+	}
+	if err := d.fillCaptions(loc, opt.Captions); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// finder looks a data set file up in the folder given to Open, then in
+// its CUB_200_2011/.
+type finder struct{ root string }
+
+// find is the path of name, "" when it is in neither folder.
+func (f finder) find(name string) string {
+	for _, b := range []string{f.root, filepath.Join(f.root, "CUB_200_2011")} {
+		if p := filepath.Join(b, name); exists(p) {
+			return p
+		}
+	}
+	return ""
+}
+
+// required is the path of name, an error when it is in neither folder.
+func (f finder) required(name string) (string, error) {
+	if p := f.find(name); p != "" {
+		return p, nil
+	}
+	return "", fmt.Errorf("%s not found under %s or %s", name, f.root, filepath.Join(f.root, "CUB_200_2011"))
+}
+
+// readIndex reads the classes, the images with their labels and split,
+// and the bounding boxes where there are any.
+func (d *Dataset) readIndex(loc finder, imagesTxt string) error {
+	p, err := loc.required("classes.txt")
+	if err != nil {
+		return err
+	}
+	if err := d.readClasses(p); err != nil {
+		return err
+	}
+	byID, err := d.readImages(imagesTxt)
+	if err != nil {
+		return err
+	}
+	if err := d.readLabels(loc, byID); err != nil {
+		return err
+	}
+	if p := loc.find("bounding_boxes.txt"); p != "" {
+		return d.readBoxes(p, byID)
+	}
+	return nil
+}
+
+// readClasses reads classes.txt (id, directory name).
+func (d *Dataset) readClasses(path string) error {
+	return eachLine(path, func(f []string) error {
 		id, err := strconv.Atoi(f[0])
 		if err != nil || len(f) < 2 {
 			return fmt.Errorf("bad class line %q", strings.Join(f, " "))
 		}
 		d.Classes[id] = f[1]
 		return nil
-	}); err != nil {
-		return nil, err
-	}
+	})
+}
+
+// readImages reads images.txt (id, path; a repeated id takes the last
+// path) and indexes d.Images by id.
+func (d *Dataset) readImages(path string) (map[int]int, error) {
 	byID := map[int]int{}
-	if err := eachLine(imagesTxt, func(f []string) error {
+	err := eachLine(path, func(f []string) error {
 		id, err := strconv.Atoi(f[0])
 		if err != nil || len(f) < 2 {
 			return fmt.Errorf("bad image line %q", strings.Join(f, " "))
@@ -155,31 +206,22 @@ func OpenWith(root string, opt Options) (*Dataset, error) {
 		byID[id] = len(d.Images)
 		d.Images = append(d.Images, Image{ID: id, Path: f[1]})
 		return nil
-	}); err != nil {
+	})
+	if err != nil {
 		return nil, err
 	}
+	return byID, nil
+}
+
+// readLabels reads image_class_labels.txt and train_test_split.txt; every
+// image needs both.
+func (d *Dataset) readLabels(loc finder, byID map[int]int) error {
 	labelled, split := map[int]bool{}, map[int]bool{}
-	pairs := func(name string, set func(im *Image, v int)) error {
-		p, err := required(name)
-		if err != nil {
-			return err
-		}
-		return eachLine(p, func(f []string) error {
-			id, err1 := strconv.Atoi(f[0])
-			v, err2 := strconv.Atoi(f[len(f)-1])
-			i, ok := byID[id]
-			if err1 != nil || err2 != nil || len(f) != 2 || !ok {
-				return fmt.Errorf("%s: bad line %q", name, strings.Join(f, " "))
-			}
-			set(&d.Images[i], v)
-			return nil
-		})
+	if err := d.readPairs(loc, "image_class_labels.txt", byID, func(im *Image, v int) { im.ClassID = v; labelled[im.ID] = true }); err != nil {
+		return err
 	}
-	if err := pairs("image_class_labels.txt", func(im *Image, v int) { im.ClassID = v; labelled[im.ID] = true }); err != nil {
-		return nil, err
-	}
-	if err := pairs("train_test_split.txt", func(im *Image, v int) { im.Train = v == 1; split[im.ID] = true }); err != nil {
-		return nil, err
+	if err := d.readPairs(loc, "train_test_split.txt", byID, func(im *Image, v int) { im.Train = v == 1; split[im.ID] = true }); err != nil {
+		return err
 	}
 	var unlabelled []int
 	for _, im := range d.Images {
@@ -188,51 +230,58 @@ func OpenWith(root string, opt Options) (*Dataset, error) {
 		}
 	}
 	if len(unlabelled) > 0 {
-		return nil, fmt.Errorf("images without label or split: %v", unlabelled[:min(5, len(unlabelled))])
+		return fmt.Errorf("images without label or split: %v", unlabelled[:min(5, len(unlabelled))])
 	}
-	if p := find("bounding_boxes.txt"); p != "" {
-		if err := eachLine(p, func(f []string) error {
-			id, err := strconv.Atoi(f[0])
-			i, ok := byID[id]
-			if err != nil || !ok || len(f) < 5 {
+	return nil
+}
+
+// readPairs reads a required file of (image id, number) lines, handing
+// each number to set with its image.
+func (d *Dataset) readPairs(loc finder, name string, byID map[int]int, set func(im *Image, v int)) error {
+	p, err := loc.required(name)
+	if err != nil {
+		return err
+	}
+	return eachLine(p, func(f []string) error {
+		id, err1 := strconv.Atoi(f[0])
+		v, err2 := strconv.Atoi(f[len(f)-1])
+		i, ok := byID[id]
+		if err1 != nil || err2 != nil || len(f) != 2 || !ok {
+			return fmt.Errorf("%s: bad line %q", name, strings.Join(f, " "))
+		}
+		set(&d.Images[i], v)
+		return nil
+	})
+}
+
+// readBoxes reads bounding_boxes.txt (id, x, y, width, height).
+func (d *Dataset) readBoxes(path string, byID map[int]int) error {
+	return eachLine(path, func(f []string) error {
+		id, err := strconv.Atoi(f[0])
+		i, ok := byID[id]
+		if err != nil || !ok || len(f) < 5 {
+			return fmt.Errorf("bad bounding box line %q", strings.Join(f, " "))
+		}
+		im := &d.Images[i]
+		for k := range im.BBox {
+			if im.BBox[k], err = strconv.ParseFloat(f[k+1], 64); err != nil {
 				return fmt.Errorf("bad bounding box line %q", strings.Join(f, " "))
 			}
-			im := &d.Images[i]
-			for k := range im.BBox {
-				if im.BBox[k], err = strconv.ParseFloat(f[k+1], 64); err != nil {
-					return fmt.Errorf("bad bounding box line %q", strings.Join(f, " "))
-				}
-			}
-			im.HasBBox = true
-			return nil
-		}); err != nil {
-			return nil, err
 		}
-	}
-	if err := d.readSplit(find("trainvalclasses.txt"), find("testclasses.txt")); err != nil {
-		return nil, err
-	}
-	if err := d.dropMissing(opt.SkipMissing); err != nil {
-		return nil, err
-	}
-	for _, name := range []string{"text", "text_c10"} {
-		if p := find(name); p != "" && d.TextDir == "" {
-			d.TextDir = p
-		}
-	}
-	switch opt.Captions {
+		im.HasBBox = true
+		return nil
+	})
+}
+
+// fillCaptions fills Image.Captions from where Options.Captions says.
+func (d *Dataset) fillCaptions(loc finder, from string) error {
+	switch from {
 	case "", "text":
-		if err := d.readCaptions(); err != nil {
-			return nil, err
-		}
+		return d.readCaptions()
 	case "attributes":
-		if err := d.attributeCaptions(root, find); err != nil {
-			return nil, err
-		}
-	default:
-		return nil, fmt.Errorf("captions %q: want text or attributes", opt.Captions)
+		return d.attributeCaptions(loc.root, loc.find)
 	}
-	return d, nil
+	return fmt.Errorf("captions %q: want text or attributes", from)
 }
 
 // readSplit reads the class split files (either may be "").
