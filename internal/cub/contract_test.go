@@ -1,3 +1,5 @@
+//go:build !unit
+
 package cub_test
 
 import (
