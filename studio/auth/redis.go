@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"runtime"
 	"strconv"
 	"time"
 
+	"github.com/fgstudio/fgstudio/queue"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -32,23 +32,9 @@ func OpenRedis(ctx context.Context, url string, cfg Config) (*Redis, error) {
 	if err != nil {
 		return nil, fmt.Errorf("auth store: %w", err)
 	}
-	// As the queue's client (queue.ClientDefaults): an unreachable server
-	// fails a call quickly, and the pool size bounds the connections.
-	if opts.DialerRetries == 0 {
-		opts.DialerRetries = 2
-	}
-	if opts.DialerRetryTimeout == 0 {
-		opts.DialerRetryTimeout = 50 * time.Millisecond
-	}
-	if opts.PoolSize == 0 {
-		opts.PoolSize = 10 * runtime.GOMAXPROCS(0)
-	}
-	if opts.MaxActiveConns == 0 {
-		opts.MaxActiveConns = opts.PoolSize
-	}
-	if opts.PipelinePoolSize == 0 {
-		opts.PipelinePoolSize = -1
-	}
+	// As the queue's client: an unreachable server fails a call quickly,
+	// and the pool size bounds the connections.
+	queue.ClientDefaults(opts)
 	r := &Redis{cfg: cfg.withDefaults(), c: redis.NewClient(opts)}
 	if err := r.Ping(ctx); err != nil {
 		r.c.Close()
