@@ -2,9 +2,7 @@ package generator
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/fgstudio/fgstudio/internal/catalog"
 	"github.com/fgstudio/fgstudio/internal/ort"
@@ -67,18 +65,14 @@ func (c *cvaeGAN) warmMore(ctx context.Context, sessions int) error {
 	for i := range uniform {
 		uniform[i] = 1 / float32(k)
 	}
-	errs := make([]error, sessions)
-	var wg sync.WaitGroup
-	for i := range sessions {
-		wg.Go(func() {
-			_, errs[i] = c.enc.run(ctx, map[string]ort.Tensor{
-				"image":        ort.F32Tensor(img, 1, 3, int64(c.size), int64(c.size)),
-				"class_onehot": ort.F32Tensor(uniform, 1, int64(k)),
-			})
+	err := concurrently(sessions, func(int) error {
+		_, err := c.enc.run(ctx, map[string]ort.Tensor{
+			"image":        ort.F32Tensor(img, 1, 3, int64(c.size), int64(c.size)),
+			"class_onehot": ort.F32Tensor(uniform, 1, int64(k)),
 		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("encoder: %w", err)
 	}
 	return nil

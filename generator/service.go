@@ -189,21 +189,29 @@ func parallelScoring(rt Runtime) bool {
 // holds that many sessions, each run once.
 func warm(m model, sessions int) error {
 	r := m.warmRequest()
-	errs := make([]error, sessions)
-	var wg sync.WaitGroup
-	for i := range sessions {
-		wg.Go(func() {
-			_, errs[i] = m.generate(context.Background(), []Request{{Prompt: r.Prompt, Class: r.Class, N: 1, Seed: uint64(i)}})
-		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	err := concurrently(sessions, func(i int) error {
+		_, err := m.generate(context.Background(), []Request{{Prompt: r.Prompt, Class: r.Class, N: 1, Seed: uint64(i)}})
+		return err
+	})
+	if err != nil {
 		return err
 	}
 	if w, ok := m.(warmsMore); ok {
 		return w.warmMore(context.Background(), sessions)
 	}
 	return nil
+}
+
+// concurrently runs f(0) … f(n−1) at once and joins their errors: n
+// calls at once make a pool hold n sessions, each run once.
+func concurrently(n int, f func(i int) error) error {
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { errs[i] = f(i) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // warmsMore is a model with graphs that a generation does not run (the
