@@ -198,6 +198,8 @@ func TestDatasetMakeUsage(t *testing.T) {
 		{[]string{"fewshot", "eval", "--groups", "nope"}, 2, "--groups"},
 		{[]string{"fewshot", "eval", "--variant", "bar=2"}, 2, "bar=2: want 0 to 1"},
 		{[]string{"fewshot", "eval", "--heldout-synthetic", "x", "--classifier", "svm"}, 2, "--classifier"},
+		{[]string{"fewshot", "eval", "--heldout-synthetic", "x", "--from-descriptions", "40"}, 2, "one source of synthetic data"},
+		{[]string{"fewshot", "eval", "--from-descriptions", "-1"}, 2, "--from-descriptions"},
 	} {
 		cmd := exec.Command(bin, c.args...)
 		cmd.Env = testEnv(t)

@@ -119,7 +119,7 @@ func runFewshot(ctx context.Context, args []string, getenv func(string) string, 
 // fewshotArgs are the checked flags of `studio fewshot eval`.
 type fewshotArgs struct {
 	data, heldSyn, seenSyn, jsonOut, models, lib, cache, draw string
-	ways, queries, episodes, threads                          int
+	ways, queries, episodes, threads, described, neighbours    int
 	skipMissing, force                                        bool
 	shots                                                     []int
 	scorers, groups, classifiers                              []string
@@ -206,6 +206,8 @@ func parseFewshotEval(args []string, getenv func(string) string, stderr io.Write
 	fs.StringVar(&a.data, "data", envOr(getenv, "STUDIO_DATA", "data/birds"), "real data set in CUB layout: supports and queries (env STUDIO_DATA)")
 	fs.StringVar(&a.heldSyn, "heldout-synthetic", "", "data set of synthetic images of the held-out classes (studio dataset make, attngan); for held-out+siblings, of all their classes")
 	fs.StringVar(&a.seenSyn, "seen-synthetic", "", "data set of synthetic images of the seen classes (studio dataset make, cvaegan)")
+	fs.IntVar(&a.neighbours, "description-neighbours", 3, "with --from-descriptions: correct each predicted class mean by the mean error of the map on the k seen classes nearest in attributes (0 = the map alone)")
+	fs.IntVar(&a.described, "from-descriptions", 0, "instead of a synthetic image set: N synthetic features per class made from its attribute description (a ridge map from description to mean feature fitted on the other seen classes' training images, plus their within-class variation; no image, never an image of the class itself)")
 	groups := fs.String("groups", "", "class groups, comma-separated: held-out, held-out+siblings (episodes around a held-out class with its nearest classes, seen or not), seen (default: the groups with a synthetic set, or held-out and seen)")
 	fs.StringVar(&a.draw, "draw", fewshot.DrawFine, "episode classes: fine (an anchor and the classes nearest to it in attributes) or random")
 	fs.IntVar(&a.ways, "ways", 5, "classes per episode")
@@ -261,6 +263,10 @@ func parseFewshotEval(args []string, getenv func(string) string, stderr io.Write
 		return a, &usageError{fmt.Sprintf("invalid --synthetic-weight=%v: want > 0", *weight)}
 	case !(*bar >= 0 && *bar <= 1):
 		return a, &usageError{fmt.Sprintf("invalid --synthetic-min-fidelity=%v: want 0 to 1", *bar)}
+	case a.described < 0 || a.neighbours < 0:
+		return a, &usageError{fmt.Sprintf("invalid --from-descriptions=%d or --description-neighbours=%d: want ≥ 0", a.described, a.neighbours)}
+	case a.described > 0 && (a.heldSyn != "" || a.seenSyn != ""):
+		return a, &usageError{"--from-descriptions replaces --heldout-synthetic and --seen-synthetic: give one source of synthetic data"}
 	}
 	a.variants = variants
 	if len(a.variants) == 0 {
@@ -272,11 +278,16 @@ func parseFewshotEval(args []string, getenv func(string) string, stderr io.Write
 	return a, nil
 }
 
-// fewshotInput is one group of classes and its synthetic set ("" = none).
+// fewshotInput is one group of classes and its synthetic set ("" = none,
+// or features from descriptions when described).
 type fewshotInput struct {
 	group, dir string
 	man        *dataset.Manifest
+	described  bool
 }
+
+// synthetic says whether the group gets synthetic data in (b).
+func (in fewshotInput) synthetic() bool { return in.dir != "" || in.described }
 
 // fewshotEval checks what it is given (the data, the synthetic sets'
 // coverage of their groups), scores the real data set (feature cache) and
@@ -340,6 +351,19 @@ func fewshotEval(ctx context.Context, a fewshotArgs, stderr io.Writer) (fewshotR
 		}
 		attrs := fewshot.Attributes(cls)
 		scored := map[string]map[string][]fewshot.SynthImage{} // by set, for groups that share one
+		if a.described > 0 {
+			d := fewshot.Described{PerClass: a.described, Neighbours: a.neighbours, Seed: a.seed}
+			feats, err := d.Make(ref, heldout, attrs)
+			if err != nil {
+				return rep, err
+			}
+			fmt.Fprintf(stderr, "%s: %d features per class from descriptions (ridge λ = %g, %d neighbours; leave-one-class-out error %.4f against %.4f for the overall mean)\n",
+				scorer, a.described, d.Lambda, a.neighbours, d.FitError, d.Spread)
+			scored[""] = fewshot.AsSynthImages(feats)
+			rep.Synthetic = append(rep.Synthetic, syntheticSet{Group: strings.Join(groupsOf(inputs), ","), Model: "descriptions (" + scorer + ")",
+				Classes: len(feats), Images: len(feats) * a.described,
+				Prompts: fmt.Sprintf("features from attribute descriptions: ridge λ = %g, %d neighbours, leave-one-class-out error %.4f (overall mean %.4f)", d.Lambda, a.neighbours, d.FitError, d.Spread)})
+		}
 		for _, in := range inputs {
 			if in.dir != "" && scored[in.dir] == nil {
 				fmt.Fprintf(stderr, "%s: the synthetic images of %s ...\n", scorer, in.dir)
@@ -380,7 +404,7 @@ func fewshotInputs(a fewshotArgs, ds *cub.Dataset, rep *fewshotReport, stderr io
 	var res []fewshotInput
 	var missing []string
 	for _, g := range groups {
-		in := fewshotInput{group: g, dir: a.heldSyn}
+		in := fewshotInput{group: g, dir: a.heldSyn, described: a.described > 0}
 		if g == groupSeen {
 			in.dir = a.seenSyn
 		}
@@ -481,7 +505,7 @@ func openScorers(cat *catalog.Catalog, a fewshotArgs, log *slog.Logger) (map[str
 func fewshotGroup(ctx context.Context, a fewshotArgs, in fewshotInput, ims map[string][]fewshot.SynthImage, scorer string, ref *dataset.Reference,
 	heldout map[string]bool, attrs map[string]map[string]string) ([]fewshot.Result, error) {
 	variants := a.variants
-	if in.dir == "" {
+	if !in.synthetic() {
 		variants = variants[:1]
 	}
 	var res []fewshot.Result
@@ -508,7 +532,7 @@ func fewshotGroup(ctx context.Context, a fewshotArgs, in fewshotInput, ims map[s
 			}
 			for i := range rs {
 				rs[i].Scorer, rs[i].Variant, rs[i].MinFidelity = scorer, v.Name, v.Bar
-				if in.dir == "" {
+				if !in.synthetic() {
 					rs[i].Variant = ""
 				}
 			}
@@ -516,6 +540,15 @@ func fewshotGroup(ctx context.Context, a fewshotArgs, in fewshotInput, ims map[s
 		}
 	}
 	return res, nil
+}
+
+// groupsOf names the groups of inputs.
+func groupsOf(inputs []fewshotInput) []string {
+	var res []string
+	for _, in := range inputs {
+		res = append(res, in.group)
+	}
+	return res
 }
 
 // describeSynthetic is the report's line about one synthetic set.

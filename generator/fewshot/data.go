@@ -59,6 +59,18 @@ func SyntheticImages(ctx context.Context, sc dataset.ImageScorer, scorer, dir st
 	return res, man, nil
 }
 
+// AsSynthImages wraps synthetic features that carry no fidelity (made
+// without an image, e.g. Described): every bar keeps them.
+func AsSynthImages(feats map[string][][]float32) map[string][]SynthImage {
+	res := map[string][]SynthImage{}
+	for c, fs := range feats {
+		for _, f := range fs {
+			res[c] = append(res[c], SynthImage{Features: f, Fidelity: 1})
+		}
+	}
+	return res
+}
+
 // Above keeps the synthetic images whose recorded fidelity reaches bar.
 func Above(ims map[string][]SynthImage, bar float64) map[string][][]float32 {
 	res := map[string][][]float32{}
