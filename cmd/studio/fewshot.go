@@ -119,7 +119,7 @@ func runFewshot(ctx context.Context, args []string, getenv func(string) string, 
 // fewshotArgs are the checked flags of `studio fewshot eval`.
 type fewshotArgs struct {
 	data, heldSyn, seenSyn, jsonOut, models, lib, cache, draw string
-	ways, queries, episodes, threads, described, neighbours    int
+	ways, queries, episodes, threads, described, neighbours   int
 	skipMissing, force                                        bool
 	shots                                                     []int
 	scorers, groups, classifiers                              []string
