@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 
@@ -33,6 +34,10 @@ type Scorer struct {
 	parallel bool
 
 	classifier *graph
+	// sharedCode: the classifier graph also outputs cnn_code (the DAMSM
+	// image encoder shares its trunk and is folded into it), so one run
+	// gives both measures and imageEnc is not loaded.
+	sharedCode bool
 	imageEnc   *graph // optional: DAMSM image side
 	textEnc    *graph // optional: DAMSM text side
 	vocab      *textenc.Vocab
@@ -131,10 +136,12 @@ func loadScorer(rt Runtime, m *catalog.Model, poolSize int) (*Scorer, error) {
 		return nil, fmt.Errorf("%w: %v", ErrModel, err)
 	}
 	s := &Scorer{name: m.Manifest.Name, size: m.Manifest.Size("image_size", 64), classes: cls, trained: cls.Trained(), attrs: cls.Attributes, lex: cls.Lexicon}
-	if s.classifier, err = loadGraph(rt, m, "classifier", poolSize, []string{"image"}, outputsPresent(m, "classifier", "logits", "features", "attributes")); err != nil {
+	outs := outputsPresent(m, "classifier", "logits", "features", "attributes", "cnn_code")
+	if s.classifier, err = loadGraph(rt, m, "classifier", poolSize, []string{"image"}, outs); err != nil {
 		return nil, err
 	}
-	if _, ok := m.Manifest.Graphs["image_encoder"]; ok {
+	s.sharedCode = slices.Contains(outs, "cnn_code")
+	if _, ok := m.Manifest.Graphs["image_encoder"]; ok && !s.sharedCode {
 		if s.imageEnc, err = loadGraph(rt, m, "image_encoder", poolSize, []string{"image"}, []string{"cnn_code"}); err != nil {
 			s.close()
 			return nil, err
@@ -222,7 +229,7 @@ func (s *Scorer) score(ctx context.Context, images []float32, size int, reqs []s
 		wg    sync.WaitGroup
 	)
 	switch {
-	case lazy:
+	case lazy || s.sharedCode: // after the classifier (shared: from its cnn_code)
 	case s.parallel:
 		wg.Go(func() { dm, dmErr = s.damsm(ctx, img, reqs) })
 	default:
@@ -253,6 +260,11 @@ func (s *Scorer) score(ctx context.Context, images []float32, size int, reqs []s
 		}
 	}
 	if !lazy {
+		if s.sharedCode {
+			if dm, err = s.sentences(ctx, out["cnn_code"], reqs); err != nil {
+				return nil, err
+			}
+		}
 		dm.apply(reqs, res, nil)
 		return res, nil
 	}
@@ -266,18 +278,16 @@ func (s *Scorer) score(ctx context.Context, images []float32, size int, reqs []s
 	if len(need) == 0 {
 		return res, nil
 	}
-	sub, subReqs := img, reqs
-	if len(need) < b {
-		plane := 3 * s.size * s.size
-		data := make([]float32, 0, len(need)*plane)
-		subReqs = make([]scoreRequest, len(need))
-		for k, i := range need {
-			data = append(data, in[i*plane:(i+1)*plane]...)
-			subReqs[k] = reqs[i]
-		}
-		sub = ort.F32Tensor(data, int64(len(need)), 3, int64(s.size), int64(s.size))
+	subReqs := make([]scoreRequest, len(need))
+	for k, i := range need {
+		subReqs[k] = reqs[i]
 	}
-	if dm, err = s.damsm(ctx, sub, subReqs); err != nil {
+	if s.sharedCode {
+		dm, err = s.sentences(ctx, rows(out["cnn_code"], need), subReqs)
+	} else {
+		dm, err = s.damsm(ctx, rows(img, need), subReqs)
+	}
+	if err != nil {
 		return nil, err
 	}
 	dm.apply(subReqs, res, need)
@@ -412,7 +422,20 @@ type damsm struct {
 // damsm runs the DAMSM image and text encoders on the images that came
 // from prompts (none when the scorer has no DAMSM or no image a prompt).
 func (s *Scorer) damsm(ctx context.Context, img ort.Tensor, reqs []scoreRequest) (damsm, error) {
-	if s.imageEnc == nil || s.textEnc == nil {
+	if s.imageEnc == nil || s.textEnc == nil || !slices.ContainsFunc(reqs, func(r scoreRequest) bool { return r.prompt != "" }) {
+		return damsm{}, nil
+	}
+	out, err := s.imageEnc.run(ctx, map[string]ort.Tensor{"image": img})
+	if err != nil {
+		return damsm{}, err
+	}
+	return s.sentences(ctx, out["cnn_code"], reqs)
+}
+
+// sentences pairs the images' DAMSM codes with the sentence vectors of
+// their prompts (the text encoder's run; none without a text encoder).
+func (s *Scorer) sentences(ctx context.Context, codes ort.Tensor, reqs []scoreRequest) (damsm, error) {
+	if s.textEnc == nil {
 		return damsm{}, nil
 	}
 	var prompts []string
@@ -424,15 +447,26 @@ func (s *Scorer) damsm(ctx context.Context, img ort.Tensor, reqs []scoreRequest)
 	if len(prompts) == 0 {
 		return damsm{}, nil
 	}
-	out, err := s.imageEnc.run(ctx, map[string]ort.Tensor{"image": img})
-	if err != nil {
-		return damsm{}, err
-	}
 	sents, err := encodeSentences(ctx, s.textEnc, s.vocab, uniq(prompts))
 	if err != nil {
 		return damsm{}, err
 	}
-	return damsm{codes: out["cnn_code"], sents: sents}, nil
+	return damsm{codes: codes, sents: sents}, nil
+}
+
+// rows is the batch t[at[0]], t[at[1]], … of a float32 tensor (t itself
+// when at takes every row in order).
+func rows(t ort.Tensor, at []int) ort.Tensor {
+	b := int(t.Shape[0])
+	if len(at) == b {
+		return t
+	}
+	per := len(t.F32) / b
+	data := make([]float32, 0, len(at)*per)
+	for _, i := range at {
+		data = append(data, t.F32[i*per:(i+1)*per]...)
+	}
+	return ort.F32Tensor(data, append([]int64{int64(len(at))}, t.Shape[1:]...)...)
 }
 
 // apply fills DAMSMSimilarity and TextSimilarity of the images that came

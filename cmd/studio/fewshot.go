@@ -36,6 +36,8 @@ measured (a real-only baseline). The table goes to stdout, JSON only to
   studio fewshot eval --heldout-synthetic syn/heldout --scorer classifier-birds,judge-birds \
       --variant bar=0.5 --variant bar=0.5,share=0.3,center=true --json fewshot.json
   studio fewshot eval --groups held-out,held-out+siblings,seen          # real only
+  studio fewshot eval --groups held-out+siblings --from-descriptions 40 --variant share=0.2
+      # synthetic features from the classes' attribute descriptions instead of images
 
 Run "studio fewshot eval -h" for its flags.`
 

@@ -182,6 +182,7 @@ def _export(data_dir, run_dir, model_dir, damsm_name="damsm_scorer", classifier=
         metrics["attribute_accuracy_test_seen"] = {
             "value": cm.get("attr_acc"), "how": "mean per-attribute accuracy of attribute logits > 0, same images"}
     metrics.update(calibration_metrics(cm))
+    metrics.update(fidelity_metrics(data_dir, cpt))
     if "r_precision" in dm:
         metrics["damsm_r_precision_test_seen"] = {
             "value": dm["r_precision"],

@@ -386,22 +386,41 @@ CLASSIFIER_ROLES = {
 
 class _ClassifierGraph(torch.nn.Module):
     """The classifier with its fitted temperatures applied: softmax(logits) and the softmax of
-    `attributes` within a group are the calibrated probabilities."""
+    `attributes` within a group are the calibrated probabilities. With `image_encoder` (a DAMSM
+    image encoder whose trunk is the classifier's, weight for weight) the graph also gives its
+    cnn_code from the same trunk run: one scorer graph for both measures."""
 
-    def __init__(self, clf, calibration: dict | None = None):
+    def __init__(self, clf, calibration: dict | None = None, image_encoder=None):
         super().__init__()
         self.clf = clf
+        self.enc = image_encoder
         cal = calibration or {}
         self.t_class = float(cal.get("class_temperature", 1.0))
         self.t_attr = float(cal.get("attribute_temperature", 1.0))
 
     def forward(self, image):
-        logits, features, attributes = self.clf(image)
+        if self.enc is None:
+            logits, features, attributes = self.clf(image)
+            code = None
+        else:
+            region, last = self.clf.trunk(image, return_region=True)
+            features = last.mean(dim=(2, 3))
+            logits, attributes = self.clf.fc(features), self.clf.attr(features)
+            code = self.enc.head(region, last)[1]
         if self.t_class != 1.0:
             logits = logits / self.t_class
         if self.t_attr != 1.0:
             attributes = attributes / self.t_attr
-        return logits, features, attributes
+        return (logits, features, attributes) if code is None else (logits, features, attributes, code)
+
+
+def shares_trunk(clf, image_encoder) -> bool:
+    """Whether a DAMSM image encoder's trunk is the classifier's, every parameter and buffer equal
+    (a DAMSM trained with the classifier's trunk frozen), and the trunk can give its region stage."""
+    a, b = clf.trunk.state_dict(), image_encoder.trunk.state_dict()
+    if a.keys() != b.keys() or type(clf.trunk) is not type(image_encoder.trunk):
+        return False
+    return all(torch.equal(a[k], b[k]) for k in a)
 
 
 def calibration_entry(ck: dict) -> dict | None:
@@ -477,9 +496,13 @@ def write_classifier_dir(out_dir: str, data_dir: str, classifier_ckpt: str, dams
         return entry
 
     graphs = {}
+    shared = dm is not None and shares_trunk(clf, dm.image)
+    outs = [spec("logits", ["B", K]), spec("features", ["B", F]), spec("attributes", ["B", A])]
+    if shared:  # the scorer runs one graph for both measures (image_encoder.onnx stays, for others)
+        outs.append(spec("cnn_code", ["B", dm.text.out_dim]))
     graphs["classifier"] = one(
-        "classifier", _ClassifierGraph(clf, cck.get("calibration")), [spec("image", ["B", 3, S, S])],
-        [spec("logits", ["B", K]), spec("features", ["B", F]), spec("attributes", ["B", A])],
+        "classifier", _ClassifierGraph(clf, cck.get("calibration"), dm.image if shared else None),
+        [spec("image", ["B", 3, S, S])], outs,
         image_inputs(2, S), [image_inputs(b, S, seed=b) for b in verify_batches], image_inputs(3, S, 7))
     sizes = {"image_size": S, "num_classes": K, "num_attributes": A, "feature_dim": F}
     if dm is not None:

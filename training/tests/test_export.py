@@ -43,7 +43,7 @@ def test_manifest_valid(model_dir):
     K, A, F = m["sizes"]["num_classes"], m["sizes"]["num_attributes"], m["sizes"]["feature_dim"]
     assert F == 64  # 8 x width (8 in the tests; 256 at the default width 32)
     assert [(s["role"], s["shape"]) for s in cl["outputs"]] == [
-        ("logits", ["B", K]), ("features", ["B", F]), ("attributes", ["B", A])]
+        ("logits", ["B", K]), ("features", ["B", F]), ("attributes", ["B", A]), ("cnn_code", ["B", 256])]
     assert m["training"]["steps"] == 16 and m["vocab"] == "vocab.json" and m["classes"] == "classes.json"
     assert "classifier_top1_test_seen" in open(os.path.join(model_dir, "MODEL_CARD.md")).read()
 
@@ -84,6 +84,25 @@ def test_goldens(model_dir):
     assert caps.dtype == np.int64 and (lens < caps.shape[1]).any() and (lens >= 1).all()
     rows = load(os.path.join(model_dir, "golden"), "tokenizer.json")
     assert rows and all({"caption", "ids", "unknown", "dropped"} <= set(r) for r in rows)
+
+
+def test_one_scorer_graph_gives_the_image_encoders_code(model_dir, tiny_run):
+    # the DAMSM was trained with the classifier's trunk frozen: the classifier graph gives the same
+    # cnn_code as image_encoder.onnx from one trunk run (the golden inputs are the same images)
+    g = load(os.path.join(model_dir, "golden"), "classifier.json")
+    e = load(os.path.join(model_dir, "golden"), "image_encoder.json")
+    assert np.array_equal(decode_tensor(g["inputs"]["image"]), decode_tensor(e["inputs"]["image"]))
+    a, b = decode_tensor(g["outputs"]["cnn_code"]), decode_tensor(e["outputs"]["cnn_code"])
+    assert a.shape == b.shape and np.abs(a).max() > 0 and np.allclose(a, b, atol=1e-5)
+    # a DAMSM whose trunk moved does not share it: no folding
+    from fgtrain.classifier import load_classifier
+    from fgtrain.damsm import load_damsm_model
+    clf, _ = load_classifier(tiny_run + "/classifier.pt")
+    dm, _, _ = load_damsm_model(tiny_run + "/damsm.pt")
+    assert export.shares_trunk(clf, dm.image)
+    with torch.no_grad():
+        next(dm.image.trunk.parameters()).add_(1e-3)
+    assert not export.shares_trunk(clf, dm.image)
 
 
 def test_feature_stats(model_dir, tiny_data, tiny_index):
