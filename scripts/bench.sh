@@ -30,7 +30,7 @@
 #                machine makes PyTorch slower and far noisier
 #   ORT_LIB_PATH libonnxruntime.so                                           (default .deps/onnxruntime/...)
 #   LIVE         1: run parts 3 and 4 (needs redis-server, redis-benchmark)  (default 1)
-#   WORKERS      worker process counts of the end-to-end part                (default 1,2,4)
+#   WORKERS      end-to-end configurations, N or NxL (N worker processes of L loops) (default 1,1x2,2,4)
 #   LIVE_ARGS    more flags for `bench live` (e.g. -window 10s -runs 5)
 #
 # About 8 minutes on 2 busy cores with the defaults (make bench must stay under 15).
@@ -93,7 +93,7 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 
 LIVE=${LIVE:-1}
-WORKERS=${WORKERS:-1,2,4}
+WORKERS=${WORKERS:-1,1x2,2,4}
 note=""
 if [ "$LIVE" = 1 ]; then
   for tool in redis-server redis-cli redis-benchmark; do

@@ -38,8 +38,11 @@ type Live struct {
 
 // E2ERow is HTTP submit → every image fetched, at saturation.
 type E2ERow struct {
-	Workers          int  `json:"workers"`
-	ThreadsPerWorker int  `json:"threads_per_worker"`
+	Workers int `json:"workers"`
+	// Loops is each worker's --worker-concurrency (claim → generate →
+	// store loops in one process, each with its own sessions).
+	Loops            int  `json:"loops"`
+	ThreadsPerWorker int  `json:"threads_per_worker"` // intra-op threads of each loop's sessions
 	Clients          int  `json:"clients"`
 	ImagesPerS       Stat `json:"images_per_s"`
 	// Latency percentiles (ms) of jobs finished in each window, then
@@ -92,7 +95,7 @@ type liveConfig struct {
 	studio, models, ortLib, dir string
 	model, prompt               string
 	n, maxBatch, threads        int
-	workers                     []int
+	workers                     []workerSpec
 	warmup, window              time.Duration
 	runs                        int
 	apiRate                     float64
@@ -113,7 +116,7 @@ func runLive(args []string) error {
 	fs.IntVar(&c.n, "n", 4, "images per job")
 	fs.IntVar(&c.maxBatch, "max-batch", 8, "workers' --max-batch")
 	fs.IntVar(&c.threads, "threads", 2, "ONNX Runtime threads in all, divided among the workers")
-	fs.StringVar(&workers, "workers", "1,2,4", "worker process counts")
+	fs.StringVar(&workers, "workers", "1,1x2,2,4", "worker process counts, each N or NxL (N processes of L loops: --worker-concurrency)")
 	fs.DurationVar(&c.warmup, "warmup", 4*time.Second, "load before the measured windows")
 	fs.DurationVar(&c.window, "window", 5*time.Second, "one measured window")
 	fs.IntVar(&c.runs, "runs", 3, "windows (and API runs) per configuration")
@@ -127,11 +130,16 @@ func runLive(args []string) error {
 		return errors.New("live: -dir is required")
 	}
 	for _, w := range strings.Split(workers, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(w))
-		if err != nil || n < 1 {
-			return fmt.Errorf("live: -workers %q", workers)
+		procs, loops, hasLoops := strings.Cut(strings.TrimSpace(w), "x")
+		n, err := strconv.Atoi(procs)
+		l := 1
+		if err == nil && hasLoops {
+			l, err = strconv.Atoi(loops)
 		}
-		c.workers = append(c.workers, n)
+		if err != nil || n < 1 || l < 1 {
+			return fmt.Errorf("live: -workers %q: want N or NxL, positive", workers)
+		}
+		c.workers = append(c.workers, workerSpec{procs: n, loops: l})
 	}
 	res, err := live(context.Background(), c)
 	if err != nil {
@@ -230,8 +238,13 @@ func (b *bench) startAPI(ctx context.Context) error {
 	return err
 }
 
-// startWorker starts one worker process and returns it with its admin URL.
-func (b *bench) startWorker(threads int) (*proc, string, error) {
+// workerSpec is one end-to-end configuration: procs worker processes of
+// loops loops each.
+type workerSpec struct{ procs, loops int }
+
+// startWorker starts one worker process of loops loops and returns it
+// with its admin URL.
+func (b *bench) startWorker(threads, loops int) (*proc, string, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, "", err
@@ -239,7 +252,7 @@ func (b *bench) startWorker(threads int) (*proc, string, error) {
 	b.workerN++
 	p, err := start(b.c.dir, fmt.Sprintf("worker-%d", b.workerN), b.commonEnv(), b.c.studio, "worker",
 		"--redis-url", b.redisURL(), "--admin-addr", fmt.Sprintf("127.0.0.1:%d", port),
-		"--threads", strconv.Itoa(threads), "--max-batch", strconv.Itoa(b.c.maxBatch))
+		"--threads", strconv.Itoa(threads), "--max-batch", strconv.Itoa(b.c.maxBatch), "--worker-concurrency", strconv.Itoa(loops))
 	return p, fmt.Sprintf("http://127.0.0.1:%d", port), err
 }
 
@@ -308,7 +321,7 @@ func (b *bench) coldWorker(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		w, _, err := b.startWorker(b.c.threads)
+		w, _, err := b.startWorker(b.c.threads, 1)
 		if err != nil {
 			return err
 		}
@@ -380,11 +393,12 @@ func (b *bench) coldServe(ctx context.Context) error {
 func (b *bench) endToEnd(ctx context.Context) error {
 	memRest := map[string][]float64{}
 	memLoad := map[string][]float64{}
-	for _, nw := range b.c.workers {
+	for _, spec := range b.c.workers {
 		if err := flushRedis(b.redis); err != nil {
 			return err
 		}
-		threads := max(1, b.c.threads/nw)
+		nw := spec.procs
+		threads := max(1, b.c.threads/(nw*spec.loops))
 		var ws []*proc
 		stopAll := func() {
 			for _, w := range ws {
@@ -392,7 +406,7 @@ func (b *bench) endToEnd(ctx context.Context) error {
 			}
 		}
 		for i := 0; i < nw; i++ {
-			w, admin, err := b.startWorker(threads)
+			w, admin, err := b.startWorker(threads, spec.loops)
 			if err != nil {
 				stopAll()
 				return err
@@ -410,7 +424,7 @@ func (b *bench) endToEnd(ctx context.Context) error {
 		for _, w := range ws {
 			memRest["worker"] = append(memRest["worker"], w.rssMB())
 		}
-		row, apiPeak, workerPeak, err := b.saturate(ctx, nw, threads, ws)
+		row, apiPeak, workerPeak, err := b.saturate(ctx, spec, threads, ws)
 		stopAll()
 		if err != nil {
 			return err
@@ -418,7 +432,7 @@ func (b *bench) endToEnd(ctx context.Context) error {
 		memLoad["api"] = append(memLoad["api"], apiPeak)
 		memLoad["worker"] = append(memLoad["worker"], workerPeak)
 		b.res.E2E = append(b.res.E2E, row)
-		b.logf("%d worker(s): %.1f images/s, p50 %.0f ms, p99 %.0f ms", nw, row.ImagesPerS.Median, row.P50.Median, row.P99.Median)
+		b.logf("%d worker(s) × %d loop(s): %.1f images/s, p50 %.0f ms, p99 %.0f ms", nw, spec.loops, row.ImagesPerS.Median, row.P50.Median, row.P99.Median)
 	}
 	b.res.Memory = append(b.res.Memory,
 		MemRow{Process: "API (`studio serve` with Redis)", State: "at rest", MB: summarize(memRest["api"])},
@@ -426,6 +440,11 @@ func (b *bench) endToEnd(ctx context.Context) error {
 		MemRow{Process: "worker (`studio worker`)", State: "at rest (ready, before its first job)", MB: summarize(memRest["worker"])},
 		MemRow{Process: "worker (`studio worker`)", State: "peak under end-to-end load", MB: summarize(memLoad["worker"])})
 	return nil
+}
+
+// procs is the row's "workers × loops" (old reports have no loops: 1).
+func (e E2ERow) procs() string {
+	return fmt.Sprintf("%d × %d", e.Workers, max(e.Loops, 1))
 }
 
 type done struct {
@@ -439,9 +458,10 @@ type done struct {
 // Over 100 lines because the load, the memory sampler and the windows
 // share one clock and one set of counters, started and stopped together;
 // split, each part would need all of them passed in.
-func (b *bench) saturate(ctx context.Context, nw, threads int, ws []*proc) (E2ERow, float64, float64, error) {
+func (b *bench) saturate(ctx context.Context, spec workerSpec, threads int, ws []*proc) (E2ERow, float64, float64, error) {
+	nw := spec.procs * spec.loops // batches in flight
 	clients := max(2, 2*nw*b.c.maxBatch/b.c.n)
-	row := E2ERow{Workers: nw, ThreadsPerWorker: threads, Clients: clients}
+	row := E2ERow{Workers: spec.procs, Loops: spec.loops, ThreadsPerWorker: threads, Clients: clients}
 	lctx, cancel := context.WithCancel(ctx)
 	var mu sync.Mutex
 	var finished []done

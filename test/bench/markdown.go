@@ -191,8 +191,9 @@ func liveSections(r *Report, w func(string, ...any)) {
 		w("**Not measured in this run** (`scripts/bench.sh` was run with `LIVE=0`, or the studio binary could not be built).\n\n")
 	} else {
 		w("## End to end: HTTP submit → every image fetched, at saturation\n\n")
-		w("One API process (`studio serve` on Redis) and 1, 2 or 4 worker processes (`studio worker`, `--max-batch %d`, ", l.MaxBatch)
-		w("%d ONNX Runtime threads divided among them) on one `redis-server`, all on this machine, loopback. ", l.Threads)
+		w("One API process (`studio serve` on Redis) and worker processes (`studio worker`, `--max-batch %d`; workers × loops: ", l.MaxBatch)
+		w("processes × `--worker-concurrency`, each loop claiming and generating on its own sessions; ")
+		w("%d ONNX Runtime threads divided among the loops) on one `redis-server`, all on this machine, loopback. ", l.Threads)
 		w("Closed-loop clients in a separate process (this tool) each submit a job of %d images of `%s` (prompt \"%s\"), ", l.ImagesPerJob, l.Model, l.Prompt)
 		w("follow its events (SSE) to the end and fetch every PNG, then submit the next; there are enough of them to keep about two full batches per worker queued. ")
 		w("Images/s counts images fetched per measured window; latency is submit → last image fetched. ")
@@ -201,13 +202,13 @@ func liveSections(r *Report, w func(string, ...any)) {
 		} else {
 			w("\n\n")
 		}
-		w("| workers | threads each | clients | images/s | p50 ms | p95 ms | p99 ms | ÷ raw | errors |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		w("| workers × loops | threads each | clients | images/s | p50 ms | p95 ms | p99 ms | ÷ raw | errors |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for i, e := range l.E2E {
 			ratio := "–"
 			if i < len(r.E2ERatio) && r.E2ERatio[i].N > 0 {
 				ratio = fmt.Sprintf("**%.0f%%** (%.0f–%.0f%%)", 100*r.E2ERatio[i].Median, 100*r.E2ERatio[i].Min, 100*r.E2ERatio[i].Max)
 			}
-			w("| %d | %d | %d | %s | %s | %s | %s | %s | %d |\n", e.Workers, e.ThreadsPerWorker, e.Clients, cell(e.ImagesPerS),
+			w("| %s | %d | %d | %s | %s | %s | %s | %s | %d |\n", e.procs(), e.ThreadsPerWorker, e.Clients, cell(e.ImagesPerS),
 				cell(e.P50), cell(e.P95), cell(e.P99), ratio, e.Errors)
 		}
 		w("\nWhere the CPU went during the windows (cores used, CPU seconds per second):\n\n")
@@ -215,13 +216,13 @@ func liveSections(r *Report, w func(string, ...any)) {
 		if r.RawCPUForE2E != nil && r.RawCPUForE2E.N > 0 {
 			raw = num(r.RawCPUForE2E.Median)
 		}
-		w("| workers | workers' cores | API | redis-server | load generator | CPU ms/image, workers | CPU ms/image, workers + API + Redis | raw CPU ms/image ÷ that |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		w("| workers × loops | workers' cores | API | redis-server | load generator | CPU ms/image, workers | CPU ms/image, workers + API + Redis | raw CPU ms/image ÷ that |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, e := range l.E2E {
 			eff := "–"
 			if r.RawCPUForE2E != nil && e.SystemCPUms > 0 {
 				eff = fmt.Sprintf("%.0f%%", 100*r.RawCPUForE2E.Median/e.SystemCPUms)
 			}
-			w("| %d | %.2f | %.2f | %.2f | %.2f | %s | %s | %s |\n", e.Workers, e.Cores["workers"], e.Cores["api"], e.Cores["redis"],
+			w("| %s | %.2f | %.2f | %.2f | %.2f | %s | %s | %s |\n", e.procs(), e.Cores["workers"], e.Cores["api"], e.Cores["redis"],
 				e.Cores["load generator (this tool)"], num(e.WorkerCPUms), num(e.SystemCPUms), eff)
 		}
 		w("\nRaw CPU per image (the generator in process, scored, batch %d): %s ms. ", l.MaxBatch, raw)

@@ -1004,7 +1004,7 @@ func pressureMarkdown(r *Pressure) string {
 			}
 			w("| `%s` | %s | %.0f | %s | %.0f | %s |\n", s.Model, s.Way, s.MsPerOp.Median, o, s.CPUMsPerOp.Median, oc)
 		}
-		w("\nfull: classifier, then the DAMSM image and text encoders; parallel: the encoders beside the classifier on their own sessions (used when the cores hold both runs' threads); fidelity-only: what the worker asks for, the DAMSM image encoder only where damsm_similarity is the image's measure (`attngan-birds/plain`: a prompt that names no attribute, so DAMSM is its measure).\n\n")
+		w("\nfull: classifier, then the DAMSM image and text encoders; parallel: the encoders beside the classifier on their own sessions (used when the cores hold both runs' threads); fidelity-only: what the worker asks for, the DAMSM image encoder only where damsm_similarity is the image's measure (`attngan-birds/plain`: a prompt that names no attribute, so DAMSM is its measure). A scorer whose classifier graph gives the DAMSM `cnn_code` itself (one scorer graph, as `classifier-birds` since 2026-12-07) runs no image encoder in any way: the three ways then differ only in whether the text encoder runs.\n\n")
 	}
 	for _, n := range r.Notes {
 		w("- %s\n", n)
