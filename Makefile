@@ -13,7 +13,7 @@ export ORT_LIB_PATH ?= $(ORT_LIB)
 # Browser tests write their screenshots here (kept by CI as artifacts).
 export STUDIO_ARTIFACTS ?= $(CURDIR)/artifacts
 
-.PHONY: run test test-unit build setup setup-test test-go test-fuzz test-python data train fmt vet clean bench tour
+.PHONY: run test test-unit build setup setup-test setup-train test-go test-fuzz test-python data train fmt vet clean bench tour
 
 ## run: install what is missing, build, and start the studio on :8080
 run: setup build
@@ -33,6 +33,9 @@ setup:
 
 setup-test:
 	@scripts/setup.sh test
+
+setup-train:
+	@scripts/setup.sh train
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/studio ./cmd/studio
@@ -59,7 +62,7 @@ test-python:
 	$(PYTHON) -m pytest -q
 
 ## data: the sample fine-grained data set in CUB-200-2011 layout
-data:
+data: setup-train
 	@if [ -f $(DATA)/images.txt ]; then echo "$(DATA) exists"; else $(PYTHON) -m samples.cubmaker --out $(DATA) --workers 2; fi
 
 ## train: train the four sample graphs (DEVICE=cuda on a GPU host) and export them to $(MODELS)

@@ -4,6 +4,7 @@
 #
 #   scripts/setup.sh run     # to build and run: Go toolchain check + ONNX Runtime
 #   scripts/setup.sh test    # also Redis, Chromium, and the Python training stack
+#   scripts/setup.sh train   # the Python training stack alone (make data, make train)
 #
 # ONNX Runtime 1.24.3 (the C API that github.com/yalue/onnxruntime_go v1.27.0
 # is built against) comes from the npm package onnxruntime-node@1.24.3, the one
@@ -82,7 +83,11 @@ test)
 	apt_install redis-server chromium fonts-liberation \
 		python3-torch python3-onnx python3-pytest python3-numpy python3-pil
 	;;
+train)
+	# make data / make train: the sample-world maker and the training code (Debian's Python)
+	apt_install python3-torch python3-onnx python3-numpy python3-pil
+	;;
 *)
-	die "unknown target '$1' (want: run | test)"
+	die "unknown target '$1' (want: run | test | train)"
 	;;
 esac
